@@ -1,0 +1,202 @@
+//! Errors at the boundaries of the core: stream ids, event encoding, stores.
+//!
+//! The repository's error, which adds the aggregate's own domain error, is
+//! [`RepositoryError`](crate::RepositoryError).
+
+use crate::{EventId, ExpectedVersion, Position, StreamId, Version};
+
+/// A stream id was rejected. Fix the id: retrying will not help.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StreamIdError {
+    /// The id (or the category or id it was built from) is empty.
+    #[error("invalid stream id: it is empty")]
+    Empty,
+    /// The id is too long.
+    #[error("invalid stream id: {len} bytes, at most {max} allowed")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The id holds a control character.
+    #[error("invalid stream id `{stream}`: control character at byte {index}")]
+    ControlCharacter {
+        /// The id, escaped for display.
+        stream: String,
+        /// The byte offset of the first control character.
+        index: usize,
+    },
+}
+
+/// A typed event could not be turned into JSON. A bug in the event type (a map with non-string keys, a failing
+/// `Serialize` impl): retrying will not help.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode event of type `{event_type}` to JSON")]
+pub struct EncodeError {
+    /// The event type.
+    pub event_type: &'static str,
+    /// What serde reported.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+/// A stored payload did not decode into a typed event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The stored type name is not one this event type knows (an event from newer code, a renamed variant
+    /// without an alias, or an event of another aggregate in this stream).
+    #[error("unknown event type `{event_type}`; known types: {known:?}")]
+    UnknownType {
+        /// The stored type name.
+        event_type: String,
+        /// The type names the decoder knows.
+        known: &'static [&'static str],
+    },
+    /// The payload was written with another schema version than this code reads; register an upcaster for it.
+    #[error("event type `{event_type}` is stored at schema version {stored}, this code reads version {expected}")]
+    SchemaVersion {
+        /// The type name.
+        event_type: &'static str,
+        /// The stored schema version.
+        stored: u32,
+        /// The schema version this code reads.
+        expected: u32,
+    },
+    /// The payload does not fit the type.
+    #[error("payload of event type `{event_type}` does not decode")]
+    Payload {
+        /// The type name.
+        event_type: &'static str,
+        /// What serde reported.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// A stored event did not decode: names the event (stream, version, position, type) and why.
+///
+/// Usually a deploy problem: an event type was renamed or its schema changed without an upcaster.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "event {stream}@{version} (position {position}, type `{event_type}` v{schema_version}) does not decode: {source}"
+)]
+pub struct EventDecodeError {
+    /// The stream.
+    pub stream: StreamId,
+    /// The event's version in the stream.
+    pub version: Version,
+    /// The event's global position.
+    pub position: Position,
+    /// The stored type name.
+    pub event_type: String,
+    /// The stored schema version.
+    pub schema_version: u32,
+    /// Why it failed.
+    #[source]
+    pub source: DecodeError,
+}
+
+/// Why an append's event id was refused as a duplicate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DuplicateReason {
+    /// The same id appears twice in the batch.
+    RepeatedInBatch,
+    /// The id is already stored in another stream.
+    StoredInOtherStream(StreamId),
+    /// The id is stored in this stream, but at a version the given expectation could not have written it at, or
+    /// not in the order of the batch.
+    StoredAtOtherVersion(Version),
+    /// Some ids of the batch are stored and others are not: not a retry of one earlier append.
+    PartOfBatchStored,
+}
+
+impl std::fmt::Display for DuplicateReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::RepeatedInBatch => f.write_str("it appears twice in the batch"),
+            Self::StoredInOtherStream(stream) => write!(f, "it is stored in stream `{stream}`"),
+            Self::StoredAtOtherVersion(version) => write!(
+                f,
+                "it is stored at version {version}, which this append could not have written"
+            ),
+            Self::PartOfBatchStored => {
+                f.write_str("some ids of the batch are stored and others are not")
+            }
+        }
+    }
+}
+
+/// An event store operation failed.
+///
+/// Each variant says how a caller should handle it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The stream is not at the expected version: someone else appended first. Nothing was written.
+    ///
+    /// Handle: reload, decide again, append with the new version ([`Repository`](crate::Repository) does this), or
+    /// report a 409 to the client.
+    #[error("conflict on stream `{stream}`: expected {expected}, but it is {}", match actual { Some(v) => format!("at version {v}"), None => "missing".to_owned() })]
+    Conflict {
+        /// The stream.
+        stream: StreamId,
+        /// What the append expected.
+        expected: ExpectedVersion,
+        /// The stream's actual version; `None` when it does not exist.
+        actual: Option<Version>,
+    },
+    /// An event id of the batch is already used in a way that makes this append not a retry of an earlier one.
+    /// Nothing was written.
+    ///
+    /// Handle: a bug in the caller (reused ids); do not retry with the same ids.
+    #[error("duplicate event id {event_id} in append to stream `{stream}`: {reason}")]
+    DuplicateEventId {
+        /// The stream appended to.
+        stream: StreamId,
+        /// The first offending id.
+        event_id: EventId,
+        /// Why it was refused.
+        reason: DuplicateReason,
+    },
+    /// The batch held no event. Nothing was written and no stream was created.
+    #[error("empty append to stream `{stream}`: a batch needs at least one event")]
+    EmptyAppend {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// An event of the batch was refused as it is (a schema version out of range, a payload the backend cannot
+    /// store). Nothing was written.
+    #[error("invalid event {event_id} (type `{event_type}`) in append to stream `{stream}`: {reason}")]
+    InvalidEvent {
+        /// The stream.
+        stream: StreamId,
+        /// The event's id.
+        event_id: EventId,
+        /// The event's type name.
+        event_type: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A stored row could not be read back into an event (a corrupted row, a schema edited by hand).
+    #[error("corrupt event at position {position}: {reason}")]
+    Corrupt {
+        /// Where.
+        position: Position,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The backend failed (connection lost, database error). Whether the operation took effect is unknown for an
+    /// append: retry it with the same event ids, and the store's idempotency makes the retry safe.
+    #[error("event store backend failed during {operation}")]
+    Backend {
+        /// The operation that failed (`append`, `read_all`, ...).
+        operation: &'static str,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}

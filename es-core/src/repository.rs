@@ -1,0 +1,267 @@
+//! The repository: load aggregates from a store and run commands against them.
+
+use std::marker::PhantomData;
+
+use chrono::Utc;
+
+use crate::error::{EncodeError, EventDecodeError, StoreError, StreamIdError};
+use crate::{
+    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
+    StreamRead, Version,
+};
+
+/// An aggregate's state as loaded, with the stream version it reflects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Loaded<A> {
+    /// The state.
+    pub state: A,
+    /// The version of the last event folded into it; [`Version::INITIAL`] for a new aggregate.
+    pub version: Version,
+}
+
+/// What [`Repository::execute`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Executed<A: Aggregate> {
+    /// The state after the new events.
+    pub state: A,
+    /// The stream version after the new events.
+    pub version: Version,
+    /// The events the command produced (empty when it decided that nothing changes).
+    pub events: Vec<A::Event>,
+    /// Where they were stored; `None` when there were none.
+    pub append: Option<AppendResult>,
+    /// How many times the command was decided: 1, plus one per lost race.
+    pub attempts: u32,
+}
+
+/// A command or load through the [`Repository`] failed.
+///
+/// Each variant says how a caller should handle it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RepositoryError<E: std::error::Error + 'static> {
+    /// The aggregate rejected the command. Nothing was written. Handle: report it to the user (a 4xx).
+    #[error("command rejected by `{stream}`: {source}")]
+    Rejected {
+        /// The aggregate's stream.
+        stream: StreamId,
+        /// The aggregate's domain error.
+        #[source]
+        source: E,
+    },
+    /// Other writers kept winning the race for the stream; nothing was written. Handle: retry later or report a
+    /// 409.
+    #[error("gave up on `{stream}` after {attempts} attempts lost to concurrent writers")]
+    TooManyConflicts {
+        /// The aggregate's stream.
+        stream: StreamId,
+        /// How many times the command was decided.
+        attempts: u32,
+        /// The last conflict.
+        #[source]
+        source: StoreError,
+    },
+    /// The aggregate id does not make a valid stream id. Handle: a 4xx, the id is bad.
+    #[error("invalid aggregate id")]
+    InvalidId(#[from] StreamIdError),
+    /// A stored event did not decode into the aggregate's event type (a missing upcaster, an event of another
+    /// type in the stream). Handle: an operator problem, not a user one.
+    #[error(transparent)]
+    Decode(#[from] EventDecodeError),
+    /// A new event did not encode. Handle: a bug in the event type.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The store failed. Handle: retrying the same command is safe only if the command is idempotent in the domain;
+    /// the outcome of the failed append is unknown.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Loads aggregates from an [`EventStore`] and executes commands against them with optimistic concurrency.
+///
+/// `execute` loads the aggregate, decides, and appends with [`ExpectedVersion::Exact`] of the version it decided
+/// on. When another writer got there first, it reloads and decides again on the fresh state, up to
+/// [`Repository::with_max_attempts`] times (3 by default).
+///
+/// ```
+/// use es_core::{Aggregate, DomainEvent, Metadata, Repository};
+/// use es_memory::InMemoryEventStore;
+///
+/// #[derive(Default, Debug)]
+/// struct Counter { value: u64 }
+///
+/// #[derive(Debug, PartialEq, DomainEvent)]
+/// enum CounterEvent { Incremented { by: u64 } }
+///
+/// impl Aggregate for Counter {
+///     const CATEGORY: &'static str = "counter";
+///     type Event = CounterEvent;
+///     type Command = u64;
+///     type Error = std::convert::Infallible;
+///     fn handle(&self, by: &u64) -> Result<Vec<CounterEvent>, Self::Error> {
+///         Ok(vec![CounterEvent::Incremented { by: *by }])
+///     }
+///     fn apply(mut self, CounterEvent::Incremented { by }: &CounterEvent) -> Self {
+///         self.value += by;
+///         self
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let counters = Repository::<Counter, _>::new(InMemoryEventStore::new());
+/// counters.execute("a", &2, Metadata::new()).await?;
+/// let done = counters.execute("a", &3, Metadata::new()).await?;
+/// assert_eq!(done.state.value, 5);
+/// assert_eq!(done.version.get(), 2);
+/// assert_eq!(counters.load("a").await?.state.value, 5);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Repository<A, S> {
+    store: S,
+    max_attempts: u32,
+    page_size: usize,
+    aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A: Aggregate, S: EventStore> Repository<A, S> {
+    /// A repository over `store`.
+    pub fn new(store: S) -> Self {
+        Self {
+            store,
+            max_attempts: 3,
+            page_size: 1_000,
+            aggregate: PhantomData,
+        }
+    }
+
+    /// Decides at most `attempts` times (at least once) before giving up with
+    /// [`RepositoryError::TooManyConflicts`].
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.max(1);
+        self
+    }
+
+    /// Reads streams in pages of `size` events when loading (at least 1; default 1,000).
+    pub fn with_page_size(mut self, size: usize) -> Self {
+        self.page_size = size.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The stream of aggregate `id`: `{CATEGORY}-{id}`.
+    ///
+    /// # Errors
+    /// [`StreamIdError`] when the id is empty or makes an invalid stream id.
+    pub fn stream_id(id: &str) -> Result<StreamId, StreamIdError> {
+        StreamId::for_aggregate(A::CATEGORY, id)
+    }
+
+    /// Loads aggregate `id` by folding its stream. A missing stream loads as the default state at version 0.
+    ///
+    /// # Errors
+    /// [`RepositoryError::InvalidId`], [`RepositoryError::Decode`] naming the event that did not decode,
+    /// [`RepositoryError::Store`].
+    pub async fn load(&self, id: &str) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        self.load_stream(&stream).await
+    }
+
+    async fn load_stream(&self, stream: &StreamId) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let mut loaded = Loaded {
+            state: A::default(),
+            version: Version::INITIAL,
+        };
+        loop {
+            let read = StreamRead::forward()
+                .from(loaded.version.next())
+                .limit(self.page_size);
+            let page = self.store.read_stream(stream, read).await?;
+            let full = page.len() == self.page_size;
+            for recorded in &page {
+                let event = recorded.decode::<A::Event>()?;
+                loaded.state = loaded.state.apply(&event);
+                loaded.version = recorded.version;
+            }
+            if !full {
+                return Ok(loaded);
+            }
+        }
+    }
+
+    /// Executes `command` on aggregate `id`: load, decide, append; on a lost race, again on fresh state.
+    ///
+    /// `metadata` is the command's: every event it produces carries its correlation id, causation id and
+    /// key/values, and its `occurred_at` (the time of the call when unset).
+    ///
+    /// # Errors
+    /// [`RepositoryError::Rejected`] when the aggregate refuses the command, [`RepositoryError::TooManyConflicts`]
+    /// after losing every race, and the errors of [`Repository::load`].
+    pub async fn execute(
+        &self,
+        id: &str,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        let metadata = Metadata {
+            occurred_at: metadata.occurred_at.or_else(|| Some(Utc::now())),
+            ..metadata
+        };
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let Loaded { state, version } = self.load_stream(&stream).await?;
+            let events = state
+                .handle(command)
+                .map_err(|source| RepositoryError::Rejected {
+                    stream: stream.clone(),
+                    source,
+                })?;
+            if events.is_empty() {
+                return Ok(Executed {
+                    state,
+                    version,
+                    events,
+                    append: None,
+                    attempts,
+                });
+            }
+            let batch = events
+                .iter()
+                .map(|event| NewEvent::from_domain(event, metadata.clone()))
+                .collect::<Result<Vec<_>, _>>()?;
+            match self
+                .store
+                .append(&stream, ExpectedVersion::Exact(version), batch)
+                .await
+            {
+                Ok(append) => {
+                    let state = events.iter().fold(state, A::apply);
+                    return Ok(Executed {
+                        state,
+                        version: append.last_version,
+                        events,
+                        append: Some(append),
+                        attempts,
+                    });
+                }
+                Err(conflict @ StoreError::Conflict { .. }) if attempts >= self.max_attempts => {
+                    return Err(RepositoryError::TooManyConflicts {
+                        stream,
+                        attempts,
+                        source: conflict,
+                    });
+                }
+                Err(StoreError::Conflict { actual, .. }) => {
+                    tracing::debug!(%stream, expected = %version, ?actual, attempts, "append lost a race; deciding again");
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+    }
+}

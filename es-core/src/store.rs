@@ -1,0 +1,217 @@
+//! The event store contract that every backend implements.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+
+use crate::error::StoreError;
+use crate::{ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+
+/// The direction of a stream read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Oldest first.
+    Forward,
+    /// Newest first.
+    Backward,
+}
+
+/// Which events of a stream to read: a direction, a starting version and a limit.
+///
+/// Forward reads start at version 1 unless told otherwise and return versions `>= from`; backward reads start at
+/// the end and return versions `<= from`, newest first.
+///
+/// ```
+/// use es_core::{Direction, StreamRead, Version};
+///
+/// let read = StreamRead::forward().from(Version::new(10)).limit(100);
+/// assert_eq!(read.direction, Direction::Forward);
+/// assert_eq!(read.from, Some(Version::new(10)));
+/// assert_eq!(read.limit, 100);
+///
+/// let last = StreamRead::backward().limit(1); // the newest event
+/// assert_eq!(last.from, None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StreamRead {
+    /// Forward or backward.
+    pub direction: Direction,
+    /// The first version to return; `None` is the start (forward) or the end (backward).
+    pub from: Option<Version>,
+    /// The most events to return.
+    pub limit: usize,
+}
+
+impl StreamRead {
+    /// Every event, oldest first.
+    pub const fn forward() -> Self {
+        Self {
+            direction: Direction::Forward,
+            from: None,
+            limit: usize::MAX,
+        }
+    }
+
+    /// Every event, newest first.
+    pub const fn backward() -> Self {
+        Self {
+            direction: Direction::Backward,
+            from: None,
+            limit: usize::MAX,
+        }
+    }
+
+    /// Starts at `version` (inclusive).
+    pub const fn from(mut self, version: Version) -> Self {
+        self.from = Some(version);
+        self
+    }
+
+    /// Returns at most `limit` events.
+    pub const fn limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+}
+
+/// What an append wrote, or, for a recognised retry, what the original append wrote.
+///
+/// ```
+/// # use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId, Version};
+/// # use es_memory::InMemoryEventStore;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let stream = StreamId::new("cart-1")?;
+/// let batch = vec![NewEvent::new("Added", 1, serde_json::json!({})), NewEvent::new("Added", 1, serde_json::json!({}))];
+/// let first = store.append(&stream, ExpectedVersion::NoStream, batch.clone()).await?;
+/// assert_eq!((first.first_version, first.last_version), (Version::new(1), Version::new(2)));
+/// assert!(!first.replayed);
+///
+/// // The same batch again (a retry after a lost reply): the original result, nothing written.
+/// let retry = store.append(&stream, ExpectedVersion::NoStream, batch).await?;
+/// assert!(retry.replayed);
+/// assert_eq!(retry.last_position, first.last_position);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AppendResult {
+    /// The version of the first event of the batch.
+    pub first_version: Version,
+    /// The version of the last event: the stream's version right after this append.
+    pub last_version: Version,
+    /// The global position of the first event of the batch.
+    pub first_position: Position,
+    /// The global position of the last event: wait for a projection to pass it to read your own write.
+    pub last_position: Position,
+    /// `true` when the events were already stored by an earlier append with the same ids, and nothing was written.
+    pub replayed: bool,
+}
+
+/// A live stream of events in global order, as returned by [`EventStore::subscribe_all`].
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
+
+/// An event store: streams of events with optimistic concurrency, and one global order over all of them.
+///
+/// Every backend passes the same conformance suite (`es_core::testing::conformance`, feature `testing`), which is
+/// the precise statement of this contract.
+///
+/// ```
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId, StreamRead, Version};
+/// use es_memory::InMemoryEventStore;
+/// use futures::StreamExt;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let stream = StreamId::new("light-1")?;
+/// let on = NewEvent::new("SwitchedOn", 1, serde_json::json!({ "lux": 300 }));
+/// store.append(&stream, ExpectedVersion::NoStream, vec![on]).await?;
+///
+/// // A second writer that still believes the stream is new loses.
+/// let late = NewEvent::new("SwitchedOn", 1, serde_json::json!({ "lux": 10 }));
+/// assert!(store.append(&stream, ExpectedVersion::NoStream, vec![late]).await.is_err());
+///
+/// let events = store.read_stream(&stream, StreamRead::forward()).await?;
+/// assert_eq!(events.len(), 1);
+///
+/// let mut live = store.subscribe_all(Position::START);
+/// let first = live.next().await.transpose()?.map(|e| e.version);
+/// assert_eq!(first, Some(Version::new(1)));
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends `events` to `stream` as one atomic batch if the stream's version satisfies `expected`.
+    ///
+    /// A batch whose ids are all already stored in this stream, in the batch's order, at versions that `expected`
+    /// could have written them at (the whole original batch or a leading part of it; any contiguous part with
+    /// [`ExpectedVersion::Any`]) is a retry: it returns the original versions and positions with `replayed` set,
+    /// and writes nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflict`] when `expected` does not hold, [`StoreError::DuplicateEventId`] when an id is reused
+    /// in a way that is not a retry, [`StoreError::EmptyAppend`] for an empty batch, [`StoreError::InvalidEvent`],
+    /// [`StoreError::Backend`]. After an error nothing is written.
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Reads events of one stream. A missing stream reads as empty.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], [`StoreError::Corrupt`].
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Reads up to `limit` events of all streams after `after`, in global order.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], [`StoreError::Corrupt`].
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Every event after `after` in global order: first those stored now (catch-up), then new ones as they are
+    /// committed (live). The stream ends only with an error item or when dropped.
+    fn subscribe_all(&self, after: Position) -> EventStream;
+}
+
+#[async_trait]
+impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        (**self).append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_stream(stream, read).await
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_all(after, limit).await
+    }
+
+    fn subscribe_all(&self, after: Position) -> EventStream {
+        (**self).subscribe_all(after)
+    }
+}

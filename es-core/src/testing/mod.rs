@@ -1,0 +1,68 @@
+//! Test kit (feature `testing`): given/when/then for aggregates, and the conformance suite every event store
+//! backend must pass.
+//!
+//! These helpers exist to fail tests, so they panic with a message that says what differed.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod conformance;
+mod scenario;
+
+pub use scenario::{Given, Scenario, When, given};
+
+/// Expands the store conformance suite into one `#[tokio::test]` per case, each on a fresh store made by
+/// `$factory`: an expression callable with no arguments that returns a future of the store.
+///
+/// A backend's whole conformance test file:
+/// ```
+/// # mod wrapper {
+/// es_core::store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@cases $factory;
+            no_stream_creates_the_stream_at_version_one,
+            exact_zero_behaves_as_no_stream,
+            rejects_no_stream_when_the_stream_exists,
+            rejects_stream_exists_when_the_stream_is_missing,
+            stream_exists_appends_to_an_existing_stream,
+            exact_version_appends_when_it_is_current,
+            rejects_append_with_stale_expected_version,
+            rejects_exact_version_on_a_missing_stream,
+            any_appends_to_new_and_existing_streams,
+            rejects_an_empty_batch_and_creates_nothing,
+            a_failed_batch_writes_nothing,
+            rejects_an_id_repeated_in_one_batch,
+            retried_append_returns_the_original_result,
+            retried_append_is_recognised_after_later_appends,
+            retried_leading_part_of_a_batch_is_a_replay,
+            retried_part_of_a_batch_with_any_is_a_replay,
+            rejects_a_batch_mixing_stored_and_new_ids,
+            rejects_an_event_id_stored_in_another_stream,
+            rejects_a_retry_whose_expectation_does_not_fit,
+            concurrent_retries_of_one_batch_write_it_once,
+            streams_are_isolated,
+            reads_a_stream_forward_from_a_version_with_a_limit,
+            reads_a_stream_backward,
+            reads_a_missing_stream_as_empty,
+            read_all_returns_every_event_once_in_global_order,
+            read_all_keeps_each_stream_in_version_order,
+            events_round_trip_type_schema_version_payload_and_metadata,
+            subscribe_all_catches_up_then_goes_live,
+            subscribe_all_starts_after_the_given_position,
+            racing_exact_appends_have_exactly_one_winner,
+            concurrent_any_appends_to_one_stream_all_land_in_order,
+        );
+    };
+    (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = ($factory)().await;
+                $crate::testing::conformance::$case(store).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,117 @@
+//! The derive input, reduced to what the expansion needs.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Data, DeriveInput, Fields, Ident, Type};
+
+use crate::attr::{self, Errors};
+
+/// A parsed `#[derive(DomainEvent)]` input.
+pub(crate) struct Input<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) generics: &'a syn::Generics,
+    pub(crate) shape: Shape<'a>,
+}
+
+/// An enum (one event type per variant) or a struct (one event type).
+pub(crate) enum Shape<'a> {
+    Enum(Vec<Variant<'a>>),
+    Struct(EventType),
+}
+
+/// The stored name and schema version of one event type.
+pub(crate) struct EventType {
+    pub(crate) name: String,
+    pub(crate) name_span: Span,
+    pub(crate) version: u32,
+}
+
+/// One enum variant.
+pub(crate) struct Variant<'a> {
+    pub(crate) ident: &'a Ident,
+    pub(crate) event: EventType,
+    pub(crate) payload: Payload<'a>,
+}
+
+/// How a variant's data maps to the JSON payload.
+pub(crate) enum Payload<'a> {
+    /// `Variant`: payload `{}`.
+    Unit,
+    /// `Variant(Inner)`: the inner value's JSON.
+    Newtype,
+    /// `Variant { a: A, .. }`: an object of the fields.
+    Named(Vec<(&'a Ident, &'a Type, &'a [syn::Attribute])>),
+    /// `Variant(A, B, ..)`: not supported; kept to report it.
+    Tuple(Span),
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn parse(input: &'a DeriveInput) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let container = attr::parse(&input.attrs, &mut errors);
+        let shape = match &input.data {
+            Data::Enum(data) => {
+                if let Some(span) = container.span {
+                    errors.push(syn::Error::new(
+                        span,
+                        "`#[event(..)]` on an enum does nothing: put `rename`/`version` on its variants",
+                    ));
+                }
+                let variants = data
+                    .variants
+                    .iter()
+                    .map(|variant| {
+                        let attrs = attr::parse(&variant.attrs, &mut errors);
+                        Variant {
+                            ident: &variant.ident,
+                            event: event_type(&variant.ident, attrs),
+                            payload: payload(&variant.fields),
+                        }
+                    })
+                    .collect();
+                Shape::Enum(variants)
+            }
+            Data::Struct(_) => Shape::Struct(event_type(&input.ident, container)),
+            Data::Union(data) => {
+                errors.push(syn::Error::new(
+                    data.union_token.span,
+                    "`DomainEvent` cannot be derived for a union; use an enum or a struct",
+                ));
+                Shape::Enum(Vec::new())
+            }
+        };
+        errors.finish()?;
+        Ok(Self {
+            ident: &input.ident,
+            generics: &input.generics,
+            shape,
+        })
+    }
+}
+
+fn event_type(ident: &Ident, attrs: attr::EventAttr) -> EventType {
+    let (name, name_span) = attrs.rename.map_or_else(
+        || (ident.to_string(), ident.span()),
+        |lit| (lit.value(), lit.span()),
+    );
+    EventType {
+        name,
+        name_span,
+        version: attrs.version.map_or(1, |(version, _)| version),
+    }
+}
+
+fn payload(fields: &Fields) -> Payload<'_> {
+    match fields {
+        Fields::Unit => Payload::Unit,
+        Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => Payload::Newtype,
+        Fields::Unnamed(unnamed) => Payload::Tuple(unnamed.span()),
+        Fields::Named(named) => Payload::Named(
+            named
+                .named
+                .iter()
+                .filter_map(|f| f.ident.as_ref().map(|ident| (ident, &f.ty, &f.attrs[..])))
+                .collect(),
+        ),
+    }
+}

@@ -1,0 +1,71 @@
+//! Parsing of `#[event(rename = "...", version = N)]`.
+
+use syn::spanned::Spanned;
+use syn::{Attribute, LitInt, LitStr};
+
+/// The settings of one `#[event(..)]` list, as written.
+#[derive(Default)]
+pub(crate) struct EventAttr {
+    pub(crate) rename: Option<LitStr>,
+    pub(crate) version: Option<(u32, proc_macro2::Span)>,
+    /// Where the attribute was written, to point errors about its placement at it.
+    pub(crate) span: Option<proc_macro2::Span>,
+}
+
+/// Collects every `#[event(..)]` in `attrs`, reporting all malformed parts at once.
+pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
+    let mut out = EventAttr::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
+        out.span.get_or_insert(attr.span());
+        let result = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("rename") {
+                let lit: LitStr = meta.value()?.parse()?;
+                if out.rename.replace(lit).is_some() {
+                    errors.push(meta.error("duplicate `rename`"));
+                }
+                Ok(())
+            } else if meta.path.is_ident("version") {
+                let lit: LitInt = meta.value()?.parse()?;
+                match lit.base10_parse::<u32>() {
+                    Ok(0) => errors.push(syn::Error::new(
+                        lit.span(),
+                        "event schema versions start at 1; `version = 0` is not allowed",
+                    )),
+                    Ok(version) => {
+                        if out.version.replace((version, lit.span())).is_some() {
+                            errors.push(meta.error("duplicate `version`"));
+                        }
+                    }
+                    Err(_) => errors.push(syn::Error::new(
+                        lit.span(),
+                        "`version` must be an integer from 1 to 4294967295",
+                    )),
+                }
+                Ok(())
+            } else {
+                Err(meta.error("unknown `event` attribute; expected `rename = \"...\"` or `version = N`"))
+            }
+        });
+        if let Err(error) = result {
+            errors.push(error);
+        }
+    }
+    out
+}
+
+/// Errors gathered across the whole input, reported together.
+#[derive(Default)]
+pub(crate) struct Errors(Option<syn::Error>);
+
+impl Errors {
+    pub(crate) fn push(&mut self, error: syn::Error) {
+        match &mut self.0 {
+            Some(all) => all.combine(error),
+            None => self.0 = Some(error),
+        }
+    }
+
+    pub(crate) fn finish(self) -> syn::Result<()> {
+        self.0.map_or(Ok(()), Err)
+    }
+}

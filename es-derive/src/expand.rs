@@ -1,0 +1,162 @@
+//! Code generation.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::ast::{EventType, Input, Payload, Shape, Variant};
+
+pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
+    let ident = input.ident;
+    let body = match &input.shape {
+        Shape::Enum(variants) => enum_body(variants),
+        Shape::Struct(event) => struct_body(event),
+    };
+    quote! {
+        #[allow(non_local_definitions)]
+        const _: () = {
+            use ::es_core::__private::serde_json as __json;
+            #[automatically_derived]
+            impl ::es_core::DomainEvent for #ident {
+                #body
+            }
+        };
+    }
+}
+
+fn version_check(event: &EventType) -> TokenStream {
+    let EventType { name, version, .. } = event;
+    quote! {
+        if schema_version != #version {
+            return ::core::result::Result::Err(::es_core::DecodeError::SchemaVersion {
+                event_type: #name,
+                stored: schema_version,
+                expected: #version,
+            });
+        }
+    }
+}
+
+fn struct_body(event: &EventType) -> TokenStream {
+    let EventType { name, version, .. } = event;
+    let check = version_check(event);
+    quote! {
+        const EVENT_TYPES: &'static [&'static str] = &[#name];
+
+        fn event_type(&self) -> &'static str { #name }
+
+        fn schema_version(&self) -> u32 { #version }
+
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::EncodeError> {
+            __json::to_value(self).map_err(|source| ::es_core::EncodeError { event_type: #name, source })
+        }
+
+        fn decode(
+            event_type: &str,
+            schema_version: u32,
+            payload: &__json::Value,
+        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
+            if event_type != #name {
+                return ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+                    event_type: event_type.to_owned(),
+                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+                });
+            }
+            #check
+            <Self as ::es_core::__private::serde::Deserialize>::deserialize(payload)
+                .map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
+        }
+    }
+}
+
+fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
+    let names: Vec<_> = variants.iter().map(|v| &v.event.name).collect();
+    let idents: Vec<_> = variants.iter().map(|v| v.ident).collect();
+    let versions: Vec<_> = variants.iter().map(|v| v.event.version).collect();
+    let encode_arms = variants.iter().map(encode_arm);
+    let decode_arms = variants.iter().map(decode_arm);
+    quote! {
+        const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+
+        fn event_type(&self) -> &'static str {
+            match self { #(Self::#idents { .. } => #names,)* }
+        }
+
+        fn schema_version(&self) -> u32 {
+            match self { #(Self::#idents { .. } => #versions,)* }
+        }
+
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::EncodeError> {
+            match self { #(#encode_arms)* }
+        }
+
+        fn decode(
+            event_type: &str,
+            schema_version: u32,
+            payload: &__json::Value,
+        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
+            match event_type {
+                #(#decode_arms)*
+                _ => ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+                    event_type: event_type.to_owned(),
+                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+                }),
+            }
+        }
+    }
+}
+
+fn encode_arm(variant: &Variant<'_>) -> TokenStream {
+    let ident = variant.ident;
+    let name = &variant.event.name;
+    let error = quote!(|source| ::es_core::EncodeError { event_type: #name, source });
+    match &variant.payload {
+        Payload::Unit | Payload::Tuple(_) => quote! {
+            Self::#ident { .. } => ::core::result::Result::Ok(__json::Value::Object(__json::Map::new())),
+        },
+        Payload::Newtype => quote! {
+            Self::#ident(inner) => __json::to_value(inner).map_err(#error),
+        },
+        Payload::Named(fields) => {
+            let field_idents: Vec<_> = fields.iter().map(|(ident, _, _)| *ident).collect();
+            let keys: Vec<_> = field_idents.iter().map(|i| i.to_string()).collect();
+            quote! {
+                Self::#ident { #(#field_idents),* } => {
+                    let mut __map = __json::Map::new();
+                    #(__map.insert(::std::string::String::from(#keys), __json::to_value(#field_idents).map_err(#error)?);)*
+                    ::core::result::Result::Ok(__json::Value::Object(__map))
+                }
+            }
+        }
+    }
+}
+
+fn decode_arm(variant: &Variant<'_>) -> TokenStream {
+    let ident = variant.ident;
+    let name = &variant.event.name;
+    let check = version_check(&variant.event);
+    let error = quote!(|source| ::es_core::DecodeError::Payload { event_type: #name, source });
+    let build = match &variant.payload {
+        Payload::Unit | Payload::Tuple(_) => quote!(::core::result::Result::Ok(Self::#ident)),
+        Payload::Newtype => quote! {
+            ::es_core::__private::serde::Deserialize::deserialize(payload).map(Self::#ident).map_err(#error)
+        },
+        Payload::Named(fields) => {
+            let field_idents: Vec<_> = fields.iter().map(|(ident, _, _)| *ident).collect();
+            let types: Vec<_> = fields.iter().map(|(_, ty, _)| *ty).collect();
+            quote! {
+                #[derive(::es_core::__private::serde::Deserialize)]
+                #[serde(crate = "::es_core::__private::serde")]
+                struct __Payload { #(#field_idents: #types,)* }
+                let __Payload { #(#field_idents),* } =
+                    <__Payload as ::es_core::__private::serde::Deserialize>::deserialize(payload).map_err(#error)?;
+                ::core::result::Result::Ok(Self::#ident { #(#field_idents),* })
+            }
+        }
+    };
+    quote! {
+        #name => {
+            #check
+            #build
+        }
+    }
+}

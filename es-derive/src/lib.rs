@@ -1,0 +1,25 @@
+//! `#[derive(DomainEvent)]` for `es-core`. Use it through `es_core::DomainEvent`; the generated code depends on
+//! `es-core` and reaches serde through it, so users need neither this crate nor serde's derive for variants.
+//!
+//! The work flows parse ([`attr`], [`ast`]) → validate ([`valid`]) → expand ([`expand`]). Every mistake is
+//! reported with its span, all of them in one compile.
+
+mod ast;
+mod attr;
+mod expand;
+mod valid;
+
+use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
+
+/// Derives `es_core::DomainEvent`. See the trait's documentation for the attributes.
+#[proc_macro_derive(DomainEvent, attributes(event))]
+pub fn derive_domain_event(input: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(input as DeriveInput);
+    ast::Input::parse(&input)
+        .and_then(|parsed| valid::check(&parsed).map(|()| parsed))
+        .map_or_else(syn::Error::into_compile_error, |parsed| {
+            expand::domain_event(&parsed)
+        })
+        .into()
+}

@@ -1,0 +1,77 @@
+//! Checks on a parsed input that span several parts of it.
+
+use std::collections::HashMap;
+
+use syn::spanned::Spanned;
+
+use crate::ast::{EventType, Input, Payload, Shape};
+use crate::attr::Errors;
+
+/// Reports every problem of `input` at once.
+pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
+    let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        errors.push(syn::Error::new(
+            input.generics.span(),
+            "`DomainEvent` cannot be derived for a generic type: an event type needs one stable stored shape",
+        ));
+    }
+    match &input.shape {
+        Shape::Struct(event) => check_name(event, &mut errors),
+        Shape::Enum(variants) => {
+            if variants.is_empty() {
+                errors.push(syn::Error::new(
+                    input.ident.span(),
+                    "`DomainEvent` needs at least one variant",
+                ));
+            }
+            let mut seen = HashMap::new();
+            for variant in variants {
+                check_name(&variant.event, &mut errors);
+                if let Some(first) = seen.insert(variant.event.name.as_str(), variant.ident) {
+                    errors.push(syn::Error::new(
+                        variant.event.name_span,
+                        format!(
+                            "event type name `{}` is already used by variant `{first}`; give one of them `#[event(rename = \"...\")]`",
+                            variant.event.name
+                        ),
+                    ));
+                }
+                match &variant.payload {
+                    Payload::Tuple(span) => errors.push(syn::Error::new(
+                        *span,
+                        "a tuple variant of a `DomainEvent` must hold exactly one field (its payload); use named fields",
+                    )),
+                    Payload::Named(fields) => {
+                        for attr in fields
+                            .iter()
+                            .flat_map(|(_, _, attrs)| attrs.iter())
+                            .filter(|a| a.path().is_ident("serde"))
+                        {
+                            errors.push(syn::Error::new(
+                                attr.span(),
+                                "`#[serde(..)]` on a variant's field is not applied; move the fields into a struct that derives Serialize/Deserialize and use a one-field tuple variant",
+                            ));
+                        }
+                    }
+                    Payload::Unit | Payload::Newtype => {}
+                }
+            }
+        }
+    }
+    errors.finish()
+}
+
+fn check_name(event: &EventType, errors: &mut Errors) {
+    if event.name.trim().is_empty() {
+        errors.push(syn::Error::new(
+            event.name_span,
+            "an event type name cannot be empty",
+        ));
+    } else if event.name.chars().any(char::is_control) {
+        errors.push(syn::Error::new(
+            event.name_span,
+            "an event type name cannot hold control characters",
+        ));
+    }
+}

@@ -1,0 +1,200 @@
+//! The in-memory log: every event once, in global order, with indexes by stream and by event id.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use es_core::{
+    AppendResult, Direction, DuplicateReason, EventId, ExpectedVersion, NewEvent, Position,
+    RecordedEvent, StoreError, StreamId, StreamRead, Version,
+};
+
+/// The events and their indexes. Sequence number `n` (1-based) is `events[n - 1]`.
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    events: Vec<RecordedEvent>,
+    streams: HashMap<StreamId, Vec<usize>>,
+    ids: HashMap<EventId, usize>,
+}
+
+impl Log {
+    /// The sequence number of the last event (0 when empty).
+    pub(crate) fn head(&self) -> u64 {
+        self.events.len() as u64
+    }
+
+    /// Checks and applies one append. Writes nothing unless it returns `Ok` with `replayed == false`.
+    pub(crate) fn append(
+        &mut self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        batch: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        validate(stream, &batch)?;
+        if let Some(replay) = self.replay(stream, expected, &batch)? {
+            return Ok(replay);
+        }
+        let current = self.streams.get(stream).map(|indexes| indexes.len() as u64);
+        if !expected.accepts(current.map(Version::new)) {
+            return Err(StoreError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: current.map(Version::new),
+            });
+        }
+        let recorded_at = Utc::now();
+        let base_version = current.unwrap_or(0);
+        let first_index = self.events.len();
+        let indexes = self.streams.entry(stream.clone()).or_default();
+        for (offset, event) in batch.into_iter().enumerate() {
+            let index = first_index + offset;
+            let sequence = index as u64 + 1;
+            indexes.push(index);
+            self.ids.insert(event.event_id, index);
+            self.events.push(RecordedEvent {
+                stream_id: stream.clone(),
+                version: Version::new(base_version + offset as u64 + 1),
+                position: Position::new(sequence, sequence),
+                event_id: event.event_id,
+                event_type: event.event_type.into_owned(),
+                schema_version: event.schema_version,
+                payload: event.payload,
+                metadata: event.metadata,
+                recorded_at,
+            });
+        }
+        Ok(self.result(first_index, self.events.len() - 1, false))
+    }
+
+    /// `Some` when every id of `batch` is already stored as a run this append could have written; an error when
+    /// the ids are stored in any other way; `None` when none is stored.
+    fn replay(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        batch: &[NewEvent],
+    ) -> Result<Option<AppendResult>, StoreError> {
+        let duplicate = |event_id, reason| StoreError::DuplicateEventId {
+            stream: stream.clone(),
+            event_id,
+            reason,
+        };
+        let stored: Vec<Option<usize>> = batch
+            .iter()
+            .map(|e| self.ids.get(&e.event_id).copied())
+            .collect();
+        let (Some(first), Some(last)) = (stored[0], stored[stored.len() - 1]) else {
+            return match batch.iter().zip(&stored).find(|(_, s)| s.is_some()) {
+                Some((event, _)) => Err(duplicate(event.event_id, DuplicateReason::PartOfBatchStored)),
+                None => Ok(None),
+            };
+        };
+        let first_version = self.events[first].version;
+        for (offset, (event, index)) in batch.iter().zip(&stored).enumerate() {
+            let Some(index) = *index else {
+                return Err(duplicate(event.event_id, DuplicateReason::PartOfBatchStored));
+            };
+            let found = &self.events[index];
+            if &found.stream_id != stream {
+                return Err(duplicate(
+                    event.event_id,
+                    DuplicateReason::StoredInOtherStream(found.stream_id.clone()),
+                ));
+            }
+            let in_order = found.version.get() == first_version.get() + offset as u64;
+            if !in_order || !expected.fits_first_version(first_version) {
+                return Err(duplicate(
+                    event.event_id,
+                    DuplicateReason::StoredAtOtherVersion(found.version),
+                ));
+            }
+        }
+        Ok(Some(self.result(first, last, true)))
+    }
+
+    fn result(&self, first: usize, last: usize, replayed: bool) -> AppendResult {
+        AppendResult {
+            first_version: self.events[first].version,
+            last_version: self.events[last].version,
+            first_position: self.events[first].position,
+            last_position: self.events[last].position,
+            replayed,
+        }
+    }
+
+    pub(crate) fn read_stream(&self, stream: &StreamId, read: StreamRead) -> Vec<RecordedEvent> {
+        let Some(indexes) = self.streams.get(stream) else {
+            return Vec::new();
+        };
+        let clone = |index: &usize| self.events[*index].clone();
+        match read.direction {
+            Direction::Forward => {
+                let skip = read.from.map_or(0, |v| v.get().saturating_sub(1));
+                let skip = usize::try_from(skip).unwrap_or(usize::MAX);
+                indexes.iter().skip(skip).take(read.limit).map(clone).collect()
+            }
+            Direction::Backward => {
+                let end = read
+                    .from
+                    .map_or(indexes.len(), |v| usize::try_from(v.get()).unwrap_or(usize::MAX))
+                    .min(indexes.len());
+                indexes[..end].iter().rev().take(read.limit).map(clone).collect()
+            }
+        }
+    }
+
+    pub(crate) fn read_all(&self, after: Position, limit: usize) -> Vec<RecordedEvent> {
+        // Positions here are (n, n): the first event after `after` is the first n with (n, n) > after.
+        let first_sequence = if after.commit > after.prepare {
+            after.commit
+        } else {
+            after.commit.saturating_add(1)
+        };
+        let start = usize::try_from(first_sequence.saturating_sub(1)).unwrap_or(usize::MAX);
+        self.events
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+}
+
+fn validate(stream: &StreamId, batch: &[NewEvent]) -> Result<(), StoreError> {
+    if batch.is_empty() {
+        return Err(StoreError::EmptyAppend {
+            stream: stream.clone(),
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    for event in batch {
+        if !seen.insert(event.event_id) {
+            return Err(StoreError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id: event.event_id,
+                reason: DuplicateReason::RepeatedInBatch,
+            });
+        }
+        if event.schema_version == 0 || event.schema_version > i32::MAX as u32 {
+            return Err(StoreError::InvalidEvent {
+                stream: stream.clone(),
+                event_id: event.event_id,
+                event_type: event.event_type.to_string(),
+                reason: format!(
+                    "schema version {} is out of range 1..={}",
+                    event.schema_version,
+                    i32::MAX
+                ),
+            });
+        }
+        if event.event_type.is_empty() {
+            return Err(StoreError::InvalidEvent {
+                stream: stream.clone(),
+                event_id: event.event_id,
+                event_type: String::new(),
+                reason: "the event type name is empty".to_owned(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! The in-memory event store.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use es_core::{
+    AppendResult, EventStore, EventStream, ExpectedVersion, NewEvent, Position, RecordedEvent,
+    StoreError, StreamId, StreamRead,
+};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::log::Log;
+use crate::subscription;
+
+/// An event store in memory, safe to share between tasks. Clones share the same events.
+///
+/// Appends take a write lock for the duration of the batch; reads take a read lock and copy only the events they
+/// return. Subscribers are woken by a watch channel on each append, never by polling. Positions are
+/// `(n, n)` for the `n`th event stored.
+///
+/// ```
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+/// use es_memory::InMemoryEventStore;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let shared = store.clone();
+/// let stream = StreamId::new("task-1")?;
+/// shared.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("Created", 1, serde_json::json!({}))]).await?;
+/// assert_eq!(store.read_all(Position::START, 100).await?.len(), 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct InMemoryEventStore {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) log: RwLock<Log>,
+    /// The sequence number of the newest event; subscribers wait on it.
+    pub(crate) head: watch::Sender<u64>,
+}
+
+impl InMemoryEventStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                log: RwLock::new(Log::default()),
+                head: watch::Sender::new(0),
+            }),
+        }
+    }
+}
+
+impl Default for InMemoryEventStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[async_trait]
+impl EventStore for InMemoryEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let (result, head) = {
+            let mut log = self.shared.log.write();
+            let result = log.append(stream, expected, events)?;
+            (result, log.head())
+        };
+        if !result.replayed {
+            self.shared.head.send_replace(head);
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.shared.log.read().read_stream(stream, read))
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        Ok(self.shared.log.read().read_all(after, limit))
+    }
+
+    fn subscribe_all(&self, after: Position) -> EventStream {
+        subscription::subscribe(Arc::clone(&self.shared), after)
+    }
+}
