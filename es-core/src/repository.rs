@@ -62,7 +62,7 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
         source: StoreError,
     },
     /// The aggregate id does not make a valid stream id. Handle: a 4xx, the id is bad.
-    #[error("invalid aggregate id")]
+    #[error("invalid aggregate id: {0}")]
     InvalidId(#[from] StreamIdError),
     /// A stored event did not decode into the aggregate's event type (a missing upcaster, an event of another
     /// type in the stream). Handle: an operator problem, not a user one.

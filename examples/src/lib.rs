@@ -1,0 +1,3 @@
+//! Domain code shared by the runnable examples (`examples/*.rs`) and the integration tests.
+
+pub mod bank;

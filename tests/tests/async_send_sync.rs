@@ -1,0 +1,23 @@
+//! Compile-time proof that stores, repositories and their futures can cross threads (tokio::spawn needs it).
+
+use es_core::{EventStore, EventStream, Metadata, Repository};
+use es_memory::InMemoryEventStore;
+use examples::bank::{Account, AccountCommand};
+
+fn send_sync<T: Send + Sync>(_: &T) {}
+fn send<T: Send>(_: &T) {}
+
+#[test]
+fn stores_repositories_and_futures_are_send_and_sync() {
+    let store = InMemoryEventStore::new();
+    send_sync(&store);
+    let repository = Repository::<Account, _>::new(store.clone());
+    send_sync(&repository);
+    let command = AccountCommand::Close;
+    send(&repository.execute("a", &command, Metadata::new()));
+    send(&repository.load("a"));
+    let stream: EventStream = store.subscribe_all(es_core::Position::START);
+    send(&stream);
+    let dyn_store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(store);
+    send_sync(&dyn_store);
+}
