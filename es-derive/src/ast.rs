@@ -17,6 +17,8 @@ pub(crate) struct Input<'a> {
 pub(crate) enum Shape<'a> {
     Enum(Vec<Variant<'a>>),
     Struct(EventType),
+    /// A union: already reported, never expanded.
+    Unsupported,
 }
 
 /// The stored name and schema version of one event type.
@@ -46,9 +48,9 @@ pub(crate) enum Payload<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub(crate) fn parse(input: &'a DeriveInput) -> syn::Result<Self> {
-        let mut errors = Errors::default();
-        let container = attr::parse(&input.attrs, &mut errors);
+    /// Parses `input`, adding every problem found to `errors`.
+    pub(crate) fn parse(input: &'a DeriveInput, errors: &mut Errors) -> Self {
+        let container = attr::parse(&input.attrs, errors);
         let shape = match &input.data {
             Data::Enum(data) => {
                 if let Some(span) = container.span {
@@ -61,7 +63,7 @@ impl<'a> Input<'a> {
                     .variants
                     .iter()
                     .map(|variant| {
-                        let attrs = attr::parse(&variant.attrs, &mut errors);
+                        let attrs = attr::parse(&variant.attrs, errors);
                         Variant {
                             ident: &variant.ident,
                             event: event_type(&variant.ident, attrs),
@@ -77,15 +79,14 @@ impl<'a> Input<'a> {
                     data.union_token.span,
                     "`DomainEvent` cannot be derived for a union; use an enum or a struct",
                 ));
-                Shape::Enum(Vec::new())
+                Shape::Unsupported
             }
         };
-        errors.finish()?;
-        Ok(Self {
+        Self {
             ident: &input.ident,
             generics: &input.generics,
             shape,
-        })
+        }
     }
 }
 

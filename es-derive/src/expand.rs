@@ -10,6 +10,7 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
     let body = match &input.shape {
         Shape::Enum(variants) => enum_body(variants),
         Shape::Struct(event) => struct_body(event),
+        Shape::Unsupported => return TokenStream::new(),
     };
     quote! {
         #[allow(non_local_definitions)]

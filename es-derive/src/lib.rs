@@ -13,13 +13,17 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 /// Derives `es_core::DomainEvent`. See the trait's documentation for the attributes.
-#[proc_macro_derive(DomainEvent, attributes(event))]
+///
+/// `serde` is registered as a helper attribute only to reject it on variant fields with a clear message.
+#[proc_macro_derive(DomainEvent, attributes(event, serde))]
 pub fn derive_domain_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
-    ast::Input::parse(&input)
-        .and_then(|parsed| valid::check(&parsed).map(|()| parsed))
-        .map_or_else(syn::Error::into_compile_error, |parsed| {
-            expand::domain_event(&parsed)
-        })
-        .into()
+    let mut errors = attr::Errors::default();
+    let parsed = ast::Input::parse(&input, &mut errors);
+    valid::check(&parsed, &mut errors);
+    match errors.finish() {
+        Ok(()) => expand::domain_event(&parsed),
+        Err(error) => error.into_compile_error(),
+    }
+    .into()
 }

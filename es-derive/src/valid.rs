@@ -7,9 +7,8 @@ use syn::spanned::Spanned;
 use crate::ast::{EventType, Input, Payload, Shape};
 use crate::attr::Errors;
 
-/// Reports every problem of `input` at once.
-pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
-    let mut errors = Errors::default();
+/// Adds every problem of `input` to `errors`.
+pub(crate) fn check(input: &Input<'_>, errors: &mut Errors) {
     if !input.generics.params.is_empty() {
         errors.push(syn::Error::new(
             input.generics.span(),
@@ -17,7 +16,8 @@ pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
         ));
     }
     match &input.shape {
-        Shape::Struct(event) => check_name(event, &mut errors),
+        Shape::Struct(event) => check_name(event, errors),
+        Shape::Unsupported => {}
         Shape::Enum(variants) => {
             if variants.is_empty() {
                 errors.push(syn::Error::new(
@@ -27,7 +27,7 @@ pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
             }
             let mut seen = HashMap::new();
             for variant in variants {
-                check_name(&variant.event, &mut errors);
+                check_name(&variant.event, errors);
                 if let Some(first) = seen.insert(variant.event.name.as_str(), variant.ident) {
                     errors.push(syn::Error::new(
                         variant.event.name_span,
@@ -59,7 +59,6 @@ pub(crate) fn check(input: &Input<'_>) -> syn::Result<()> {
             }
         }
     }
-    errors.finish()
 }
 
 fn check_name(event: &EventType, errors: &mut Errors) {

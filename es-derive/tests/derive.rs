@@ -1,0 +1,77 @@
+//! Runtime behaviour of the generated `DomainEvent` impls.
+
+use es_core::{DecodeError, DomainEvent};
+use serde_json::json;
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Moved {
+    x: i32,
+    y: i32,
+}
+
+#[derive(Debug, PartialEq, DomainEvent)]
+enum Ship {
+    Launched,
+    #[event(rename = "ship.moved", version = 2)]
+    Moved(Moved),
+    Renamed { name: String, previous: Option<String> },
+}
+
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, DomainEvent)]
+#[event(rename = "Pinged", version = 3)]
+struct Ping {
+    at: u64,
+}
+
+fn round_trip<E: DomainEvent + std::fmt::Debug + PartialEq>(event: E) -> serde_json::Value {
+    let payload = event.encode().unwrap();
+    let back = E::decode(event.event_type(), event.schema_version(), &payload).unwrap();
+    assert_eq!(back, event);
+    payload
+}
+
+#[test]
+fn unit_variants_store_an_empty_object() {
+    assert_eq!(round_trip(Ship::Launched), json!({}));
+    assert_eq!(Ship::Launched.event_type(), "Launched");
+    assert_eq!(Ship::Launched.schema_version(), 1);
+}
+
+#[test]
+fn newtype_variants_store_the_inner_value() {
+    let event = Ship::Moved(Moved { x: 1, y: -2 });
+    assert_eq!(event.event_type(), "ship.moved");
+    assert_eq!(event.schema_version(), 2);
+    assert_eq!(round_trip(event), json!({ "x": 1, "y": -2 }));
+}
+
+#[test]
+fn named_variants_store_an_object_of_their_fields() {
+    let event = Ship::Renamed { name: "B".into(), previous: None };
+    assert_eq!(round_trip(event), json!({ "name": "B", "previous": null }));
+    // A missing optional field decodes as None, like serde does.
+    let decoded = Ship::decode("Renamed", 1, &json!({ "name": "C" })).unwrap();
+    assert_eq!(decoded, Ship::Renamed { name: "C".into(), previous: None });
+}
+
+#[test]
+fn structs_are_one_event_type() {
+    assert_eq!(Ping::EVENT_TYPES, ["Pinged"]);
+    assert_eq!(round_trip(Ping { at: 5 }), json!({ "at": 5 }));
+}
+
+#[test]
+fn unknown_types_wrong_versions_and_bad_payloads_are_typed_errors() {
+    let error = Ship::decode("Sunk", 1, &json!({})).unwrap_err();
+    assert!(matches!(&error, DecodeError::UnknownType { event_type, known } if event_type == "Sunk" && known.len() == 3));
+    assert_eq!(error.to_string(), "unknown event type `Sunk`; known types: [\"Launched\", \"ship.moved\", \"Renamed\"]");
+
+    let error = Ship::decode("ship.moved", 1, &json!({ "x": 1, "y": 2 })).unwrap_err();
+    assert!(matches!(error, DecodeError::SchemaVersion { event_type: "ship.moved", stored: 1, expected: 2 }));
+
+    let error = Ship::decode("Renamed", 1, &json!({ "name": 7 })).unwrap_err();
+    assert!(matches!(error, DecodeError::Payload { event_type: "Renamed", .. }));
+
+    assert!(matches!(Ping::decode("Ping", 3, &json!({ "at": 1 })), Err(DecodeError::UnknownType { .. })));
+    assert!(matches!(Ping::decode("Pinged", 2, &json!({ "at": 1 })), Err(DecodeError::SchemaVersion { .. })));
+}

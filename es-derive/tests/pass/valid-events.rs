@@ -1,0 +1,32 @@
+use es_core::DomainEvent;
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Moved {
+    x: i32,
+}
+
+#[derive(DomainEvent)]
+enum Event {
+    Unit,
+    #[event(version = 3)]
+    Named { a: String, b: Option<u64> },
+    #[event(rename = "ship.moved", version = 2)]
+    Newtype(Moved),
+    #[event(rename = "Weird name with spaces")]
+    Renamed,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, DomainEvent)]
+#[event(rename = "standalone", version = 4)]
+struct Standalone {
+    value: u8,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, DomainEvent)]
+struct Plain;
+
+fn main() {
+    assert_eq!(Event::EVENT_TYPES.len(), 4);
+    assert_eq!(Standalone { value: 1 }.schema_version(), 4);
+    assert_eq!(Plain.event_type(), "Plain");
+}

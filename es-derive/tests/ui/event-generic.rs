@@ -1,0 +1,6 @@
+#[derive(es_core::DomainEvent)]
+enum Event<T> {
+    Happened(T),
+}
+
+fn main() {}

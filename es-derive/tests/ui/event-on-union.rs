@@ -1,0 +1,6 @@
+#[derive(es_core::DomainEvent)]
+union Event {
+    a: u32,
+}
+
+fn main() {}

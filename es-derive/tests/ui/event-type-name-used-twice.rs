@@ -1,0 +1,8 @@
+#[derive(es_core::DomainEvent)]
+enum Event {
+    Opened,
+    #[event(rename = "Opened")]
+    Reopened,
+}
+
+fn main() {}

@@ -1,0 +1,7 @@
+#[derive(es_core::DomainEvent)]
+enum Event {
+    #[event(version = 0)]
+    Happened,
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[derive(es_core::DomainEvent)]
+enum Event {}
+
+fn main() {}

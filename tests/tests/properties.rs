@@ -1,0 +1,193 @@
+//! Property tests: folding is deterministic and matches the stored stream; the memory store agrees with a
+//! reference model under random interleavings of appends, expectations and retries.
+
+use std::collections::HashMap;
+
+use es_core::{
+    Aggregate, AppendResult, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, Position,
+    RecordedEvent, Repository, RepositoryError, StoreError, StreamId, StreamRead, Version,
+};
+use es_memory::InMemoryEventStore;
+use examples::bank::{Account, AccountCommand, AccountEvent};
+use proptest::prelude::*;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+fn command() -> impl Strategy<Value = AccountCommand> {
+    prop_oneof![
+        "[a-z]{1,8}".prop_map(|owner| AccountCommand::Open { owner }),
+        (0u64..500).prop_map(|amount| AccountCommand::Deposit { amount }),
+        (0u64..500).prop_map(|amount| AccountCommand::Withdraw { amount }),
+        Just(AccountCommand::Close),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn folding_is_deterministic_and_equals_replaying_the_stored_stream(
+        commands in prop::collection::vec(command(), 0..40)
+    ) {
+        // The pure model: decide and fold without any store.
+        let mut state = Account::default();
+        let mut decided = Vec::new();
+        for command in &commands {
+            if let Ok(events) = state.handle(command) {
+                state = events.iter().fold(state, Account::apply);
+                decided.extend(events);
+            }
+        }
+        let folded_again = decided.iter().fold(Account::default(), Account::apply);
+        prop_assert_eq!(&folded_again, &state);
+
+        // The same commands through the repository and the store.
+        runtime().block_on(async {
+            let accounts = Repository::<Account, _>::new(InMemoryEventStore::new());
+            let mut last = None;
+            for command in &commands {
+                match accounts.execute("p", command, Metadata::new()).await {
+                    Ok(done) => last = Some(done.state),
+                    Err(RepositoryError::Rejected { .. }) => {}
+                    Err(other) => return Err(TestCaseError::fail(other.to_string())),
+                }
+            }
+            let loaded = accounts.load("p").await.map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&loaded.state, &state);
+            if let Some(last) = last {
+                prop_assert_eq!(&last, &state);
+            }
+            prop_assert_eq!(loaded.version.get(), decided.len() as u64);
+            let stream = StreamId::new("account-p").unwrap();
+            let stored = accounts.store().read_stream(&stream, StreamRead::forward()).await.unwrap();
+            let replayed: Vec<AccountEvent> = stored.iter().map(|e| e.decode().unwrap()).collect();
+            prop_assert_eq!(replayed, decided);
+            Ok(())
+        })?;
+    }
+}
+
+/// One step of the interleaving test.
+#[derive(Clone, Debug)]
+enum Op {
+    /// A fresh batch of `count` events.
+    Append { stream: usize, expected: Expected, count: usize },
+    /// The batch of an earlier `Append` step again, with its expectation (a client retry).
+    Retry { step: usize },
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Expected {
+    Any,
+    NoStream,
+    StreamExists,
+    Exact(u64),
+}
+
+impl Expected {
+    fn to_core(self) -> ExpectedVersion {
+        match self {
+            Self::Any => ExpectedVersion::Any,
+            Self::NoStream => ExpectedVersion::NoStream,
+            Self::StreamExists => ExpectedVersion::StreamExists,
+            Self::Exact(v) => ExpectedVersion::Exact(Version::new(v)),
+        }
+    }
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let expected = prop_oneof![
+        Just(Expected::Any),
+        Just(Expected::NoStream),
+        Just(Expected::StreamExists),
+        (0u64..6).prop_map(Expected::Exact),
+    ];
+    prop_oneof![
+        4 => (0usize..3, expected, 0usize..4).prop_map(|(stream, expected, count)| Op::Append { stream, expected, count }),
+        1 => (0usize..64).prop_map(|step| Op::Retry { step }),
+    ]
+}
+
+/// The reference model: streams as lists of ids, and each earlier batch with the versions it got, if any.
+#[derive(Default)]
+struct Model {
+    streams: HashMap<usize, Vec<EventId>>,
+    global: Vec<EventId>,
+    batches: Vec<(usize, Expected, Vec<NewEvent>, Option<(u64, u64)>)>,
+}
+
+/// What the model predicts for one append.
+#[derive(Debug, PartialEq)]
+enum Outcome {
+    Written(u64, u64),
+    Replayed(u64, u64),
+    Conflict(Option<u64>),
+    Empty,
+}
+
+impl Model {
+    fn append(&mut self, batch_index: usize) -> Outcome {
+        let (stream, expected, batch, written) = &self.batches[batch_index];
+        if let Some((first, last)) = written {
+            return Outcome::Replayed(*first, *last);
+        }
+        if batch.is_empty() {
+            return Outcome::Empty;
+        }
+        let ids = self.streams.entry(*stream).or_default();
+        let current = (!ids.is_empty()).then_some(ids.len() as u64);
+        if !expected.to_core().accepts(current.map(Version::new)) {
+            return Outcome::Conflict(current);
+        }
+        let first = ids.len() as u64 + 1;
+        ids.extend(batch.iter().map(|e| e.event_id));
+        self.global.extend(batch.iter().map(|e| e.event_id));
+        let last = ids.len() as u64;
+        self.batches[batch_index].3 = Some((first, last));
+        Outcome::Written(first, last)
+    }
+}
+
+fn observed(result: Result<AppendResult, StoreError>) -> Outcome {
+    match result {
+        Ok(r) if r.replayed => Outcome::Replayed(r.first_version.get(), r.last_version.get()),
+        Ok(r) => Outcome::Written(r.first_version.get(), r.last_version.get()),
+        Err(StoreError::Conflict { actual, .. }) => Outcome::Conflict(actual.map(Version::get)),
+        Err(StoreError::EmptyAppend { .. }) => Outcome::Empty,
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+proptest! {
+    #[test]
+    fn random_appends_agree_with_a_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+        runtime().block_on(async {
+            let store = InMemoryEventStore::new();
+            let streams: Vec<StreamId> = (0..3).map(|i| StreamId::new(format!("s-{i}")).unwrap()).collect();
+            let mut model = Model::default();
+            for op in ops {
+                let index = match op {
+                    Op::Append { stream, expected, count } => {
+                        let batch = (0..count).map(|n| NewEvent::new("E", 1, serde_json::json!({ "n": n }))).collect();
+                        model.batches.push((stream, expected, batch, None));
+                        model.batches.len() - 1
+                    }
+                    Op::Retry { .. } if model.batches.is_empty() => continue,
+                    Op::Retry { step } => step % model.batches.len(),
+                };
+                let (stream, expected, batch, _) = model.batches[index].clone();
+                let got = observed(store.append(&streams[stream], expected.to_core(), batch).await);
+                let want = model.append(index);
+                prop_assert_eq!(got, want, "step on stream {} with {:?}", stream, expected);
+            }
+            let ids = |events: Vec<RecordedEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+            prop_assert_eq!(ids(store.read_all(Position::START, usize::MAX).await.unwrap()), model.global.clone());
+            for (i, stream) in streams.iter().enumerate() {
+                let stored = ids(store.read_stream(stream, StreamRead::forward()).await.unwrap());
+                let expected = model.streams.get(&i).cloned().unwrap_or_default();
+                prop_assert_eq!(stored, expected);
+            }
+            Ok(())
+        })?;
+    }
+}
