@@ -56,7 +56,9 @@ pub enum DecodeError {
         known: &'static [&'static str],
     },
     /// The payload was written with another schema version than this code reads; register an upcaster for it.
-    #[error("event type `{event_type}` is stored at schema version {stored}, this code reads version {expected}")]
+    #[error(
+        "event type `{event_type}` is stored at schema version {stored}, this code reads version {expected}"
+    )]
     SchemaVersion {
         /// The type name.
         event_type: &'static str,
@@ -170,7 +172,9 @@ pub enum StoreError {
     },
     /// An event of the batch was refused as it is (a schema version out of range, a payload the backend cannot
     /// store). Nothing was written.
-    #[error("invalid event {event_id} (type `{event_type}`) in append to stream `{stream}`: {reason}")]
+    #[error(
+        "invalid event {event_id} (type `{event_type}`) in append to stream `{stream}`: {reason}"
+    )]
     InvalidEvent {
         /// The stream.
         stream: StreamId,

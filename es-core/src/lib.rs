@@ -96,3 +96,8 @@ pub mod __private {
     pub use serde;
     pub use serde_json;
 }
+
+/// The README's code blocks, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -21,7 +21,9 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(a.to_string(), "7/10");
 /// assert_eq!("7/10".parse::<Position>(), Ok(a));
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct Position {
     /// The commit half, compared first (a transaction id on PostgreSQL).
     pub commit: u64,

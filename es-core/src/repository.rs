@@ -6,8 +6,8 @@ use chrono::Utc;
 
 use crate::error::{EncodeError, EventDecodeError, StoreError, StreamIdError};
 use crate::{
-    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId,
-    StreamRead, Version,
+    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRead,
+    Version,
 };
 
 /// An aggregate's state as loaded, with the stream version it reflects.

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(v.next(), Version::new(4));
 /// assert_eq!(Version::INITIAL.get(), 0);
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Version(u64);
 

@@ -43,7 +43,9 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 }
                 Ok(())
             } else {
-                Err(meta.error("unknown `event` attribute; expected `rename = \"...\"` or `version = N`"))
+                Err(meta.error(
+                    "unknown `event` attribute; expected `rename = \"...\"` or `version = N`",
+                ))
             }
         });
         if let Err(error) = result {

@@ -1,7 +1,7 @@
 //! `#[derive(DomainEvent)]` for `es-core`. Use it through `es_core::DomainEvent`; the generated code depends on
 //! `es-core` and reaches serde through it, so users need neither this crate nor serde's derive for variants.
 //!
-//! The work flows parse ([`attr`], [`ast`]) → validate ([`valid`]) → expand ([`expand`]). Every mistake is
+//! The work flows parse (`attr.rs`, `ast.rs`) → validate (`valid.rs`) → expand (`expand.rs`). Every mistake is
 //! reported with its span, all of them in one compile.
 
 mod ast;

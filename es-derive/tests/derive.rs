@@ -1,5 +1,7 @@
 //! Runtime behaviour of the generated `DomainEvent` impls.
 
+#![allow(clippy::unwrap_used)]
+
 use es_core::{DecodeError, DomainEvent};
 use serde_json::json;
 
@@ -14,7 +16,10 @@ enum Ship {
     Launched,
     #[event(rename = "ship.moved", version = 2)]
     Moved(Moved),
-    Renamed { name: String, previous: Option<String> },
+    Renamed {
+        name: String,
+        previous: Option<String>,
+    },
 }
 
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, DomainEvent)]
@@ -47,11 +52,20 @@ fn newtype_variants_store_the_inner_value() {
 
 #[test]
 fn named_variants_store_an_object_of_their_fields() {
-    let event = Ship::Renamed { name: "B".into(), previous: None };
+    let event = Ship::Renamed {
+        name: "B".into(),
+        previous: None,
+    };
     assert_eq!(round_trip(event), json!({ "name": "B", "previous": null }));
     // A missing optional field decodes as None, like serde does.
     let decoded = Ship::decode("Renamed", 1, &json!({ "name": "C" })).unwrap();
-    assert_eq!(decoded, Ship::Renamed { name: "C".into(), previous: None });
+    assert_eq!(
+        decoded,
+        Ship::Renamed {
+            name: "C".into(),
+            previous: None
+        }
+    );
 }
 
 #[test]
@@ -63,15 +77,39 @@ fn structs_are_one_event_type() {
 #[test]
 fn unknown_types_wrong_versions_and_bad_payloads_are_typed_errors() {
     let error = Ship::decode("Sunk", 1, &json!({})).unwrap_err();
-    assert!(matches!(&error, DecodeError::UnknownType { event_type, known } if event_type == "Sunk" && known.len() == 3));
-    assert_eq!(error.to_string(), "unknown event type `Sunk`; known types: [\"Launched\", \"ship.moved\", \"Renamed\"]");
+    assert!(
+        matches!(&error, DecodeError::UnknownType { event_type, known } if event_type == "Sunk" && known.len() == 3)
+    );
+    assert_eq!(
+        error.to_string(),
+        "unknown event type `Sunk`; known types: [\"Launched\", \"ship.moved\", \"Renamed\"]"
+    );
 
     let error = Ship::decode("ship.moved", 1, &json!({ "x": 1, "y": 2 })).unwrap_err();
-    assert!(matches!(error, DecodeError::SchemaVersion { event_type: "ship.moved", stored: 1, expected: 2 }));
+    assert!(matches!(
+        error,
+        DecodeError::SchemaVersion {
+            event_type: "ship.moved",
+            stored: 1,
+            expected: 2
+        }
+    ));
 
     let error = Ship::decode("Renamed", 1, &json!({ "name": 7 })).unwrap_err();
-    assert!(matches!(error, DecodeError::Payload { event_type: "Renamed", .. }));
+    assert!(matches!(
+        error,
+        DecodeError::Payload {
+            event_type: "Renamed",
+            ..
+        }
+    ));
 
-    assert!(matches!(Ping::decode("Ping", 3, &json!({ "at": 1 })), Err(DecodeError::UnknownType { .. })));
-    assert!(matches!(Ping::decode("Pinged", 2, &json!({ "at": 1 })), Err(DecodeError::SchemaVersion { .. })));
+    assert!(matches!(
+        Ping::decode("Ping", 3, &json!({ "at": 1 })),
+        Err(DecodeError::UnknownType { .. })
+    ));
+    assert!(matches!(
+        Ping::decode("Pinged", 2, &json!({ "at": 1 })),
+        Err(DecodeError::SchemaVersion { .. })
+    ));
 }

@@ -84,14 +84,20 @@ impl Log {
             .collect();
         let (Some(first), Some(last)) = (stored[0], stored[stored.len() - 1]) else {
             return match batch.iter().zip(&stored).find(|(_, s)| s.is_some()) {
-                Some((event, _)) => Err(duplicate(event.event_id, DuplicateReason::PartOfBatchStored)),
+                Some((event, _)) => Err(duplicate(
+                    event.event_id,
+                    DuplicateReason::PartOfBatchStored,
+                )),
                 None => Ok(None),
             };
         };
         let first_version = self.events[first].version;
         for (offset, (event, index)) in batch.iter().zip(&stored).enumerate() {
             let Some(index) = *index else {
-                return Err(duplicate(event.event_id, DuplicateReason::PartOfBatchStored));
+                return Err(duplicate(
+                    event.event_id,
+                    DuplicateReason::PartOfBatchStored,
+                ));
             };
             let found = &self.events[index];
             if &found.stream_id != stream {
@@ -130,14 +136,26 @@ impl Log {
             Direction::Forward => {
                 let skip = read.from.map_or(0, |v| v.get().saturating_sub(1));
                 let skip = usize::try_from(skip).unwrap_or(usize::MAX);
-                indexes.iter().skip(skip).take(read.limit).map(clone).collect()
+                indexes
+                    .iter()
+                    .skip(skip)
+                    .take(read.limit)
+                    .map(clone)
+                    .collect()
             }
             Direction::Backward => {
                 let end = read
                     .from
-                    .map_or(indexes.len(), |v| usize::try_from(v.get()).unwrap_or(usize::MAX))
+                    .map_or(indexes.len(), |v| {
+                        usize::try_from(v.get()).unwrap_or(usize::MAX)
+                    })
                     .min(indexes.len());
-                indexes[..end].iter().rev().take(read.limit).map(clone).collect()
+                indexes[..end]
+                    .iter()
+                    .rev()
+                    .take(read.limit)
+                    .map(clone)
+                    .collect()
             }
         }
     }

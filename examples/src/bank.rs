@@ -101,7 +101,11 @@ impl Aggregate for Account {
         use AccountCommand as C;
         use AccountEvent as E;
         match (command, &self.owner) {
-            (C::Open { owner }, None) => return Ok(vec![E::Opened { owner: owner.clone() }]),
+            (C::Open { owner }, None) => {
+                return Ok(vec![E::Opened {
+                    owner: owner.clone(),
+                }]);
+            }
             (C::Open { .. }, Some(_)) => return Err(AccountError::AlreadyOpen),
             (_, None) => return Err(AccountError::NotOpen),
             _ if self.closed => return Err(AccountError::Closed),
@@ -110,10 +114,12 @@ impl Aggregate for Account {
         match *command {
             C::Deposit { amount: 0 } | C::Withdraw { amount: 0 } => Err(AccountError::ZeroAmount),
             C::Deposit { amount } => Ok(vec![E::Deposited { amount }]),
-            C::Withdraw { amount } if amount > self.balance => Err(AccountError::InsufficientFunds {
-                balance: self.balance,
-                requested: amount,
-            }),
+            C::Withdraw { amount } if amount > self.balance => {
+                Err(AccountError::InsufficientFunds {
+                    balance: self.balance,
+                    requested: amount,
+                })
+            }
             C::Withdraw { amount } => Ok(vec![E::Withdrawn { amount }]),
             C::Close if self.balance > 0 => Err(AccountError::NotEmpty {
                 balance: self.balance,
@@ -203,7 +209,9 @@ mod tests {
         given::<Account>([opened(), E::Deposited { amount: 1 }])
             .when(C::Close)
             .then_error(AccountError::NotEmpty { balance: 1 });
-        given::<Account>([opened()]).when(C::Close).then([E::Closed]);
+        given::<Account>([opened()])
+            .when(C::Close)
+            .then([E::Closed]);
         given::<Account>([opened(), E::Closed])
             .when(C::Deposit { amount: 1 })
             .then_error_matches(|e| matches!(e, AccountError::Closed));

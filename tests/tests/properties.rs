@@ -1,6 +1,8 @@
 //! Property tests: folding is deterministic and matches the stored stream; the memory store agrees with a
 //! reference model under random interleavings of appends, expectations and retries.
 
+#![allow(clippy::unwrap_used, clippy::panic)]
+
 use std::collections::HashMap;
 
 use es_core::{
@@ -12,7 +14,9 @@ use examples::bank::{Account, AccountCommand, AccountEvent};
 use proptest::prelude::*;
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
 }
 
 fn command() -> impl Strategy<Value = AccountCommand> {
@@ -71,7 +75,11 @@ proptest! {
 #[derive(Clone, Debug)]
 enum Op {
     /// A fresh batch of `count` events.
-    Append { stream: usize, expected: Expected, count: usize },
+    Append {
+        stream: usize,
+        expected: Expected,
+        count: usize,
+    },
     /// The batch of an earlier `Append` step again, with its expectation (a client retry).
     Retry { step: usize },
 }
@@ -108,12 +116,21 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// The reference model: streams as lists of ids, and each earlier batch with the versions it got, if any.
+/// A batch sent at some step: where, with which expectation, and the versions it got once written.
+#[derive(Clone)]
+struct Batch {
+    stream: usize,
+    expected: Expected,
+    events: Vec<NewEvent>,
+    written: Option<(u64, u64)>,
+}
+
+/// The reference model: streams as lists of ids, and every batch sent so far.
 #[derive(Default)]
 struct Model {
     streams: HashMap<usize, Vec<EventId>>,
     global: Vec<EventId>,
-    batches: Vec<(usize, Expected, Vec<NewEvent>, Option<(u64, u64)>)>,
+    batches: Vec<Batch>,
 }
 
 /// What the model predicts for one append.
@@ -127,7 +144,12 @@ enum Outcome {
 
 impl Model {
     fn append(&mut self, batch_index: usize) -> Outcome {
-        let (stream, expected, batch, written) = &self.batches[batch_index];
+        let Batch {
+            stream,
+            expected,
+            events: batch,
+            written,
+        } = &self.batches[batch_index];
         if let Some((first, last)) = written {
             return Outcome::Replayed(*first, *last);
         }
@@ -143,7 +165,7 @@ impl Model {
         ids.extend(batch.iter().map(|e| e.event_id));
         self.global.extend(batch.iter().map(|e| e.event_id));
         let last = ids.len() as u64;
-        self.batches[batch_index].3 = Some((first, last));
+        self.batches[batch_index].written = Some((first, last));
         Outcome::Written(first, last)
     }
 }
@@ -169,13 +191,13 @@ proptest! {
                 let index = match op {
                     Op::Append { stream, expected, count } => {
                         let batch = (0..count).map(|n| NewEvent::new("E", 1, serde_json::json!({ "n": n }))).collect();
-                        model.batches.push((stream, expected, batch, None));
+                        model.batches.push(Batch { stream, expected, events: batch, written: None });
                         model.batches.len() - 1
                     }
                     Op::Retry { .. } if model.batches.is_empty() => continue,
                     Op::Retry { step } => step % model.batches.len(),
                 };
-                let (stream, expected, batch, _) = model.batches[index].clone();
+                let Batch { stream, expected, events: batch, .. } = model.batches[index].clone();
                 let got = observed(store.append(&streams[stream], expected.to_core(), batch).await);
                 let want = model.append(index);
                 prop_assert_eq!(got, want, "step on stream {} with {:?}", stream, expected);

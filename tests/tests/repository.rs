@@ -17,10 +17,24 @@ async fn command_metadata_flows_into_every_event() {
         .with_correlation_id(correlation)
         .with_causation_id(causation)
         .with("user", "alice");
-    accounts.execute("1", &AccountCommand::Open { owner: "A".into() }, metadata.clone()).await.unwrap();
-    accounts.execute("1", &AccountCommand::Deposit { amount: 3 }, metadata).await.unwrap();
+    accounts
+        .execute(
+            "1",
+            &AccountCommand::Open { owner: "A".into() },
+            metadata.clone(),
+        )
+        .await
+        .unwrap();
+    accounts
+        .execute("1", &AccountCommand::Deposit { amount: 3 }, metadata)
+        .await
+        .unwrap();
     let stream = Accounts::stream_id("1").unwrap();
-    let events = accounts.store().read_stream(&stream, StreamRead::forward()).await.unwrap();
+    let events = accounts
+        .store()
+        .read_stream(&stream, StreamRead::forward())
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2);
     for event in events {
         assert_eq!(event.metadata.correlation_id, Some(correlation));
@@ -32,14 +46,25 @@ async fn command_metadata_flows_into_every_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commands_on_one_aggregate_all_land_by_deciding_again() {
-    let accounts = Arc::new(Accounts::new(Arc::new(InMemoryEventStore::new())).with_max_attempts(100));
-    accounts.execute("1", &AccountCommand::Open { owner: "A".into() }, Metadata::new()).await.unwrap();
+    let accounts =
+        Arc::new(Accounts::new(Arc::new(InMemoryEventStore::new())).with_max_attempts(100));
+    accounts
+        .execute(
+            "1",
+            &AccountCommand::Open { owner: "A".into() },
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let accounts = Arc::clone(&accounts);
             tokio::spawn(async move {
                 for _ in 0..25 {
-                    accounts.execute("1", &AccountCommand::Deposit { amount: 1 }, Metadata::new()).await.unwrap();
+                    accounts
+                        .execute("1", &AccountCommand::Deposit { amount: 1 }, Metadata::new())
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -65,7 +90,11 @@ async fn gives_up_after_the_configured_attempts_with_a_typed_error() {
             expected: es_core::ExpectedVersion,
             _: Vec<es_core::NewEvent>,
         ) -> Result<es_core::AppendResult, es_core::StoreError> {
-            Err(es_core::StoreError::Conflict { stream: stream.clone(), expected, actual: Some(es_core::Version::new(99)) })
+            Err(es_core::StoreError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: Some(es_core::Version::new(99)),
+            })
         }
         async fn read_stream(
             &self,
@@ -86,18 +115,39 @@ async fn gives_up_after_the_configured_attempts_with_a_typed_error() {
         }
     }
 
-    let accounts = Repository::<Account, _>::new(AlwaysConflicts(InMemoryEventStore::new())).with_max_attempts(4);
-    let error = accounts.execute("1", &AccountCommand::Open { owner: "A".into() }, Metadata::new()).await.unwrap_err();
-    assert!(matches!(error, RepositoryError::TooManyConflicts { attempts: 4, .. }), "{error:?}");
+    let accounts = Repository::<Account, _>::new(AlwaysConflicts(InMemoryEventStore::new()))
+        .with_max_attempts(4);
+    let error = accounts
+        .execute(
+            "1",
+            &AccountCommand::Open { owner: "A".into() },
+            Metadata::new(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RepositoryError::TooManyConflicts { attempts: 4, .. }),
+        "{error:?}"
+    );
     assert!(error.to_string().contains("after 4 attempts"), "{error}");
 }
 
 #[tokio::test]
 async fn loads_long_streams_in_pages() {
     let accounts = Accounts::new(Arc::new(InMemoryEventStore::new())).with_page_size(7);
-    accounts.execute("1", &AccountCommand::Open { owner: "A".into() }, Metadata::new()).await.unwrap();
+    accounts
+        .execute(
+            "1",
+            &AccountCommand::Open { owner: "A".into() },
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
     for _ in 0..49 {
-        accounts.execute("1", &AccountCommand::Deposit { amount: 2 }, Metadata::new()).await.unwrap();
+        accounts
+            .execute("1", &AccountCommand::Deposit { amount: 2 }, Metadata::new())
+            .await
+            .unwrap();
     }
     let loaded = accounts.load("1").await.unwrap();
     assert_eq!((loaded.version.get(), loaded.state.balance), (50, 98));
@@ -118,14 +168,25 @@ async fn a_command_that_decides_nothing_appends_nothing() {
         type Command = ();
         type Error = std::convert::Infallible;
         fn handle(&self, _: &()) -> Result<Vec<FlagEvent>, Self::Error> {
-            Ok(if self.0 { vec![] } else { vec![FlagEvent::Raised] })
+            Ok(if self.0 {
+                vec![]
+            } else {
+                vec![FlagEvent::Raised]
+            })
         }
         fn apply(self, _: &FlagEvent) -> Self {
             Flag(true)
         }
     }
     let flags = Repository::<Flag, _>::new(InMemoryEventStore::new());
-    assert!(flags.execute("f", &(), Metadata::new()).await.unwrap().append.is_some());
+    assert!(
+        flags
+            .execute("f", &(), Metadata::new())
+            .await
+            .unwrap()
+            .append
+            .is_some()
+    );
     let again = flags.execute("f", &(), Metadata::new()).await.unwrap();
     assert!(again.append.is_none() && again.events.is_empty());
     assert_eq!(again.version.get(), 1);

@@ -15,7 +15,10 @@ async fn a_wrong_expected_version_names_the_stream_and_both_versions() {
     let store = InMemoryEventStore::new();
     let stream = StreamId::new("account-7").unwrap();
     let opened = NewEvent::new("Opened", 1, json!({ "owner": "Ada" }));
-    store.append(&stream, ExpectedVersion::NoStream, vec![opened]).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![opened])
+        .await
+        .unwrap();
 
     let late = NewEvent::new("Deposited", 1, json!({ "amount": 1 }));
     let error = store
@@ -37,23 +40,46 @@ async fn a_wrong_expected_version_names_the_stream_and_both_versions() {
 async fn an_unknown_event_type_in_storage_names_stream_version_position_and_type() {
     let accounts = Accounts::new(InMemoryEventStore::new());
     accounts
-        .execute("7", &AccountCommand::Open { owner: "Ada".into() }, Metadata::new())
+        .execute(
+            "7",
+            &AccountCommand::Open {
+                owner: "Ada".into(),
+            },
+            Metadata::new(),
+        )
         .await
         .unwrap();
     let stream = Accounts::stream_id("7").unwrap();
     let alien = NewEvent::new("Teleported", 1, json!({ "to": "Mars" }));
-    let written = accounts.store().append(&stream, ExpectedVersion::Any, vec![alien]).await.unwrap();
+    let written = accounts
+        .store()
+        .append(&stream, ExpectedVersion::Any, vec![alien])
+        .await
+        .unwrap();
 
     let error = accounts.load("7").await.unwrap_err();
-    let RepositoryError::Decode(decode) = &error else { panic!("expected a decode error, got {error:?}") };
+    let RepositoryError::Decode(decode) = &error else {
+        panic!("expected a decode error, got {error:?}")
+    };
     assert_eq!(decode.stream, stream);
     assert_eq!(decode.version, Version::new(2));
     assert_eq!(decode.position, written.last_position);
     assert_eq!(decode.event_type, "Teleported");
-    assert!(matches!(&decode.source, DecodeError::UnknownType { event_type, .. } if event_type == "Teleported"));
+    assert!(
+        matches!(&decode.source, DecodeError::UnknownType { event_type, .. } if event_type == "Teleported")
+    );
     let message = error.to_string();
-    for part in ["account-7", "@2", "Teleported", "unknown event type", "Deposited"] {
-        assert!(message.contains(part), "`{message}` does not mention {part}");
+    for part in [
+        "account-7",
+        "@2",
+        "Teleported",
+        "unknown event type",
+        "Deposited",
+    ] {
+        assert!(
+            message.contains(part),
+            "`{message}` does not mention {part}"
+        );
     }
 }
 
@@ -65,7 +91,11 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
         NewEvent::new("Opened", 1, json!({ "owner": 42 })),
         NewEvent::new("Deposited", 2, json!({ "amount": 1 })),
     ];
-    accounts.store().append(&stream, ExpectedVersion::NoStream, events).await.unwrap();
+    accounts
+        .store()
+        .append(&stream, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
     let error = accounts.load("8").await.unwrap_err();
     assert!(
         matches!(&error, RepositoryError::Decode(e) if matches!(e.source, DecodeError::Payload { event_type: "Opened", .. })),
@@ -74,10 +104,16 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
 
     let stream = Accounts::stream_id("9").unwrap();
     let events = vec![NewEvent::new("Opened", 2, json!({ "owner": "Ada" }))];
-    accounts.store().append(&stream, ExpectedVersion::NoStream, events).await.unwrap();
+    accounts
+        .store()
+        .append(&stream, ExpectedVersion::NoStream, events)
+        .await
+        .unwrap();
     let error = accounts.load("9").await.unwrap_err();
     assert!(
-        error.to_string().contains("stored at schema version 2, this code reads version 1"),
+        error
+            .to_string()
+            .contains("stored at schema version 2, this code reads version 1"),
         "{error}"
     );
 }
@@ -85,16 +121,38 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
 #[tokio::test]
 async fn an_invalid_aggregate_id_is_refused_before_any_io() {
     let accounts = Accounts::new(InMemoryEventStore::new());
-    let open = AccountCommand::Open { owner: "Ada".into() };
-    let error = accounts.execute("", &open, Metadata::new()).await.unwrap_err();
-    assert!(matches!(error, RepositoryError::InvalidId(StreamIdError::Empty)));
-    let error = accounts.execute("a\u{0}b", &open, Metadata::new()).await.unwrap_err();
-    assert!(error.to_string().contains("invalid aggregate id"), "{error}");
+    let open = AccountCommand::Open {
+        owner: "Ada".into(),
+    };
+    let error = accounts
+        .execute("", &open, Metadata::new())
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        RepositoryError::InvalidId(StreamIdError::Empty)
+    ));
+    let error = accounts
+        .execute("a\u{0}b", &open, Metadata::new())
+        .await
+        .unwrap_err();
     assert!(
-        std::error::Error::source(&error).unwrap().to_string().contains("control character at byte 9"),
+        error.to_string().contains("invalid aggregate id"),
+        "{error}"
+    );
+    assert!(
+        std::error::Error::source(&error)
+            .unwrap()
+            .to_string()
+            .contains("control character at byte 9"),
         "{error:?}"
     );
-    assert!(StreamId::new("x".repeat(300)).unwrap_err().to_string().contains("300 bytes"));
+    assert!(
+        StreamId::new("x".repeat(300))
+            .unwrap_err()
+            .to_string()
+            .contains("300 bytes")
+    );
 }
 
 #[tokio::test]
@@ -104,7 +162,19 @@ async fn a_rejected_command_carries_the_domain_error_and_writes_nothing() {
         .execute("1", &AccountCommand::Deposit { amount: 5 }, Metadata::new())
         .await
         .unwrap_err();
-    assert!(matches!(error, RepositoryError::Rejected { ref stream, .. } if stream.as_str() == "account-1"));
-    assert_eq!(error.to_string(), "command rejected by `account-1`: the account is not open");
-    assert!(accounts.store().read_all(es_core::Position::START, 10).await.unwrap().is_empty());
+    assert!(
+        matches!(error, RepositoryError::Rejected { ref stream, .. } if stream.as_str() == "account-1")
+    );
+    assert_eq!(
+        error.to_string(),
+        "command rejected by `account-1`: the account is not open"
+    );
+    assert!(
+        accounts
+            .store()
+            .read_all(es_core::Position::START, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

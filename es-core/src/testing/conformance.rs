@@ -47,7 +47,10 @@ async fn append<S: EventStore>(
 }
 
 async fn all<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
-    store.read_all(Position::START, usize::MAX).await.expect("read_all")
+    store
+        .read_all(Position::START, usize::MAX)
+        .await
+        .expect("read_all")
 }
 
 async fn versions<S: EventStore>(store: &S, stream: &StreamId) -> Vec<u64> {
@@ -77,15 +80,23 @@ fn assert_conflict(
             assert_eq!(e, expected, "conflict names the wrong expected version");
             assert_eq!(a, actual, "conflict names the wrong actual version");
         }
-        other => panic!("expected a conflict on `{stream}` ({expected}, actual {actual:?}), got {other:?}"),
+        other => panic!(
+            "expected a conflict on `{stream}` ({expected}, actual {actual:?}), got {other:?}"
+        ),
     }
 }
 
 #[track_caller]
-fn assert_duplicate(result: Result<AppendResult, StoreError>, id: EventId, reason: DuplicateReason) {
+fn assert_duplicate(
+    result: Result<AppendResult, StoreError>,
+    id: EventId,
+    reason: DuplicateReason,
+) {
     match result {
         Err(StoreError::DuplicateEventId {
-            event_id, reason: r, ..
+            event_id,
+            reason: r,
+            ..
         }) => {
             assert_eq!(event_id, id, "duplicate error names the wrong event id");
             assert_eq!(r, reason, "duplicate error gives the wrong reason");
@@ -110,21 +121,30 @@ pub async fn exact_zero_behaves_as_no_stream<S: EventStore>(store: S) {
     let expected = ExpectedVersion::Exact(Version::INITIAL);
     let result = append(&store, &s, expected, events(0..1)).await;
     assert_eq!(result.last_version, v(1));
-    assert_conflict(store.append(&s, expected, events(1..2)).await, &s, expected, Some(v(1)));
+    assert_conflict(
+        store.append(&s, expected, events(1..2)).await,
+        &s,
+        expected,
+        Some(v(1)),
+    );
 }
 
 /// `NoStream` on an existing stream is a conflict naming its version.
 pub async fn rejects_no_stream_when_the_stream_exists<S: EventStore>(store: S) {
     let s = stream("order-1");
     append(&store, &s, ExpectedVersion::NoStream, events(0..2)).await;
-    let result = store.append(&s, ExpectedVersion::NoStream, events(2..3)).await;
+    let result = store
+        .append(&s, ExpectedVersion::NoStream, events(2..3))
+        .await;
     assert_conflict(result, &s, ExpectedVersion::NoStream, Some(v(2)));
 }
 
 /// `StreamExists` on a missing stream is a conflict with no actual version, and creates nothing.
 pub async fn rejects_stream_exists_when_the_stream_is_missing<S: EventStore>(store: S) {
     let s = stream("order-1");
-    let result = store.append(&s, ExpectedVersion::StreamExists, events(0..1)).await;
+    let result = store
+        .append(&s, ExpectedVersion::StreamExists, events(0..1))
+        .await;
     assert_conflict(result, &s, ExpectedVersion::StreamExists, None);
     assert!(versions(&store, &s).await.is_empty());
     // The stream is still "missing": NoStream works.
@@ -155,7 +175,12 @@ pub async fn rejects_append_with_stale_expected_version<S: EventStore>(store: S)
     append(&store, &s, ExpectedVersion::NoStream, events(0..3)).await;
     for stale in [1, 2, 4] {
         let expected = ExpectedVersion::Exact(v(stale));
-        assert_conflict(store.append(&s, expected, events(3..4)).await, &s, expected, Some(v(3)));
+        assert_conflict(
+            store.append(&s, expected, events(3..4)).await,
+            &s,
+            expected,
+            Some(v(3)),
+        );
     }
     assert_eq!(versions(&store, &s).await, [1, 2, 3]);
 }
@@ -164,7 +189,12 @@ pub async fn rejects_append_with_stale_expected_version<S: EventStore>(store: S)
 pub async fn rejects_exact_version_on_a_missing_stream<S: EventStore>(store: S) {
     let s = stream("order-1");
     let expected = ExpectedVersion::Exact(v(1));
-    assert_conflict(store.append(&s, expected, events(0..1)).await, &s, expected, None);
+    assert_conflict(
+        store.append(&s, expected, events(0..1)).await,
+        &s,
+        expected,
+        None,
+    );
     assert!(all(&store).await.is_empty());
 }
 
@@ -196,20 +226,35 @@ pub async fn a_failed_batch_writes_nothing<S: EventStore>(store: S) {
     append(&store, &s, ExpectedVersion::NoStream, events(0..2)).await;
     let before = all(&store).await;
 
-    let conflict = store.append(&s, ExpectedVersion::Exact(v(1)), events(10..15)).await;
-    assert!(matches!(conflict, Err(StoreError::Conflict { .. })), "{conflict:?}");
+    let conflict = store
+        .append(&s, ExpectedVersion::Exact(v(1)), events(10..15))
+        .await;
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict { .. })),
+        "{conflict:?}"
+    );
 
     let mut bad = events(20..25);
     bad[3].schema_version = 0;
     let invalid = store.append(&s, ExpectedVersion::Any, bad).await;
-    assert!(matches!(invalid, Err(StoreError::InvalidEvent { .. })), "{invalid:?}");
+    assert!(
+        matches!(invalid, Err(StoreError::InvalidEvent { .. })),
+        "{invalid:?}"
+    );
 
     let mut repeated = events(30..33);
     repeated[2].event_id = repeated[0].event_id;
     let duplicate = store.append(&s, ExpectedVersion::Any, repeated).await;
-    assert!(matches!(duplicate, Err(StoreError::DuplicateEventId { .. })), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(StoreError::DuplicateEventId { .. })),
+        "{duplicate:?}"
+    );
 
-    assert_eq!(all(&store).await, before, "a failed append changed the store");
+    assert_eq!(
+        all(&store).await,
+        before,
+        "a failed append changed the store"
+    );
     let next = append(&store, &s, ExpectedVersion::Exact(v(2)), events(2..3)).await;
     assert_eq!(next.last_version, v(3));
     assert!(next.first_position > before[1].position);
@@ -243,13 +288,23 @@ pub async fn retried_append_returns_the_original_result<S: EventStore>(store: S)
         let first = append(&store, &s, expected, batch.clone()).await;
         let count = all(&store).await.len();
         let retry = append(&store, &s, expected, batch).await;
-        assert!(retry.replayed, "a retry with {expected} was not marked as a replay");
+        assert!(
+            retry.replayed,
+            "a retry with {expected} was not marked as a replay"
+        );
         assert_eq!(
-            AppendResult { replayed: false, ..retry },
+            AppendResult {
+                replayed: false,
+                ..retry
+            },
             first,
             "a retry with {expected} did not return the original versions and positions"
         );
-        assert_eq!(all(&store).await.len(), count, "a retry with {expected} wrote events");
+        assert_eq!(
+            all(&store).await.len(),
+            count,
+            "a retry with {expected} wrote events"
+        );
     }
     assert_eq!(versions(&store, &s).await, (1..=8).collect::<Vec<_>>());
 }
@@ -260,7 +315,13 @@ pub async fn retried_append_is_recognised_after_later_appends<S: EventStore>(sto
     let batch = events(0..3);
     let first = append(&store, &s, ExpectedVersion::NoStream, batch.clone()).await;
     append(&store, &s, ExpectedVersion::Any, events(3..10)).await;
-    append(&store, &stream("order-2"), ExpectedVersion::Any, events(0..4)).await;
+    append(
+        &store,
+        &stream("order-2"),
+        ExpectedVersion::Any,
+        events(0..4),
+    )
+    .await;
     let retry = append(&store, &s, ExpectedVersion::NoStream, batch).await;
     assert!(retry.replayed);
     assert_eq!((retry.first_version, retry.last_version), (v(1), v(3)));
@@ -274,7 +335,13 @@ pub async fn retried_leading_part_of_a_batch_is_a_replay<S: EventStore>(store: S
     append(&store, &s, ExpectedVersion::NoStream, events(0..1)).await;
     let batch = events(1..5);
     append(&store, &s, ExpectedVersion::Exact(v(1)), batch.clone()).await;
-    let retry = append(&store, &s, ExpectedVersion::Exact(v(1)), batch[..2].to_vec()).await;
+    let retry = append(
+        &store,
+        &s,
+        ExpectedVersion::Exact(v(1)),
+        batch[..2].to_vec(),
+    )
+    .await;
     assert!(retry.replayed);
     assert_eq!((retry.first_version, retry.last_version), (v(2), v(3)));
 }
@@ -350,7 +417,9 @@ pub async fn rejects_a_retry_whose_expectation_does_not_fit<S: EventStore>(store
 }
 
 /// Several clients retrying the same batch at once: one writes it, every other gets the same result as a replay.
-pub async fn concurrent_retries_of_one_batch_write_it_once<S: EventStore + Clone + 'static>(store: S) {
+pub async fn concurrent_retries_of_one_batch_write_it_once<S: EventStore + Clone + 'static>(
+    store: S,
+) {
     let s = stream("order-1");
     let batch = events(0..3);
     let tasks: Vec<_> = (0..8)
@@ -363,11 +432,17 @@ pub async fn concurrent_retries_of_one_batch_write_it_once<S: EventStore + Clone
     for task in tasks {
         results.push(task.await.expect("task").expect("every retry succeeds"));
     }
-    assert_eq!(results.iter().filter(|r| !r.replayed).count(), 1, "{results:?}");
+    assert_eq!(
+        results.iter().filter(|r| !r.replayed).count(),
+        1,
+        "{results:?}"
+    );
     let first = results[0];
     assert!(
-        results.iter().all(|r| (r.first_version, r.last_version, r.last_position)
-            == (first.first_version, first.last_version, first.last_position)),
+        results
+            .iter()
+            .all(|r| (r.first_version, r.last_version, r.last_position)
+                == (first.first_version, first.last_version, first.last_position)),
         "{results:?}"
     );
     assert_eq!(versions(&store, &s).await, [1, 2, 3]);
@@ -382,7 +457,10 @@ pub async fn streams_are_isolated<S: EventStore>(store: S) {
     append(&store, &a, ExpectedVersion::Exact(v(3)), events(3..4)).await;
     assert_eq!(versions(&store, &a).await, [1, 2, 3, 4]);
     assert_eq!(versions(&store, &b).await, [1]);
-    let in_b = store.read_stream(&b, StreamRead::forward()).await.expect("read");
+    let in_b = store
+        .read_stream(&b, StreamRead::forward())
+        .await
+        .expect("read");
     assert!(in_b.iter().all(|e| e.stream_id == b));
 }
 
@@ -391,14 +469,35 @@ pub async fn reads_a_stream_forward_from_a_version_with_a_limit<S: EventStore>(s
     let s = stream("order-1");
     append(&store, &s, ExpectedVersion::NoStream, events(0..10)).await;
     let read = |r| store.read_stream(&s, r);
-    let got = read(StreamRead::forward().from(v(4)).limit(3)).await.expect("read");
-    assert_eq!(got.iter().map(|e| e.version.get()).collect::<Vec<_>>(), [4, 5, 6]);
+    let got = read(StreamRead::forward().from(v(4)).limit(3))
+        .await
+        .expect("read");
+    assert_eq!(
+        got.iter().map(|e| e.version.get()).collect::<Vec<_>>(),
+        [4, 5, 6]
+    );
     assert_eq!(got[0].payload, json!({ "n": 3 }));
     let tail = read(StreamRead::forward().from(v(9))).await.expect("read");
     assert_eq!(tail.len(), 2);
-    assert!(read(StreamRead::forward().from(v(11))).await.expect("read").is_empty());
-    assert!(read(StreamRead::forward().limit(0)).await.expect("read").is_empty());
-    assert_eq!(read(StreamRead::forward().from(Version::INITIAL)).await.expect("read").len(), 10);
+    assert!(
+        read(StreamRead::forward().from(v(11)))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        read(StreamRead::forward().limit(0))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(
+        read(StreamRead::forward().from(Version::INITIAL))
+            .await
+            .expect("read")
+            .len(),
+        10
+    );
 }
 
 /// Backward reads return newest first, from the end or from a version.
@@ -406,18 +505,51 @@ pub async fn reads_a_stream_backward<S: EventStore>(store: S) {
     let s = stream("order-1");
     append(&store, &s, ExpectedVersion::NoStream, events(0..5)).await;
     let read = |r| store.read_stream(&s, r);
-    let numbers = |events: Vec<RecordedEvent>| events.iter().map(|e| e.version.get()).collect::<Vec<_>>();
-    assert_eq!(numbers(read(StreamRead::backward()).await.expect("read")), [5, 4, 3, 2, 1]);
-    assert_eq!(numbers(read(StreamRead::backward().limit(1)).await.expect("read")), [5]);
-    assert_eq!(numbers(read(StreamRead::backward().from(v(3)).limit(2)).await.expect("read")), [3, 2]);
-    assert_eq!(numbers(read(StreamRead::backward().from(v(99)).limit(2)).await.expect("read")), [5, 4]);
+    let numbers =
+        |events: Vec<RecordedEvent>| events.iter().map(|e| e.version.get()).collect::<Vec<_>>();
+    assert_eq!(
+        numbers(read(StreamRead::backward()).await.expect("read")),
+        [5, 4, 3, 2, 1]
+    );
+    assert_eq!(
+        numbers(read(StreamRead::backward().limit(1)).await.expect("read")),
+        [5]
+    );
+    assert_eq!(
+        numbers(
+            read(StreamRead::backward().from(v(3)).limit(2))
+                .await
+                .expect("read")
+        ),
+        [3, 2]
+    );
+    assert_eq!(
+        numbers(
+            read(StreamRead::backward().from(v(99)).limit(2))
+                .await
+                .expect("read")
+        ),
+        [5, 4]
+    );
 }
 
 /// A stream that was never written reads as empty, in both directions.
 pub async fn reads_a_missing_stream_as_empty<S: EventStore>(store: S) {
     let s = stream("nothing-here");
-    assert!(store.read_stream(&s, StreamRead::forward()).await.expect("read").is_empty());
-    assert!(store.read_stream(&s, StreamRead::backward()).await.expect("read").is_empty());
+    assert!(
+        store
+            .read_stream(&s, StreamRead::forward())
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        store
+            .read_stream(&s, StreamRead::backward())
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }
 
 /// `read_all` returns every event exactly once, positions strictly increasing, paged by position and limit.
@@ -425,13 +557,25 @@ pub async fn read_all_returns_every_event_once_in_global_order<S: EventStore>(st
     let mut appended = Vec::new();
     for i in 0..12u64 {
         let s = stream(&format!("order-{}", i % 3));
-        let result = append(&store, &s, ExpectedVersion::Any, events(i * 10..i * 10 + 1 + i % 2)).await;
+        let result = append(
+            &store,
+            &s,
+            ExpectedVersion::Any,
+            events(i * 10..i * 10 + 1 + i % 2),
+        )
+        .await;
         appended.push(result);
     }
     let everything = all(&store).await;
     assert_eq!(everything.len(), 18);
-    assert!(everything.windows(2).all(|w| w[0].position < w[1].position), "positions must increase");
-    assert_eq!(everything.last().map(|e| e.position), appended.last().map(|r| r.last_position));
+    assert!(
+        everything.windows(2).all(|w| w[0].position < w[1].position),
+        "positions must increase"
+    );
+    assert_eq!(
+        everything.last().map(|e| e.position),
+        appended.last().map(|r| r.last_position)
+    );
 
     let mut paged = Vec::new();
     let mut after = Position::START;
@@ -442,9 +586,21 @@ pub async fn read_all_returns_every_event_once_in_global_order<S: EventStore>(st
         after = last.position;
         paged.extend(page);
     }
-    assert_eq!(paged, everything, "paging by position must return the same events");
-    assert!(store.read_all(Position::START, 0).await.expect("read_all").is_empty());
-    let after_seventh = store.read_all(everything[6].position, usize::MAX).await.expect("read_all");
+    assert_eq!(
+        paged, everything,
+        "paging by position must return the same events"
+    );
+    assert!(
+        store
+            .read_all(Position::START, 0)
+            .await
+            .expect("read_all")
+            .is_empty()
+    );
+    let after_seventh = store
+        .read_all(everything[6].position, usize::MAX)
+        .await
+        .expect("read_all");
     assert_eq!(after_seventh, everything[7..]);
 }
 
@@ -456,8 +612,15 @@ pub async fn read_all_keeps_each_stream_in_version_order<S: EventStore>(store: S
     }
     let mut last: HashMap<StreamId, u64> = HashMap::new();
     for e in all(&store).await {
-        let previous = last.insert(e.stream_id.clone(), e.version.get()).unwrap_or(0);
-        assert_eq!(e.version.get(), previous + 1, "{} out of order in read_all", e.stream_id);
+        let previous = last
+            .insert(e.stream_id.clone(), e.version.get())
+            .unwrap_or(0);
+        assert_eq!(
+            e.version.get(),
+            previous + 1,
+            "{} out of order in read_all",
+            e.stream_id
+        );
     }
 }
 
@@ -472,9 +635,19 @@ pub async fn events_round_trip_type_schema_version_payload_and_metadata<S: Event
         .with("tenant", "acme")
         .with("nested", json!({ "a": [1, 2, { "b": null }] }));
     let payload = json!({ "text": "ünïcødé \u{1F600} \"quoted\"", "big": 9_007_199_254_740_993_u64, "f": 1.5, "list": [] });
-    let sent = NewEvent::new("Order.Placed/v2 name", 7, payload.clone()).with_metadata(metadata.clone());
-    let result = append(&store, &s, ExpectedVersion::NoStream, vec![sent.clone(), event(1)]).await;
-    let read = store.read_stream(&s, StreamRead::forward()).await.expect("read");
+    let sent =
+        NewEvent::new("Order.Placed/v2 name", 7, payload.clone()).with_metadata(metadata.clone());
+    let result = append(
+        &store,
+        &s,
+        ExpectedVersion::NoStream,
+        vec![sent.clone(), event(1)],
+    )
+    .await;
+    let read = store
+        .read_stream(&s, StreamRead::forward())
+        .await
+        .expect("read");
     let got = &read[0];
     assert_eq!(got.stream_id, s);
     assert_eq!(got.version, v(1));
@@ -487,8 +660,16 @@ pub async fn events_round_trip_type_schema_version_payload_and_metadata<S: Event
     assert_eq!(read[1].position, result.last_position);
     assert_eq!(read[1].metadata, Metadata::new());
     let age = chrono::Utc::now() - got.recorded_at;
-    assert!(age.num_seconds().abs() < 3600, "recorded_at is not the time of the append: {}", got.recorded_at);
-    assert_eq!(all(&store).await, read, "read_all and read_stream return the same events");
+    assert!(
+        age.num_seconds().abs() < 3600,
+        "recorded_at is not the time of the append: {}",
+        got.recorded_at
+    );
+    assert_eq!(
+        all(&store).await,
+        read,
+        "read_all and read_stream return the same events"
+    );
 }
 
 /// A subscription returns the stored events first, then events appended after it started, in order.
@@ -512,7 +693,10 @@ pub async fn subscribe_all_catches_up_then_goes_live<S: EventStore + Clone + 'st
         seen.push(next(&mut subscription).await);
     }
     writer.await.expect("writer");
-    assert_eq!(seen.iter().map(|e| e.version.get()).collect::<Vec<_>>(), (1..=8).collect::<Vec<_>>());
+    assert_eq!(
+        seen.iter().map(|e| e.version.get()).collect::<Vec<_>>(),
+        (1..=8).collect::<Vec<_>>()
+    );
     assert!(seen.windows(2).all(|w| w[0].position < w[1].position));
 }
 
@@ -536,7 +720,9 @@ async fn next(subscription: &mut crate::EventStream) -> RecordedEvent {
 
 /// Of several appends racing with the same `Exact(v)`, exactly one wins; the others conflict, naming the winner's
 /// version, and write nothing.
-pub async fn racing_exact_appends_have_exactly_one_winner<S: EventStore + Clone + 'static>(store: S) {
+pub async fn racing_exact_appends_have_exactly_one_winner<S: EventStore + Clone + 'static>(
+    store: S,
+) {
     for round in 0..5u64 {
         let s = stream(&format!("race-{round}"));
         append(&store, &s, ExpectedVersion::NoStream, events(0..round + 1)).await;
@@ -544,7 +730,11 @@ pub async fn racing_exact_appends_have_exactly_one_winner<S: EventStore + Clone 
         let tasks: Vec<_> = (0..8u64)
             .map(|task| {
                 let (store, s) = (store.clone(), s.clone());
-                tokio::spawn(async move { store.append(&s, expected, events(task * 100..task * 100 + 2)).await })
+                tokio::spawn(async move {
+                    store
+                        .append(&s, expected, events(task * 100..task * 100 + 2))
+                        .await
+                })
             })
             .collect();
         let mut wins = 0;
@@ -555,13 +745,20 @@ pub async fn racing_exact_appends_have_exactly_one_winner<S: EventStore + Clone 
                 Err(other) => panic!("a racing append failed with {other}"),
             }
         }
-        assert_eq!(wins, 1, "round {round}: {wins} appends with the same expected version won");
+        assert_eq!(
+            wins, 1,
+            "round {round}: {wins} appends with the same expected version won"
+        );
         assert_eq!(versions(&store, &s).await.len() as u64, round + 3);
     }
 }
 
 /// Concurrent `Any` appends to one stream all succeed, each batch contiguous, versions 1..=n without gaps.
-pub async fn concurrent_any_appends_to_one_stream_all_land_in_order<S: EventStore + Clone + 'static>(store: S) {
+pub async fn concurrent_any_appends_to_one_stream_all_land_in_order<
+    S: EventStore + Clone + 'static,
+>(
+    store: S,
+) {
     let s = stream("order-1");
     let tasks: Vec<_> = (0..8u64)
         .map(|task| {

@@ -49,7 +49,9 @@ pub struct Scenario<A>(PhantomData<fn() -> A>);
 impl<A: Aggregate> Scenario<A> {
     /// The aggregate after `events`.
     pub fn given(events: impl IntoIterator<Item = A::Event>) -> Given<A> {
-        let state = events.into_iter().fold(A::default(), |state, event| state.apply(&event));
+        let state = events
+            .into_iter()
+            .fold(A::default(), |state, event| state.apply(&event));
         Given { state }
     }
 
@@ -99,16 +101,26 @@ where
         let expected: Vec<_> = expected.into_iter().collect();
         let events = match self.outcome {
             Ok(events) => events,
-            Err(error) => panic!("expected events {expected:?}, but the command was rejected: {error}"),
+            Err(error) => {
+                panic!("expected events {expected:?}, but the command was rejected: {error}")
+            }
         };
-        assert_eq!(events, expected, "the command produced other events than expected");
+        assert_eq!(
+            events, expected,
+            "the command produced other events than expected"
+        );
         for event in &events {
             let payload = event
                 .encode()
                 .unwrap_or_else(|error| panic!("{event:?} does not encode: {error}"));
             let decoded = A::Event::decode(event.event_type(), event.schema_version(), &payload)
-                .unwrap_or_else(|error| panic!("{event:?} does not decode from {payload}: {error}"));
-            assert_eq!(&decoded, event, "event changed in a round trip through {payload}");
+                .unwrap_or_else(|error| {
+                    panic!("{event:?} does not decode from {payload}: {error}")
+                });
+            assert_eq!(
+                &decoded, event,
+                "event changed in a round trip through {payload}"
+            );
         }
         events.iter().fold(self.state, A::apply)
     }
@@ -123,7 +135,9 @@ where
         A::Error: PartialEq + Debug,
     {
         match self.outcome {
-            Ok(events) => panic!("expected error {expected:?}, but the command produced {events:?}"),
+            Ok(events) => {
+                panic!("expected error {expected:?}, but the command produced {events:?}")
+            }
             Err(error) => assert_eq!(error, expected, "the command failed with another error"),
         }
     }
