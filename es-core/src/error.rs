@@ -185,6 +185,33 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A checkpoint was not where the caller expected it: another instance of the same reader moved it. Nothing
+    /// was written.
+    ///
+    /// Handle: stop this instance; the other one owns the reader.
+    #[error(
+        "checkpoint `{name}` is at {}, not at {}",
+        fmt_position(actual),
+        fmt_position(expected)
+    )]
+    CheckpointConflict {
+        /// The reader's name.
+        name: String,
+        /// Where the caller believed it was.
+        expected: Option<Position>,
+        /// Where it is.
+        actual: Option<Position>,
+    },
+    /// A snapshot was refused as it is. Nothing was written.
+    #[error("invalid snapshot `{snapshot_type}` of stream `{stream}`: {reason}")]
+    InvalidSnapshot {
+        /// The stream.
+        stream: StreamId,
+        /// The snapshot type.
+        snapshot_type: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A stored row could not be read back into an event (a corrupted row, a schema edited by hand).
     #[error("corrupt event at position {position}: {reason}")]
     Corrupt {
@@ -203,4 +230,8 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+}
+
+fn fmt_position(position: &Option<Position>) -> String {
+    position.map_or_else(|| "none".to_owned(), |p| p.to_string())
 }

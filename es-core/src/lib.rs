@@ -60,12 +60,14 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod aggregate;
+mod checkpoint;
 mod error;
 mod event;
 mod metadata;
 mod position;
 mod record;
 mod repository;
+mod snapshot;
 mod store;
 mod stream;
 mod version;
@@ -74,6 +76,7 @@ mod version;
 pub mod testing;
 
 pub use aggregate::Aggregate;
+pub use checkpoint::CheckpointStore;
 pub use error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
@@ -82,7 +85,8 @@ pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};
 pub use record::{NewEvent, RecordedEvent};
 pub use repository::{Executed, Loaded, Repository, RepositoryError};
-pub use store::{AppendResult, Direction, EventStore, EventStream, StreamRead};
+pub use snapshot::{Snapshot, SnapshotStore, validate_snapshot};
+pub use store::{AppendResult, Direction, EventStore, EventStream, StreamRead, validate_append};
 pub use stream::StreamId;
 pub use version::{ExpectedVersion, Version};
 

@@ -1,11 +1,12 @@
 //! The event store contract that every backend implements.
 
+use std::collections::HashSet;
 use std::pin::Pin;
 
 use async_trait::async_trait;
 use futures::Stream;
 
-use crate::error::StoreError;
+use crate::error::{DuplicateReason, StoreError};
 use crate::{ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 /// The direction of a stream read.
@@ -106,6 +107,59 @@ pub struct AppendResult {
     pub last_position: Position,
     /// `true` when the events were already stored by an earlier append with the same ids, and nothing was written.
     pub replayed: bool,
+}
+
+/// Checks what every backend refuses before touching storage: an empty batch, an id repeated in the batch, a
+/// schema version outside `1..=i32::MAX`, an empty event type name. For backend implementors.
+///
+/// ```
+/// use es_core::{NewEvent, StoreError, StreamId, validate_append};
+///
+/// let stream = StreamId::new("s-1")?;
+/// assert!(matches!(validate_append(&stream, &[]), Err(StoreError::EmptyAppend { .. })));
+/// let event = NewEvent::new("Happened", 1, serde_json::json!({}));
+/// assert!(validate_append(&stream, &[event.clone()]).is_ok());
+/// assert!(matches!(validate_append(&stream, &[event.clone(), event]), Err(StoreError::DuplicateEventId { .. })));
+/// # Ok::<(), es_core::StreamIdError>(())
+/// ```
+///
+/// # Errors
+/// [`StoreError::EmptyAppend`], [`StoreError::DuplicateEventId`] with [`DuplicateReason::RepeatedInBatch`],
+/// [`StoreError::InvalidEvent`].
+pub fn validate_append(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Err(StoreError::EmptyAppend {
+            stream: stream.clone(),
+        });
+    }
+    let invalid = |event: &NewEvent, reason: String| StoreError::InvalidEvent {
+        stream: stream.clone(),
+        event_id: event.event_id,
+        event_type: event.event_type.to_string(),
+        reason,
+    };
+    let mut seen = HashSet::with_capacity(events.len());
+    for event in events {
+        if !seen.insert(event.event_id) {
+            return Err(StoreError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id: event.event_id,
+                reason: DuplicateReason::RepeatedInBatch,
+            });
+        }
+        if event.schema_version == 0 || i32::try_from(event.schema_version).is_err() {
+            let reason = format!(
+                "schema version {} is outside 1..={}",
+                event.schema_version,
+                i32::MAX
+            );
+            return Err(invalid(event, reason));
+        }
+        if event.event_type.is_empty() {
+            return Err(invalid(event, "the event type name is empty".to_owned()));
+        }
+    }
+    Ok(())
 }
 
 /// A live stream of events in global order, as returned by [`EventStore::subscribe_all`].

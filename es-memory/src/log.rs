@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use es_core::{
     AppendResult, Direction, DuplicateReason, EventId, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId, StreamRead, Version,
+    RecordedEvent, StoreError, StreamId, StreamRead, Version, validate_append,
 };
 
 /// The events and their indexes. Sequence number `n` (1-based) is `events[n - 1]`.
@@ -29,7 +29,7 @@ impl Log {
         expected: ExpectedVersion,
         batch: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate(stream, &batch)?;
+        validate_append(stream, &batch)?;
         if let Some(replay) = self.replay(stream, expected, &batch)? {
             return Ok(replay);
         }
@@ -66,7 +66,9 @@ impl Log {
     }
 
     /// `Some` when every id of `batch` is already stored as a run this append could have written; an error when
-    /// the ids are stored in any other way; `None` when none is stored.
+    /// the ids are stored in any other way; `None` when none is stored. The checks, in order: some ids missing;
+    /// the first id stored in another stream or out of the batch's order; the run starting where `expected`
+    /// could not have put it.
     fn replay(
         &self,
         stream: &StreamId,
@@ -78,43 +80,45 @@ impl Log {
             event_id,
             reason,
         };
-        let stored: Vec<Option<usize>> = batch
+        let stored: Vec<(EventId, Option<usize>)> = batch
             .iter()
-            .map(|e| self.ids.get(&e.event_id).copied())
+            .map(|e| (e.event_id, self.ids.get(&e.event_id).copied()))
             .collect();
-        let (Some(first), Some(last)) = (stored[0], stored[stored.len() - 1]) else {
-            return match batch.iter().zip(&stored).find(|(_, s)| s.is_some()) {
-                Some((event, _)) => Err(duplicate(
-                    event.event_id,
-                    DuplicateReason::PartOfBatchStored,
-                )),
-                None => Ok(None),
-            };
+        let Some(&(first_stored_id, _)) = stored.iter().find(|(_, index)| index.is_some()) else {
+            return Ok(None);
         };
-        let first_version = self.events[first].version;
-        for (offset, (event, index)) in batch.iter().zip(&stored).enumerate() {
-            let Some(index) = *index else {
-                return Err(duplicate(
-                    event.event_id,
-                    DuplicateReason::PartOfBatchStored,
-                ));
-            };
+        let indexes: Option<Vec<usize>> = stored.iter().map(|(_, index)| *index).collect();
+        let Some(indexes) = indexes else {
+            return Err(duplicate(
+                first_stored_id,
+                DuplicateReason::PartOfBatchStored,
+            ));
+        };
+        let first = &self.events[indexes[0]];
+        for (offset, (&(event_id, _), &index)) in stored.iter().zip(&indexes).enumerate() {
             let found = &self.events[index];
             if &found.stream_id != stream {
+                let other = found.stream_id.clone();
                 return Err(duplicate(
-                    event.event_id,
-                    DuplicateReason::StoredInOtherStream(found.stream_id.clone()),
+                    event_id,
+                    DuplicateReason::StoredInOtherStream(other),
                 ));
             }
-            let in_order = found.version.get() == first_version.get() + offset as u64;
-            if !in_order || !expected.fits_first_version(first_version) {
+            if found.version.get() != first.version.get() + offset as u64 {
                 return Err(duplicate(
-                    event.event_id,
+                    event_id,
                     DuplicateReason::StoredAtOtherVersion(found.version),
                 ));
             }
         }
-        Ok(Some(self.result(first, last, true)))
+        if !expected.fits_first_version(first.version) {
+            return Err(duplicate(
+                first.event_id,
+                DuplicateReason::StoredAtOtherVersion(first.version),
+            ));
+        }
+        let last = indexes[indexes.len() - 1];
+        Ok(Some(self.result(indexes[0], last, true)))
     }
 
     fn result(&self, first: usize, last: usize, replayed: bool) -> AppendResult {
@@ -176,43 +180,4 @@ impl Log {
             .cloned()
             .collect()
     }
-}
-
-fn validate(stream: &StreamId, batch: &[NewEvent]) -> Result<(), StoreError> {
-    if batch.is_empty() {
-        return Err(StoreError::EmptyAppend {
-            stream: stream.clone(),
-        });
-    }
-    let mut seen = std::collections::HashSet::with_capacity(batch.len());
-    for event in batch {
-        if !seen.insert(event.event_id) {
-            return Err(StoreError::DuplicateEventId {
-                stream: stream.clone(),
-                event_id: event.event_id,
-                reason: DuplicateReason::RepeatedInBatch,
-            });
-        }
-        if event.schema_version == 0 || event.schema_version > i32::MAX as u32 {
-            return Err(StoreError::InvalidEvent {
-                stream: stream.clone(),
-                event_id: event.event_id,
-                event_type: event.event_type.to_string(),
-                reason: format!(
-                    "schema version {} is out of range 1..={}",
-                    event.schema_version,
-                    i32::MAX
-                ),
-            });
-        }
-        if event.event_type.is_empty() {
-            return Err(StoreError::InvalidEvent {
-                stream: stream.clone(),
-                event_id: event.event_id,
-                event_type: String::new(),
-                reason: "the event type name is empty".to_owned(),
-            });
-        }
-    }
-    Ok(())
 }

@@ -1,19 +1,21 @@
 //! The in-memory event store.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
     AppendResult, EventStore, EventStream, ExpectedVersion, NewEvent, Position, RecordedEvent,
-    StoreError, StreamId, StreamRead,
+    Snapshot, StoreError, StreamId, StreamRead,
 };
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use crate::log::Log;
 use crate::subscription;
 
-/// An event store in memory, safe to share between tasks. Clones share the same events.
+/// An event store in memory, safe to share between tasks: events, snapshots and checkpoints. Clones share the same
+/// data.
 ///
 /// Appends take a write lock for the duration of the batch; reads take a read lock and copy only the events they
 /// return. Subscribers are woken by a watch channel on each append, never by polling. Positions are
@@ -33,7 +35,7 @@ use crate::subscription;
 /// ```
 #[derive(Clone, Debug)]
 pub struct InMemoryEventStore {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 #[derive(Debug)]
@@ -41,6 +43,10 @@ pub(crate) struct Shared {
     pub(crate) log: RwLock<Log>,
     /// The sequence number of the newest event; subscribers wait on it.
     pub(crate) head: watch::Sender<u64>,
+    /// The newest snapshot per (stream, snapshot type).
+    pub(crate) snapshots: RwLock<HashMap<(StreamId, String), Snapshot>>,
+    /// One position per reader name.
+    pub(crate) checkpoints: Mutex<HashMap<String, Position>>,
 }
 
 impl InMemoryEventStore {
@@ -50,6 +56,8 @@ impl InMemoryEventStore {
             shared: Arc::new(Shared {
                 log: RwLock::new(Log::default()),
                 head: watch::Sender::new(0),
+                snapshots: RwLock::default(),
+                checkpoints: Mutex::default(),
             }),
         }
     }

@@ -1,3 +1,5 @@
 //! The store conformance suite against the in-memory store.
 
 es_core::store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+es_core::snapshot_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+es_core::checkpoint_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });

@@ -18,7 +18,9 @@ pub use scenario::{Given, Scenario, When, given};
 /// es_core::store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
 /// # }
 /// ```
-/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features.
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread` features. Snapshot and checkpoint
+/// stores have their own suites: [`snapshot_store_conformance_tests!`](crate::snapshot_store_conformance_tests),
+/// [`checkpoint_store_conformance_tests!`](crate::checkpoint_store_conformance_tests).
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($factory:expr) => {
@@ -57,12 +59,61 @@ macro_rules! store_conformance_tests {
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
+        $crate::store_conformance_tests!(@module events $factory; $($case),*);
+    };
+    (@module $module:ident $factory:expr; $($case:ident),* $(,)?) => {
         $(
             #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $case() {
                 let store = ($factory)().await;
-                $crate::testing::conformance::$case(store).await;
+                $crate::testing::conformance::$module::$case(store).await;
             }
         )*
+    };
+}
+
+/// Expands the snapshot store conformance suite into one `#[tokio::test]` per case; see
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
+///
+/// ```
+/// # mod wrapper {
+/// es_core::snapshot_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! snapshot_store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@module snapshots $factory;
+            loads_nothing_for_a_stream_without_snapshot,
+            saves_and_loads_a_snapshot,
+            a_newer_snapshot_replaces_an_older_one,
+            an_older_snapshot_never_replaces_a_newer_one,
+            a_snapshot_of_another_schema_version_replaces_the_stored_one,
+            snapshots_are_kept_per_stream_and_type,
+            rejects_an_invalid_snapshot,
+        );
+    };
+}
+
+/// Expands the checkpoint store conformance suite into one `#[tokio::test]` per case; see
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
+///
+/// ```
+/// # mod wrapper {
+/// es_core::checkpoint_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! checkpoint_store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@module checkpoints $factory;
+            a_reader_without_checkpoint_loads_none,
+            saves_and_moves_a_checkpoint_by_compare_and_set,
+            refuses_a_checkpoint_move_from_a_stale_position,
+            refuses_to_create_a_checkpoint_that_exists,
+            deletes_a_checkpoint,
+            checkpoints_are_kept_per_name,
+            only_one_of_racing_checkpoint_moves_wins,
+        );
     };
 }

@@ -1,7 +1,5 @@
-//! The event store conformance suite: the [`EventStore`] contract as executable cases.
-//!
-//! Run it for a backend with [`store_conformance_tests!`](crate::store_conformance_tests), which makes one test per
-//! case. Each case takes a fresh, empty store and panics with a message naming what the store got wrong.
+//! The [`EventStore`] contract as executable cases; run by
+//! [`store_conformance_tests!`](crate::store_conformance_tests).
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
