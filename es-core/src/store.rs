@@ -225,6 +225,11 @@ pub trait EventStore: Send + Sync {
 
     /// Reads up to `limit` events of all streams after `after`, in global order.
     ///
+    /// The global order never changes behind a reader: once an event at position `P` has been returned, no event
+    /// before `P` appears later. To keep that promise a backend may hold back a committed event until every
+    /// transaction that could still commit before it has ended (PostgreSQL does), so `read_all` right after an
+    /// append can lag behind it briefly; the in-memory store never lags.
+    ///
     /// # Errors
     /// [`StoreError::Backend`], [`StoreError::Corrupt`].
     async fn read_all(

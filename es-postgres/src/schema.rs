@@ -1,0 +1,169 @@
+//! The schema the store's tables live in, and the SQL text bound to it.
+
+use std::fmt;
+
+use crate::error::PgSetupError;
+
+/// A validated PostgreSQL schema name: lower-case ASCII letters, digits and `_`, starting with a letter or `_`,
+/// at most 48 bytes, not starting with `pg_`. Anything else is refused, so a name can never carry SQL.
+///
+/// ```
+/// use es_postgres::SchemaName;
+///
+/// assert!(SchemaName::new("es").is_ok());
+/// assert!(SchemaName::new("tenant_42").is_ok());
+/// assert!(SchemaName::new("es; DROP TABLE events").is_err());
+/// assert!(SchemaName::new("Es").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SchemaName(String);
+
+impl SchemaName {
+    /// The longest name accepted (room for the notification channel name).
+    pub const MAX_LEN: usize = 48;
+
+    /// Validates `name`.
+    ///
+    /// # Errors
+    /// [`PgSetupError::InvalidSchemaName`] naming the rule broken.
+    pub fn new(name: &str) -> Result<Self, PgSetupError> {
+        let invalid = |reason: &str| PgSetupError::InvalidSchemaName {
+            name: name.escape_debug().to_string(),
+            reason: reason.to_owned(),
+        };
+        let mut chars = name.chars();
+        match chars.next() {
+            None => return Err(invalid("it is empty")),
+            Some(c) if !(c.is_ascii_lowercase() || c == '_') => {
+                return Err(invalid("it must start with a lower-case letter or `_`"));
+            }
+            Some(_) => {}
+        }
+        if !chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(invalid(
+                "only lower-case ASCII letters, digits and `_` are allowed",
+            ));
+        }
+        if name.len() > Self::MAX_LEN {
+            return Err(invalid("it is longer than 48 bytes"));
+        }
+        if name.starts_with("pg_") {
+            return Err(invalid(
+                "names starting with `pg_` are reserved by PostgreSQL",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name quoted as an SQL identifier.
+    pub(crate) fn quoted(&self) -> String {
+        format!("\"{}\"", self.0)
+    }
+}
+
+impl fmt::Display for SchemaName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Every statement the store runs, with the schema spelled in once at construction so that each text is constant
+/// (and stays in sqlx's per-connection statement cache).
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub(crate) append: String,
+    pub(crate) read_forward: String,
+    pub(crate) read_backward: String,
+    pub(crate) read_all: String,
+    pub(crate) notify_channel: String,
+    pub(crate) save_snapshot: String,
+    pub(crate) load_snapshot: String,
+    pub(crate) load_checkpoint: String,
+    pub(crate) create_checkpoint: String,
+    pub(crate) move_checkpoint: String,
+    pub(crate) delete_checkpoint: String,
+}
+
+/// The columns of a recorded event, in the order `rows::recorded_event` reads them.
+const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position, stream_id, \
+     stream_version, event_id, event_type, schema_version, payload, metadata, created_at";
+
+impl Sql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        Self {
+            append: format!("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7)"),
+            read_forward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version >= $2 \
+                 ORDER BY stream_version LIMIT $3"
+            ),
+            read_backward: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version <= $2 \
+                 ORDER BY stream_version DESC LIMIT $3"
+            ),
+            // Only below the oldest running transaction: nothing can commit behind this read later.
+            read_all: format!(
+                "SELECT {EVENT_COLUMNS} FROM {s}.events \
+                 WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY transaction_id, global_position LIMIT $3"
+            ),
+            notify_channel: format!("es_events_{schema}"),
+            save_snapshot: format!(
+                "INSERT INTO {s}.snapshots (stream_id, snapshot_type, schema_version, stream_version, state) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (stream_id, snapshot_type) DO UPDATE \
+                 SET schema_version = EXCLUDED.schema_version, stream_version = EXCLUDED.stream_version, \
+                     state = EXCLUDED.state, created_at = now() \
+                 WHERE snapshots.stream_version < EXCLUDED.stream_version \
+                    OR snapshots.schema_version <> EXCLUDED.schema_version"
+            ),
+            load_snapshot: format!(
+                "SELECT schema_version, stream_version, state FROM {s}.snapshots \
+                 WHERE stream_id = $1 AND snapshot_type = $2"
+            ),
+            load_checkpoint: format!(
+                "SELECT transaction_id::text::bigint, global_position FROM {s}.checkpoints WHERE name = $1"
+            ),
+            create_checkpoint: format!(
+                "INSERT INTO {s}.checkpoints (name, transaction_id, global_position) \
+                 VALUES ($1, $2::bigint::text::xid8, $3) ON CONFLICT (name) DO NOTHING"
+            ),
+            move_checkpoint: format!(
+                "UPDATE {s}.checkpoints \
+                 SET transaction_id = $4::bigint::text::xid8, global_position = $5, updated_at = now() \
+                 WHERE name = $1 AND (transaction_id, global_position) = ($2::bigint::text::xid8, $3)"
+            ),
+            delete_checkpoint: format!("DELETE FROM {s}.checkpoints WHERE name = $1"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_names_that_could_carry_sql_or_clash() {
+        for bad in [
+            "",
+            "a\"; DROP SCHEMA public CASCADE; --",
+            "es events",
+            "Es",
+            "1es",
+            "pg_catalog",
+            "é",
+            &"a".repeat(49),
+        ] {
+            assert!(SchemaName::new(bad).is_err(), "{bad:?} was accepted");
+        }
+        for good in ["es", "_x", "tenant_42", &"a".repeat(48)] {
+            assert!(SchemaName::new(good).is_ok(), "{good:?} was refused");
+        }
+    }
+}

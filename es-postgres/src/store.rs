@@ -1,0 +1,295 @@
+//! The PostgreSQL event store: construction, migrations and the read side of the `EventStore` contract.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use es_core::{
+    AppendResult, Direction, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
+    RecordedEvent, StoreError, StreamId, StreamRead,
+};
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::error::{PgSetupError, backend};
+use crate::live::Live;
+use crate::rows::{bind_half, recorded_event};
+use crate::schema::{SchemaName, Sql};
+use crate::{append, subscription};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An event store on PostgreSQL (13 or newer): events, snapshots and checkpoints in one schema.
+///
+/// - **Appends** are one round trip: a server-side function locks the stream, checks the expected version and
+///   idempotency, and inserts the batch with one `UNNEST` insert.
+/// - **The global order never skips**: `read_all` and `subscribe_all` read in `(transaction id, position)` order
+///   and only below the oldest running transaction, so an event that commits late is never passed over. A
+///   write transaction left open anywhere in the cluster delays readers (never makes them skip): set
+///   `idle_in_transaction_session_timeout`, and alert on old transaction ids. After a dump/restore into a new
+///   cluster, advance the transaction id counter past `max(transaction_id)` before appending.
+/// - **Live subscriptions** wake at once on appends from this process, through `LISTEN`/`NOTIFY` on appends from
+///   others (an empty notification sent after commit, never inside the append's transaction), and poll every
+///   250 ms (configurable) in case a notification is lost.
+///
+/// ```no_run
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+/// use es_postgres::PgEventStore;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PgEventStore::builder()
+///     .schema("es")
+///     .connect("postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
+///     .await?;
+/// store.migrate().await?;
+/// let stream = StreamId::new("light-1")?;
+/// store.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("SwitchedOn", 1, serde_json::json!({}))]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgEventStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: PgPool,
+    pub(crate) schema: SchemaName,
+    pub(crate) sql: Sql,
+    pub(crate) live: Live,
+    pub(crate) poll_interval: Duration,
+    pub(crate) page_size: usize,
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore")
+            .field("schema", &self.inner.schema.as_str())
+            .field("pool_size", &self.inner.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`PgEventStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use es_postgres::PgEventStore;
+///
+/// let builder = PgEventStore::builder()
+///     .schema("billing")
+///     .max_connections(16)
+///     .poll_interval(Duration::from_millis(100));
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Debug)]
+pub struct PgEventStoreBuilder {
+    schema: String,
+    max_connections: u32,
+    poll_interval: Duration,
+    page_size: usize,
+}
+
+impl Default for PgEventStoreBuilder {
+    fn default() -> Self {
+        Self {
+            schema: "es".to_owned(),
+            max_connections: 10,
+            poll_interval: Duration::from_millis(250),
+            page_size: 1_000,
+        }
+    }
+}
+
+impl PgEventStoreBuilder {
+    /// The schema for the store's tables (default `es`); see [`SchemaName`] for the rules.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = schema.into();
+        self
+    }
+
+    /// The pool size when the builder connects (default 10).
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How often an idle subscription polls when no wake-up arrives (default 250 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Events read per query by subscriptions (default 1,000).
+    pub fn page_size(mut self, size: usize) -> Self {
+        self.page_size = size.max(1);
+        self
+    }
+
+    /// Connects a new pool to `url` and builds the store. Call [`PgEventStore::migrate`] once before use.
+    ///
+    /// # Errors
+    /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::InvalidUrl`], [`PgSetupError::Connect`].
+    pub async fn connect(self, url: &str) -> Result<PgEventStore, PgSetupError> {
+        let options: PgConnectOptions = url.parse().map_err(PgSetupError::InvalidUrl)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections)
+            .connect_with(options)
+            .await
+            .map_err(PgSetupError::Connect)?;
+        self.build(pool)
+    }
+
+    /// Builds the store on an existing pool. Must be called inside a Tokio runtime (it starts the notifier task).
+    ///
+    /// # Errors
+    /// [`PgSetupError::InvalidSchemaName`].
+    pub fn build(self, pool: PgPool) -> Result<PgEventStore, PgSetupError> {
+        let schema = SchemaName::new(&self.schema)?;
+        let sql = Sql::new(&schema);
+        let live = Live::start(pool.clone(), sql.notify_channel.clone());
+        Ok(PgEventStore {
+            inner: Arc::new(Inner {
+                pool,
+                schema,
+                sql,
+                live,
+                poll_interval: self.poll_interval,
+                page_size: self.page_size,
+            }),
+        })
+    }
+}
+
+impl PgEventStore {
+    /// A builder with the defaults: schema `es`, 10 connections, 250 ms poll interval.
+    pub fn builder() -> PgEventStoreBuilder {
+        PgEventStoreBuilder::default()
+    }
+
+    /// Connects to `url` with the defaults.
+    ///
+    /// # Errors
+    /// See [`PgEventStoreBuilder::connect`].
+    pub async fn connect(url: &str) -> Result<Self, PgSetupError> {
+        Self::builder().connect(url).await
+    }
+
+    /// The schema the store's tables live in.
+    pub fn schema(&self) -> &SchemaName {
+        &self.inner.schema
+    }
+
+    /// Creates the schema and its tables, or brings them up to date. Safe to run from several processes at
+    /// once: they take turns on an advisory lock, and migrations already applied are skipped.
+    ///
+    /// # Errors
+    /// [`PgSetupError::Connect`], [`PgSetupError::Migrate`].
+    pub async fn migrate(&self) -> Result<(), PgSetupError> {
+        let schema = &self.inner.schema;
+        let migrate_error =
+            |source: Box<dyn std::error::Error + Send + Sync>| PgSetupError::Migrate {
+                schema: schema.to_string(),
+                source,
+            };
+        // A connection of its own: session locks and the search path die with it, even after an error.
+        let mut conn = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(PgSetupError::Connect)?
+            .detach();
+        let statements = [
+            format!("SELECT pg_advisory_lock(hashtextextended('es-migrate:{schema}', 0))"),
+            format!("CREATE SCHEMA IF NOT EXISTS {}", schema.quoted()),
+            format!("SET search_path TO {}", schema.quoted()),
+        ];
+        for statement in &statements {
+            sqlx::query(statement)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| migrate_error(Box::new(e)))?;
+        }
+        let result = MIGRATOR
+            .run(&mut conn)
+            .await
+            .map_err(|e| migrate_error(Box::new(e)));
+        let closed = sqlx::Connection::close(conn).await;
+        result?;
+        closed.map_err(|e| migrate_error(Box::new(e)))
+    }
+
+    /// The connection pool, for running your own queries beside the store.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let result = append::append(&self.inner, stream, expected, &events).await?;
+        if !result.replayed {
+            self.inner.live.committed();
+        }
+        Ok(result)
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let (sql, from) = match read.direction {
+            Direction::Forward => (
+                &self.inner.sql.read_forward,
+                read.from.map_or(1, |v| v.get()),
+            ),
+            Direction::Backward => (
+                &self.inner.sql.read_backward,
+                read.from.map_or(u64::MAX, |v| v.get()),
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(stream.as_str())
+            .bind(bind_half(from))
+            .bind(bind_half(read.limit as u64))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend("read_stream"))?;
+        rows.iter().map(recorded_event).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read_all(&self.inner, after, limit).await
+    }
+
+    fn subscribe_all(&self, after: Position) -> EventStream {
+        subscription::subscribe(Arc::clone(&self.inner), after)
+    }
+}
+
+/// Reads up to `limit` events after `after` in the gap-free global order.
+pub(crate) async fn read_all(
+    inner: &Inner,
+    after: Position,
+    limit: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let rows = sqlx::query(&inner.sql.read_all)
+        .bind(bind_half(after.commit))
+        .bind(bind_half(after.prepare))
+        .bind(bind_half(limit as u64))
+        .fetch_all(&inner.pool)
+        .await
+        .map_err(backend("read_all"))?;
+    rows.iter().map(recorded_event).collect()
+}

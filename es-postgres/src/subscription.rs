@@ -1,0 +1,61 @@
+//! Catch-up-then-live subscriptions over the global order.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use es_core::{EventStream, Position, RecordedEvent};
+use tokio::sync::watch;
+
+use crate::live::ListenerTask;
+use crate::store::{Inner, read_all};
+
+struct Cursor {
+    inner: Arc<Inner>,
+    after: Position,
+    buffer: VecDeque<RecordedEvent>,
+    wake: watch::Receiver<u64>,
+    _listener: Arc<ListenerTask>,
+    failed: bool,
+}
+
+/// Reads pages after the cursor; when a page comes back short, waits for a wake-up or the poll interval.
+pub(crate) fn subscribe(inner: Arc<Inner>, after: Position) -> EventStream {
+    let started = futures::stream::once(async move {
+        let (wake, listener) = inner.live.subscribe();
+        Cursor {
+            inner,
+            after,
+            buffer: VecDeque::new(),
+            wake,
+            _listener: listener,
+            failed: false,
+        }
+    });
+    Box::pin(futures::StreamExt::flat_map(started, |cursor| {
+        futures::stream::unfold(cursor, |mut cursor| async move {
+            if cursor.failed {
+                return None;
+            }
+            loop {
+                if let Some(event) = cursor.buffer.pop_front() {
+                    cursor.after = event.position;
+                    return Some((Ok(event), cursor));
+                }
+                // Mark wake-ups seen before reading, so a commit between the read and the wait is not missed.
+                cursor.wake.borrow_and_update();
+                let page_size = cursor.inner.page_size;
+                match read_all(&cursor.inner, cursor.after, page_size).await {
+                    Ok(page) if page.is_empty() => {
+                        let interval = cursor.inner.poll_interval;
+                        let _ = tokio::time::timeout(interval, cursor.wake.changed()).await;
+                    }
+                    Ok(page) => cursor.buffer = page.into(),
+                    Err(error) => {
+                        cursor.failed = true;
+                        return Some((Err(error), cursor));
+                    }
+                }
+            }
+        })
+    }))
+}

@@ -1,0 +1,5 @@
+//! The store conformance suites against PostgreSQL, each test in a schema of its own.
+
+es_core::store_conformance_tests!(tests::pg_store);
+es_core::snapshot_store_conformance_tests!(tests::pg_store);
+es_core::checkpoint_store_conformance_tests!(tests::pg_store);
