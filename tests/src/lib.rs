@@ -52,3 +52,42 @@ pub async fn pg_store_with(builder: es_postgres::PgEventStoreBuilder) -> PgEvent
     store.migrate().await.expect("migrate a fresh schema");
     store
 }
+
+/// Appends one event to `stream` inside `tx` with the store's own append function, leaving the transaction open:
+/// a writer that has taken its positions but not committed yet. Fault-injection tests commit or roll it back.
+pub async fn append_in_open_transaction(
+    tx: &mut sqlx::PgConnection,
+    store: &PgEventStore,
+    stream: &str,
+    n: u64,
+) -> es_core::EventId {
+    let id = es_core::EventId::new();
+    let sql = format!(
+        "SELECT outcome FROM \"{}\".append_events($1, NULL, $2, $3, $4, $5, $6)",
+        store.schema()
+    );
+    let (outcome,): (String,) = sqlx::query_as(&sql)
+        .bind(stream)
+        .bind(vec![id.as_uuid()])
+        .bind(vec!["Held"])
+        .bind(vec![1_i32])
+        .bind(vec![serde_json::json!({ "n": n })])
+        .bind(vec![serde_json::json!({})])
+        .fetch_one(tx)
+        .await
+        .expect("append in an open transaction");
+    assert_eq!(outcome, "appended");
+    id
+}
+
+/// Executes a plain SQL statement in the store's schema (the way an old release or an operator would).
+pub async fn execute_in_schema(store: &PgEventStore, sql: &str) {
+    let mut conn = store.pool().acquire().await.expect("a connection");
+    sqlx::query(&format!("SET search_path TO \"{}\"", store.schema()))
+        .execute(&mut *conn)
+        .await
+        .expect("set search_path");
+    let result = sqlx::query(sql).execute(&mut *conn).await;
+    sqlx::query("RESET search_path").execute(&mut *conn).await.expect("reset search_path");
+    result.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
