@@ -185,10 +185,11 @@ impl PgEventStore {
     /// # Errors
     /// [`PgSetupError::Connect`], [`PgSetupError::Migrate`].
     pub async fn migrate(&self) -> Result<(), PgSetupError> {
-        let schema = &self.inner.schema;
+        let schema = self.inner.schema.clone();
+        let name = schema.to_string();
         let migrate_error =
-            |source: Box<dyn std::error::Error + Send + Sync>| PgSetupError::Migrate {
-                schema: schema.to_string(),
+            move |source: Box<dyn std::error::Error + Send + Sync>| PgSetupError::Migrate {
+                schema: name.clone(),
                 source,
             };
         // A connection of its own: session locks and the search path die with it, even after an error.
@@ -210,8 +211,9 @@ impl PgEventStore {
                 .await
                 .map_err(|e| migrate_error(Box::new(e)))?;
         }
+        // `run_direct`, not `run`: through `Acquire` the future is not `Send`.
         let result = MIGRATOR
-            .run(&mut conn)
+            .run_direct(&mut conn)
             .await
             .map_err(|e| migrate_error(Box::new(e)));
         let closed = sqlx::Connection::close(conn).await;

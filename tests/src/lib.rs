@@ -88,6 +88,9 @@ pub async fn execute_in_schema(store: &PgEventStore, sql: &str) {
         .await
         .expect("set search_path");
     let result = sqlx::query(sql).execute(&mut *conn).await;
-    sqlx::query("RESET search_path").execute(&mut *conn).await.expect("reset search_path");
+    sqlx::query("RESET search_path")
+        .execute(&mut *conn)
+        .await
+        .expect("reset search_path");
     result.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
 }

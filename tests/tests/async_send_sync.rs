@@ -21,3 +21,15 @@ fn stores_repositories_and_futures_are_send_and_sync() {
     let dyn_store: std::sync::Arc<dyn EventStore> = std::sync::Arc::new(store);
     send_sync(&dyn_store);
 }
+
+/// Never run: only compiled, to prove the PostgreSQL store's futures are `Send`.
+#[allow(dead_code)]
+fn postgres_store_futures_are_send(store: es_postgres::PgEventStore) {
+    send_sync(&store);
+    send(&store.migrate());
+    send(&es_postgres::PgEventStore::connect("postgres://"));
+    let repository = Repository::<Account, _>::new(store.clone());
+    let command = AccountCommand::Close;
+    send(&repository.execute("a", &command, Metadata::new()));
+    send(&store.subscribe_all(es_core::Position::START));
+}

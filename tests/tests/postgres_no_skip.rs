@@ -7,7 +7,9 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use es_core::{EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+use es_core::{
+    EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version,
+};
 use es_postgres::PgEventStore;
 use futures::StreamExt;
 use sqlx::Connection;
@@ -31,7 +33,10 @@ struct Reader {
 
 impl Reader {
     fn start(store: &PgEventStore) -> Self {
-        Self { events: store.subscribe_all(Position::START), seen: Vec::new() }
+        Self {
+            events: store.subscribe_all(Position::START),
+            seen: Vec::new(),
+        }
     }
 
     async fn next(&mut self) -> RecordedEvent {
@@ -53,7 +58,9 @@ impl Reader {
 }
 
 async fn connection() -> sqlx::PgConnection {
-    sqlx::PgConnection::connect(&database_url()).await.expect("a second connection")
+    sqlx::PgConnection::connect(&database_url())
+        .await
+        .expect("a second connection")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,14 +68,20 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
     let store = pg_store().await;
     let mut reader = Reader::start(&store);
 
-    let first = store.append(&stream("a-1"), ExpectedVersion::Any, vec![event(1)]).await.unwrap();
+    let first = store
+        .append(&stream("a-1"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
     assert_eq!(reader.next().await.position, first.last_position);
 
     // 1. Out-of-order commit: T1 takes its position first, a later append commits before it.
     let mut t1 = connection().await;
     sqlx::query("BEGIN").execute(&mut t1).await.unwrap();
     let held = append_in_open_transaction(&mut t1, &store, "b-1", 2).await;
-    let later = store.append(&stream("c-1"), ExpectedVersion::Any, vec![event(3)]).await.unwrap();
+    let later = store
+        .append(&stream("c-1"), ExpectedVersion::Any, vec![event(3)])
+        .await
+        .unwrap();
     reader.nothing_for(Duration::from_millis(600)).await;
 
     // 2. A writer that takes positions and rolls back: a permanent hole.
@@ -78,18 +91,28 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
     sqlx::query("ROLLBACK").execute(&mut t2).await.unwrap();
 
     sqlx::query("COMMIT").execute(&mut t1).await.unwrap();
-    assert_eq!(reader.next().await.event_id, held, "the late commit comes first: it holds the older transaction");
+    assert_eq!(
+        reader.next().await.event_id,
+        held,
+        "the late commit comes first: it holds the older transaction"
+    );
     assert_eq!(reader.next().await.position, later.last_position);
 
     // The hole does not stall the reader.
-    let after_hole = store.append(&stream("e-1"), ExpectedVersion::Any, vec![event(5)]).await.unwrap();
+    let after_hole = store
+        .append(&stream("e-1"), ExpectedVersion::Any, vec![event(5)])
+        .await
+        .unwrap();
     assert_eq!(reader.next().await.position, after_hole.last_position);
 
     // 3. A transaction held open for 2 s: the reader waits for it, then delivers both in order.
     let mut t3 = connection().await;
     sqlx::query("BEGIN").execute(&mut t3).await.unwrap();
     let slow = append_in_open_transaction(&mut t3, &store, "f-1", 6).await;
-    let fast = store.append(&stream("g-1"), ExpectedVersion::Any, vec![event(7)]).await.unwrap();
+    let fast = store
+        .append(&stream("g-1"), ExpectedVersion::Any, vec![event(7)])
+        .await
+        .unwrap();
     reader.nothing_for(Duration::from_secs(2)).await;
     sqlx::query("COMMIT").execute(&mut t3).await.unwrap();
     assert_eq!(reader.next().await.event_id, slow);
@@ -123,11 +146,17 @@ async fn a_live_reader_sees_every_event_of_eight_concurrent_writers_once_in_orde
                     let batch: Vec<_> = (n..n + size).map(event).collect();
                     written.extend(batch.iter().map(|e| e.event_id));
                     if (n / 5) % 2 == 0 {
-                        let result = store.append(&own, ExpectedVersion::Exact(own_version), batch).await.unwrap();
+                        let result = store
+                            .append(&own, ExpectedVersion::Exact(own_version), batch)
+                            .await
+                            .unwrap();
                         own_version = result.last_version;
                     } else {
                         let shared = stream(&format!("shared-{}", n % 3));
-                        store.append(&shared, ExpectedVersion::Any, batch).await.unwrap();
+                        store
+                            .append(&shared, ExpectedVersion::Any, batch)
+                            .await
+                            .unwrap();
                     }
                     n += size;
                 }
@@ -153,12 +182,25 @@ async fn a_live_reader_sees_every_event_of_eight_concurrent_writers_once_in_orde
 
     let ids: HashSet<EventId> = seen.iter().map(|e| e.event_id).collect();
     assert_eq!(ids.len(), total, "an event was delivered twice");
-    assert_eq!(ids, written, "the reader saw other events than were written");
-    assert!(seen.windows(2).all(|w| w[0].position < w[1].position), "positions went backwards");
+    assert_eq!(
+        ids, written,
+        "the reader saw other events than were written"
+    );
+    assert!(
+        seen.windows(2).all(|w| w[0].position < w[1].position),
+        "positions went backwards"
+    );
     let mut versions: HashMap<StreamId, u64> = HashMap::new();
     for e in &seen {
-        let last = versions.insert(e.stream_id.clone(), e.version.get()).unwrap_or(0);
-        assert_eq!(e.version.get(), last + 1, "{} delivered out of version order", e.stream_id);
+        let last = versions
+            .insert(e.stream_id.clone(), e.version.get())
+            .unwrap_or(0);
+        assert_eq!(
+            e.version.get(),
+            last + 1,
+            "{} delivered out of version order",
+            e.stream_id
+        );
     }
     // Nothing more arrives.
     if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(500), reader.next()).await {
