@@ -1,31 +1,67 @@
 //! The bank example: an account's life, told through commands and the events they leave behind.
 //!
-//! Run it from the workspace root:
+//! Run it from the workspace root, on the in-memory store:
 //! ```text
 //! cargo run --example bank
 //! ```
+//! or on PostgreSQL (tables in schema `bank`, created on first run), with the same code:
+//! ```text
+//! cargo run --example bank -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//! ```
+//! (`BANK_DATABASE_URL` works as well as the flag; `BANK_SCHEMA` picks another schema.)
 
 use es_core::{EventStore, Metadata, Repository, RepositoryError, StreamRead};
 use es_memory::InMemoryEventStore;
+use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand, AccountError};
 use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let accounts = Repository::<Account, _>::new(InMemoryEventStore::new());
+    match database_url()? {
+        None => {
+            println!("Store: in memory.\n");
+            story(Repository::new(InMemoryEventStore::new()), "ada").await
+        }
+        Some(url) => {
+            let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
+            let store = PgEventStore::builder().schema(&schema).connect(&url).await?;
+            store.migrate().await?;
+            println!("Store: PostgreSQL, schema `{schema}`.\n");
+            // A fresh account per run, so the story can be told again on the same database.
+            let id = format!("ada-{}", &Uuid::now_v7().simple().to_string()[24..]);
+            story(Repository::new(store), &id).await
+        }
+    }
+}
+
+/// `--database-url URL`, else `BANK_DATABASE_URL`, else none (in memory).
+fn database_url() -> Result<Option<String>, String> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (Some("--database-url"), Some(url)) => Ok(Some(url)),
+        (None, _) => Ok(std::env::var("BANK_DATABASE_URL").ok()),
+        _ => Err("usage: bank [--database-url URL]".to_owned()),
+    }
+}
+
+async fn story<S: EventStore>(
+    accounts: Repository<Account, S>,
+    id: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     // One correlation id for this "request": every event below carries it.
     let request = Metadata::new()
         .with_correlation_id(Uuid::now_v7())
         .with("user", "teller-7");
 
-    println!("Ada opens an account and pays in 100.00.");
+    println!("Ada opens account `{id}` and pays in 100.00.");
     let open = AccountCommand::Open {
         owner: "Ada".into(),
     };
-    accounts.execute("ada", &open, request.clone()).await?;
+    accounts.execute(id, &open, request.clone()).await?;
     accounts
         .execute(
-            "ada",
+            id,
             &AccountCommand::Deposit {
                 amount: dollars(100),
             },
@@ -36,7 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("She takes out 30.00.");
     accounts
         .execute(
-            "ada",
+            id,
             &AccountCommand::Withdraw {
                 amount: dollars(30),
             },
@@ -47,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("She tries to take out 500.00; the account refuses:");
     match accounts
         .execute(
-            "ada",
+            id,
             &AccountCommand::Withdraw {
                 amount: dollars(500),
             },
@@ -71,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("She empties and closes the account.");
     accounts
         .execute(
-            "ada",
+            id,
             &AccountCommand::Withdraw {
                 amount: dollars(70),
             },
@@ -79,11 +115,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     let closed = accounts
-        .execute("ada", &AccountCommand::Close, request)
+        .execute(id, &AccountCommand::Close, request)
         .await?;
     println!("\nState at version {}: {:?}", closed.version, closed.state);
 
-    let stream = Repository::<Account, InMemoryEventStore>::stream_id("ada")?;
+    let stream = Repository::<Account, S>::stream_id(id)?;
     println!("\nStream `{stream}`:");
     for event in accounts
         .store()
