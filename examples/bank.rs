@@ -25,7 +25,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         Some(url) => {
             let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
-            let store = PgEventStore::builder().schema(&schema).connect(&url).await?;
+            let store = PgEventStore::builder()
+                .schema(&schema)
+                .connect(&url)
+                .await?;
             store.migrate().await?;
             println!("Store: PostgreSQL, schema `{schema}`.\n");
             // A fresh account per run, so the story can be told again on the same database.

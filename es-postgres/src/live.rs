@@ -8,6 +8,10 @@ use sqlx::postgres::PgListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// The shortest time between two notifications from one store: bounds their cost under load, and adds at most
+/// this much to the latency of subscribers in other processes.
+const NOTIFY_INTERVAL: Duration = Duration::from_millis(2);
+
 /// The wake-up machinery of one store.
 pub(crate) struct Live {
     /// Bumped after each local commit and each notification; subscriptions wait on it.
@@ -89,6 +93,8 @@ async fn notifier(pool: PgPool, channel: String, mut requests: mpsc::Receiver<()
         {
             tracing::warn!(%channel, %error, "pg_notify failed; remote subscribers will poll");
         }
+        // Commits in the next moment share one notification: under load, at most one per interval.
+        tokio::time::sleep(NOTIFY_INTERVAL).await;
     }
 }
 

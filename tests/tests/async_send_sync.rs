@@ -1,5 +1,7 @@
 //! Compile-time proof that stores, repositories and their futures can cross threads (tokio::spawn needs it).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use es_core::{EventStore, EventStream, Metadata, Repository};
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand};

@@ -1,5 +1,7 @@
 //! The store conformance suite against the in-memory store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 es_core::store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
 es_core::snapshot_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
 es_core::checkpoint_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });

@@ -1,5 +1,7 @@
 //! The store conformance suites against PostgreSQL, each test in a schema of its own.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 es_core::store_conformance_tests!(tests::pg_store);
 es_core::snapshot_store_conformance_tests!(tests::pg_store);
 es_core::checkpoint_store_conformance_tests!(tests::pg_store);

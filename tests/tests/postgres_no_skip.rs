@@ -4,6 +4,8 @@
 //! Run it against your own database: `DATABASE_URL=postgres://... cargo test -p tests --test postgres_no_skip`.
 //! It works in fresh schemas of its own (`es_test_*`) and touches nothing else.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 

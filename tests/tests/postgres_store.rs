@@ -1,5 +1,7 @@
 //! PostgreSQL-specific behaviour: bad stored data, identifiers, racing writers, migrations.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use es_core::{

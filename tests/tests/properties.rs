@@ -1,7 +1,7 @@
 //! Property tests: folding is deterministic and matches the stored stream; the memory store agrees with a
 //! reference model under random interleavings of appends, expectations and retries.
 
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 

@@ -1,5 +1,7 @@
 //! The repository: metadata flow, retries on conflict, paging.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use es_core::{EventStore, Metadata, Repository, RepositoryError, StreamRead};

@@ -1,5 +1,7 @@
 //! Misuse of the API gives a typed error that names what was wrong.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use es_core::{
     DecodeError, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, RepositoryError,
     StoreError, StreamId, StreamIdError, Version,

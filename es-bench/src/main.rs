@@ -1,0 +1,85 @@
+//! `es-bench`: the framework's figures, each next to the raw limit of the same machine measured in the same run,
+//! so that the ratios hold on a noisy machine.
+//!
+//! ```text
+//! cargo run --release -p es-bench -- [--quick] [--database-url URL] [--json PATH]
+//! ```
+//! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS). The bench works
+//! in a schema of its own (`es_bench_<pid>`) and drops it when done.
+
+mod postgres;
+mod report;
+mod stats;
+
+use std::process::ExitCode;
+
+/// What to run, and how big.
+#[derive(Debug)]
+pub(crate) struct Options {
+    /// Appends per append figure.
+    pub(crate) appends: usize,
+    /// Samples per latency figure.
+    pub(crate) latency_samples: usize,
+    database_url: String,
+    json: Option<String>,
+}
+
+impl Options {
+    fn parse() -> Result<Self, String> {
+        let mut options = Self {
+            appends: 4_000,
+            latency_samples: 300,
+            database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+                "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
+            }),
+            json: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            match arg.as_str() {
+                "--quick" => {
+                    options.appends = 400;
+                    options.latency_samples = 30;
+                }
+                "--database-url" => {
+                    options.database_url = args.next().ok_or("--database-url needs a URL")?
+                }
+                "--json" => options.json = Some(args.next().ok_or("--json needs a path")?),
+                "--help" | "-h" => return Err(String::new()),
+                other => return Err(format!("unknown argument `{other}`")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let options = match Options::parse() {
+        Ok(options) => options,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("es-bench: {message}");
+            }
+            eprintln!("usage: es-bench [--quick] [--database-url URL] [--json PATH]");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("es-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut figures = Vec::new();
+    figures.extend(postgres::run(options, &options.database_url).await?);
+    report::print_table(&figures);
+    if let Some(path) = &options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;
+    }
+    Ok(())
+}

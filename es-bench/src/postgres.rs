@@ -1,0 +1,370 @@
+//! PostgreSQL figures: appends, catch-up reads and live latency, each next to raw sqlx on the same table shape.
+
+use std::time::{Duration, Instant};
+
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+use es_postgres::PgEventStore;
+use futures::StreamExt;
+use sqlx::PgPool;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use uuid::Uuid;
+
+use crate::Options;
+use crate::report::Figure;
+use crate::stats::{percentile_ms, rate};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const CONCURRENCY: usize = 8;
+
+/// A bench schema with the store's tables and a raw table of the same shape; dropped at the end.
+struct Bench {
+    store: PgEventStore,
+    pool: PgPool,
+    schema: String,
+    payload: serde_json::Value,
+}
+
+pub(crate) async fn run(options: &Options, url: &str) -> Result<Vec<Figure>, Error> {
+    let schema = format!("es_bench_{}", std::process::id());
+    let pool = PgPoolOptions::new()
+        .max_connections(CONCURRENCY as u32 + 4)
+        .connect(url)
+        .await?;
+    let store = PgEventStore::builder()
+        .schema(&schema)
+        .build(pool.clone())?;
+    store.migrate().await?;
+    let bench = Bench {
+        store,
+        pool,
+        schema,
+        payload: serde_json::json!({ "amount": 100, "currency": "EUR", "note": "a typical small payload" }),
+    };
+    bench.create_raw_table().await?;
+    let result = bench.figures(options, url).await;
+    sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", bench.schema))
+        .execute(&bench.pool)
+        .await?;
+    result
+}
+
+impl Bench {
+    async fn create_raw_table(&self) -> Result<(), Error> {
+        let s = &self.schema;
+        for statement in [
+            format!(
+                "CREATE TABLE \"{s}\".raw_events (
+                    global_position bigint GENERATED ALWAYS AS IDENTITY,
+                    transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
+                    stream_id text NOT NULL, stream_version bigint NOT NULL, event_id uuid NOT NULL UNIQUE,
+                    event_type text NOT NULL, schema_version integer NOT NULL, payload jsonb NOT NULL,
+                    metadata jsonb NOT NULL DEFAULT '{{}}', created_at timestamptz NOT NULL DEFAULT now(),
+                    PRIMARY KEY (stream_id, stream_version))"
+            ),
+            format!("CREATE INDEX ON \"{s}\".raw_events (transaction_id, global_position)"),
+            // The rejected design, kept here only to measure it: NOTIFY inside the append's transaction.
+            format!(
+                "CREATE FUNCTION \"{s}\".append_events_notify_inside(p_stream_id text, p_expected bigint,
+                    p_event_ids uuid[], p_types text[], p_schema_versions integer[], p_payloads jsonb[],
+                    p_metadata jsonb[]) RETURNS SETOF record LANGUAGE plpgsql AS $$
+                 BEGIN
+                    RETURN QUERY SELECT * FROM \"{s}\".append_events(p_stream_id, p_expected, p_event_ids, p_types,
+                        p_schema_versions, p_payloads, p_metadata);
+                    PERFORM pg_notify('bench_inside_{s}', '');
+                 END $$"
+            ),
+        ] {
+            sqlx::query(&statement).execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    async fn figures(&self, options: &Options, url: &str) -> Result<Vec<Figure>, Error> {
+        let n = options.appends;
+        let mut figures = Vec::new();
+
+        let raw_seq = self.raw_inserts(n, 1).await?;
+        let store_seq = self.store_appends(n, 1, "seq").await?;
+        figures.push(
+            Figure::new(
+                "append, 1 event per append, sequential",
+                store_seq,
+                "events/s",
+            )
+            .against("raw sqlx single-row INSERT", raw_seq),
+        );
+        let raw_par = self.raw_inserts(n, CONCURRENCY).await?;
+        let store_par = self.store_appends(n, CONCURRENCY, "par").await?;
+        figures.push(
+            Figure::new("append, 1 event per append, 8 tasks", store_par, "events/s")
+                .against("raw sqlx single-row INSERT, 8 connections", raw_par),
+        );
+        let inside = self.notify_inside_appends(n, CONCURRENCY).await?;
+        figures.push(
+            Figure::new(
+                "append with NOTIFY inside the transaction, 8 tasks",
+                inside,
+                "events/s",
+            )
+            .against("append, NOTIFY after commit (ours), 8 tasks", store_par)
+            .note("the design we did not keep"),
+        );
+
+        let (store_read, raw_read, total) = self.catch_up().await?;
+        figures.push(
+            Figure::new("read_all catch-up, pages of 1,000", store_read, "events/s")
+                .against("raw keyset SELECT + serde_json decode", raw_read)
+                .note(format!("{total} events")),
+        );
+
+        let samples = options.latency_samples;
+        let (mut local, mut remote) = self.live_latency(url, samples).await?;
+        figures.push(Figure::new(
+            "live: append start → delivery, same process, p50",
+            percentile_ms(&mut local, 50.0),
+            "ms",
+        ));
+        figures.push(Figure::new(
+            "live: append start → delivery, same process, p99",
+            percentile_ms(&mut local, 99.0),
+            "ms",
+        ));
+        figures.push(
+            Figure::new(
+                "live: append start → delivery, other process (NOTIFY), p50",
+                percentile_ms(&mut remote, 50.0),
+                "ms",
+            )
+            .note("a second store on its own pool, poll interval 1 h"),
+        );
+        figures.push(Figure::new(
+            "live: append start → delivery, other process (NOTIFY), p99",
+            percentile_ms(&mut remote, 99.0),
+            "ms",
+        ));
+        let mut inside_latency = self.notify_inside_latency(samples).await?;
+        figures.push(
+            Figure::new(
+                "live: NOTIFY-inside append start → notification, p50",
+                percentile_ms(&mut inside_latency, 50.0),
+                "ms",
+            )
+            .note("the design we did not keep"),
+        );
+        Ok(figures)
+    }
+
+    fn event(&self) -> NewEvent {
+        NewEvent::new("Deposited", 1, self.payload.clone())
+    }
+
+    /// `n` single-row inserts, each its own transaction, over `tasks` connections.
+    async fn raw_inserts(&self, n: usize, tasks: usize) -> Result<f64, Error> {
+        let sql = format!(
+            "INSERT INTO \"{}\".raw_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
+             VALUES ($1, 1, $2, 'Deposited', 1, $3, '{{}}')",
+            self.schema
+        );
+        let started = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let (pool, sql, payload) = (self.pool.clone(), sql.clone(), self.payload.clone());
+                tokio::spawn(async move {
+                    for i in 0..n / tasks {
+                        sqlx::query(&sql)
+                            .bind(format!("raw-{task}-{i}-{}", Uuid::now_v7().simple()))
+                            .bind(Uuid::now_v7())
+                            .bind(&payload)
+                            .execute(&pool)
+                            .await?;
+                    }
+                    Ok::<_, sqlx::Error>(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await??;
+        }
+        Ok(rate(n / tasks * tasks, started.elapsed()))
+    }
+
+    /// `n` appends of one event each to new streams, over `tasks` tasks.
+    async fn store_appends(&self, n: usize, tasks: usize, label: &str) -> Result<f64, Error> {
+        let started = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let store = self.store.clone();
+                let event = self.event();
+                let label = label.to_owned();
+                tokio::spawn(async move {
+                    for i in 0..n / tasks {
+                        let stream = StreamId::new(format!("{label}-{task}-{i}"))?;
+                        let mut event = event.clone();
+                        event.event_id = es_core::EventId::new();
+                        store
+                            .append(&stream, ExpectedVersion::NoStream, vec![event])
+                            .await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await??;
+        }
+        Ok(rate(n / tasks * tasks, started.elapsed()))
+    }
+
+    /// Like `store_appends` over `tasks` tasks, through the variant that notifies inside the transaction.
+    async fn notify_inside_appends(&self, n: usize, tasks: usize) -> Result<f64, Error> {
+        let sql = format!(
+            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
+             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
+            self.schema
+        );
+        let started = Instant::now();
+        let handles: Vec<_> = (0..tasks)
+            .map(|task| {
+                let (pool, sql, payload) = (self.pool.clone(), sql.clone(), self.payload.clone());
+                tokio::spawn(async move {
+                    for i in 0..n / tasks {
+                        sqlx::query(&sql)
+                            .bind(format!("inside-{task}-{i}"))
+                            .bind(vec![Uuid::now_v7()])
+                            .bind(vec![&payload])
+                            .execute(&pool)
+                            .await?;
+                    }
+                    Ok::<_, sqlx::Error>(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await??;
+        }
+        Ok(rate(n / tasks * tasks, started.elapsed()))
+    }
+
+    /// Reads the whole store through `read_all`, and the raw table with the same keyset query and decoding.
+    async fn catch_up(&self) -> Result<(f64, f64, usize), Error> {
+        // Wait until every appended event is below the horizon.
+        let total: i64 =
+            sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\".events", self.schema))
+                .fetch_one(&self.pool)
+                .await?;
+        let total = usize::try_from(total)?;
+        let started = Instant::now();
+        let (mut after, mut read) = (Position::START, 0);
+        loop {
+            let page = self.store.read_all(after, 1_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            read += page.len();
+        }
+        let store_rate = rate(read, started.elapsed());
+
+        let sql = format!(
+            "SELECT transaction_id::text::bigint, global_position, stream_id, stream_version, event_id, event_type, \
+             schema_version, payload, metadata, created_at FROM \"{}\".raw_events \
+             WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, global_position LIMIT 1000",
+            self.schema
+        );
+        type RawRow = (
+            i64,
+            i64,
+            String,
+            i64,
+            Uuid,
+            String,
+            i32,
+            serde_json::Value,
+            serde_json::Value,
+            chrono::DateTime<chrono::Utc>,
+        );
+        let started = Instant::now();
+        let (mut after, mut raw_read) = ((0_i64, 0_i64), 0);
+        loop {
+            let rows: Vec<RawRow> = sqlx::query_as(&sql)
+                .bind(after.0)
+                .bind(after.1)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = (last.0, last.1);
+            raw_read += rows.len();
+        }
+        let raw_rate = rate(raw_read, started.elapsed());
+        if read != total {
+            return Err(format!("read_all returned {read} of {total} events").into());
+        }
+        Ok((store_rate, raw_rate, read))
+    }
+
+    /// Append → delivery latency for a subscriber of this store, and for one of a second store on its own pool.
+    async fn live_latency(
+        &self,
+        url: &str,
+        samples: usize,
+    ) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
+        let head = self
+            .store
+            .read_all(Position::START, usize::MAX)
+            .await?
+            .last()
+            .map_or(Position::START, |e| e.position);
+        let other = PgEventStore::builder()
+            .schema(&self.schema)
+            .poll_interval(Duration::from_secs(3600))
+            .connect(url)
+            .await?;
+        let mut local = self.store.subscribe_all(head);
+        let mut remote = other.subscribe_all(head);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let (mut local_samples, mut remote_samples) = (Vec::new(), Vec::new());
+        for i in 0..samples {
+            let stream = StreamId::new(format!("live-{i}"))?;
+            let started = Instant::now();
+            self.store
+                .append(&stream, ExpectedVersion::NoStream, vec![self.event()])
+                .await?;
+            let (a, b) = futures::join!(local.next(), remote.next());
+            a.ok_or("local subscription ended")??;
+            local_samples.push(started.elapsed());
+            b.ok_or("remote subscription ended")??;
+            remote_samples.push(started.elapsed());
+            // Idle between appends: the target is latency when quiet.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok((local_samples, remote_samples))
+    }
+
+    /// Append start → notification received, when the append notifies inside its transaction.
+    async fn notify_inside_latency(&self, samples: usize) -> Result<Vec<Duration>, Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener
+            .listen(&format!("bench_inside_{}", self.schema))
+            .await?;
+        let sql = format!(
+            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
+             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
+            self.schema
+        );
+        let mut out = Vec::new();
+        for i in 0..samples {
+            let started = Instant::now();
+            sqlx::query(&sql)
+                .bind(format!("inside-live-{i}"))
+                .bind(vec![Uuid::now_v7()])
+                .bind(vec![&self.payload])
+                .execute(&self.pool)
+                .await?;
+            listener.recv().await?;
+            out.push(started.elapsed());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok(out)
+    }
+}
