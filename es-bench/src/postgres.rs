@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use es_postgres::PgEventStore;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use sqlx::PgPool;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
@@ -330,11 +330,12 @@ impl Bench {
             self.store
                 .append(&stream, ExpectedVersion::NoStream, vec![self.event()])
                 .await?;
-            let (a, b) = futures::join!(local.next(), remote.next());
-            a.ok_or("local subscription ended")??;
-            local_samples.push(started.elapsed());
-            b.ok_or("remote subscription ended")??;
-            remote_samples.push(started.elapsed());
+            let arrival = |next: Option<Result<es_core::RecordedEvent, es_core::StoreError>>| {
+                next.map(|event| event.map(|_| started.elapsed()))
+            };
+            let (a, b) = futures::join!(local.next().map(arrival), remote.next().map(arrival));
+            local_samples.push(a.ok_or("local subscription ended")??);
+            remote_samples.push(b.ok_or("remote subscription ended")??);
             // Idle between appends: the target is latency when quiet.
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
