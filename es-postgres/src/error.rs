@@ -17,6 +17,9 @@ pub enum PgSetupError {
     /// The database URL does not parse.
     #[error("invalid database URL")]
     InvalidUrl(#[source] sqlx::Error),
+    /// The store was built outside a Tokio runtime; it needs one for its notification task.
+    #[error("PgEventStore must be built inside a Tokio runtime")]
+    NoRuntime,
     /// The database could not be reached.
     #[error("cannot connect to PostgreSQL")]
     Connect(#[source] sqlx::Error),

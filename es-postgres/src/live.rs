@@ -34,17 +34,18 @@ impl Drop for ListenerTask {
 }
 
 impl Live {
-    /// Starts the notifier task. Needs a Tokio runtime.
-    pub(crate) fn start(pool: PgPool, channel: String) -> Self {
+    /// Starts the notifier task on the current Tokio runtime; `None` outside one.
+    pub(crate) fn start(pool: PgPool, channel: String) -> Option<Self> {
+        let runtime = tokio::runtime::Handle::try_current().ok()?;
         let (notify, requests) = mpsc::channel(1);
-        tokio::spawn(notifier(pool.clone(), channel.clone(), requests));
-        Self {
+        runtime.spawn(notifier(pool.clone(), channel.clone(), requests));
+        Some(Self {
             wake: Arc::new(watch::Sender::new(0)),
             notify,
             pool,
             channel,
             listener: Mutex::new(Weak::new()),
-        }
+        })
     }
 
     /// Called after an append committed: wake local subscriptions now, and the others through the notifier.

@@ -142,11 +142,12 @@ impl PgEventStoreBuilder {
     /// Builds the store on an existing pool. Must be called inside a Tokio runtime (it starts the notifier task).
     ///
     /// # Errors
-    /// [`PgSetupError::InvalidSchemaName`].
+    /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::NoRuntime`].
     pub fn build(self, pool: PgPool) -> Result<PgEventStore, PgSetupError> {
         let schema = SchemaName::new(&self.schema)?;
         let sql = Sql::new(&schema);
-        let live = Live::start(pool.clone(), sql.notify_channel.clone());
+        let live =
+            Live::start(pool.clone(), sql.notify_channel.clone()).ok_or(PgSetupError::NoRuntime)?;
         Ok(PgEventStore {
             inner: Arc::new(Inner {
                 pool,
@@ -294,4 +295,23 @@ pub(crate) async fn read_all(
         .await
         .map_err(backend("read_all"))?;
     rows.iter().map(recorded_event).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn building_outside_a_runtime_is_an_error_not_a_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let pool = runtime
+            .block_on(async {
+                PgPoolOptions::new().connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            })
+            .unwrap();
+        let built = PgEventStore::builder().build(pool);
+        assert!(matches!(built, Err(PgSetupError::NoRuntime)), "{built:?}");
+    }
 }
