@@ -67,6 +67,18 @@ pub enum DecodeError {
         /// The schema version this code reads.
         expected: u32,
     },
+    /// The stored version is older than the one the code reads, and no upcaster leads from it.
+    #[error(
+        "event type `{event_type}` is stored at version {stored}; no upcaster leads from it to version {current}, which the code reads"
+    )]
+    MissingUpcaster {
+        /// The type.
+        event_type: String,
+        /// The version reached (the stored one, or where the chain stopped).
+        stored: u32,
+        /// The version the code reads.
+        current: u32,
+    },
     /// The payload does not fit the type.
     #[error("payload of event type `{event_type}` does not decode")]
     Payload {

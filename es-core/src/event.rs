@@ -84,11 +84,16 @@ impl From<Uuid> for EventId {
 /// assert_eq!(payload, serde_json::json!({ "amount": 5 }));
 /// assert_eq!(AccountEvent::decode("MoneyDeposited", 2, &payload)?, event);
 /// assert_eq!(AccountEvent::EVENT_TYPES, ["Opened", "MoneyDeposited", "Closed"]);
+/// assert_eq!(AccountEvent::current_schema_version("MoneyDeposited"), Some(2));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// Every event type name this type decodes, in declaration order.
     const EVENT_TYPES: &'static [&'static str];
+
+    /// The schema version this code writes and reads for `event_type`; `None` for a type it does not know.
+    /// Upcasters bring older stored versions up to it.
+    fn current_schema_version(event_type: &str) -> Option<u32>;
 
     /// The stable stored name of this event's type (not the Rust path).
     fn event_type(&self) -> &'static str;

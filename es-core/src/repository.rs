@@ -80,7 +80,8 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
 /// Loads aggregates from an [`EventStore`] and executes commands against them with optimistic concurrency.
 ///
 /// `execute` loads the aggregate, decides, and appends with [`ExpectedVersion::Exact`] of the version it decided
-/// on. When another writer got there first, it reloads and decides again on the fresh state, up to
+/// on. When another writer got there first, it reloads and decides again on the fresh state (after a short random
+/// backoff from the second retry on, so colliding writers spread out), up to
 /// [`Repository::with_max_attempts`] times (3 by default).
 ///
 /// ```
@@ -259,9 +260,23 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
                     tracing::debug!(%stream, expected = %version, ?actual, attempts, "append lost a race; deciding again");
+                    backoff(attempts).await;
                 }
                 Err(other) => return Err(other.into()),
             }
         }
     }
+}
+
+/// Waits before attempt `attempts + 1`: not at all after the first loss, then a random time up to 1 ms, 2 ms,
+/// 4 ms, ... (at most 64 ms), so that writers who keep colliding spread out instead of starving one another.
+async fn backoff(attempts: u32) {
+    if attempts < 2 {
+        return;
+    }
+    let ceiling_us = 1_000u64 << (attempts - 2).min(6);
+    tokio::time::sleep(std::time::Duration::from_micros(fastrand::u64(
+        0..=ceiling_us,
+    )))
+    .await;
 }

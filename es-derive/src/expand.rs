@@ -43,6 +43,10 @@ fn struct_body(event: &EventType) -> TokenStream {
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#name];
 
+        fn current_schema_version(event_type: &str) -> ::core::option::Option<u32> {
+            (event_type == #name).then_some(#version)
+        }
+
         fn event_type(&self) -> &'static str { #name }
 
         fn schema_version(&self) -> u32 { #version }
@@ -77,6 +81,13 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
     let decode_arms = variants.iter().map(decode_arm);
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+
+        fn current_schema_version(event_type: &str) -> ::core::option::Option<u32> {
+            match event_type {
+                #(#names => ::core::option::Option::Some(#versions),)*
+                _ => ::core::option::Option::None,
+            }
+        }
 
         fn event_type(&self) -> &'static str {
             match self { #(Self::#idents { .. } => #names,)* }
