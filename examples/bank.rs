@@ -10,10 +10,13 @@
 //! ```
 //! (`BANK_DATABASE_URL` works as well as the flag; `BANK_SCHEMA` picks another schema.)
 
-use es_core::{EventStore, Metadata, Repository, RepositoryError, StreamRead};
+use es_core::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Repository, RepositoryError, SnapshotPolicy,
+    SnapshotStore, StreamRead,
+};
 use es_memory::InMemoryEventStore;
 use es_postgres::PgEventStore;
-use examples::bank::{Account, AccountCommand, AccountError};
+use examples::bank::{self, Account, AccountCommand, AccountError};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -21,7 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match database_url()? {
         None => {
             println!("Store: in memory.\n");
-            story(Repository::new(InMemoryEventStore::new()), "ada").await
+            story(InMemoryEventStore::new(), "ada").await
         }
         Some(url) => {
             let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
@@ -33,7 +36,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("Store: PostgreSQL, schema `{schema}`.\n");
             // A fresh account per run, so the story can be told again on the same database.
             let id = format!("ada-{}", &Uuid::now_v7().simple().to_string()[24..]);
-            story(Repository::new(store), &id).await
+            story(store, &id).await
         }
     }
 }
@@ -48,10 +51,15 @@ fn database_url() -> Result<Option<String>, String> {
     }
 }
 
-async fn story<S: EventStore>(
-    accounts: Repository<Account, S>,
-    id: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
+async fn story<S>(store: S, id: &str) -> Result<(), Box<dyn std::error::Error>>
+where
+    S: EventStore + SnapshotStore + Clone + 'static,
+{
+    // Events written by older releases are upcast as they are read; a snapshot every 100 events keeps loads short.
+    let accounts = Repository::<Account, _>::new(store.clone())
+        .with_upcasters(bank::upcasters()?)?
+        .with_snapshots(store, SnapshotPolicy::every(100));
+
     // One correlation id for this "request": every event below carries it.
     let request = Metadata::new()
         .with_correlation_id(Uuid::now_v7())
@@ -134,6 +142,22 @@ async fn story<S: EventStore>(
             event.version, event.position, event.event_type, event.payload
         );
     }
+
+    println!(
+        "\nFrom the archives: an account opened by release 0.1, whose `Opened` (v1) named its `holder`."
+    );
+    let grace = format!("grace-{id}");
+    let old = NewEvent::new("Opened", 1, serde_json::json!({ "holder": "Grace" }));
+    let archived = Repository::<Account, S>::stream_id(&grace)?;
+    accounts
+        .store()
+        .append(&archived, ExpectedVersion::NoStream, vec![old])
+        .await?;
+    let loaded = accounts.load(&grace).await?;
+    println!(
+        "Read through the upcaster to today's v2: owner {:?}.",
+        loaded.state.owner
+    );
     Ok(())
 }
 

@@ -60,6 +60,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod aggregate;
+mod catalog;
 mod checkpoint;
 mod error;
 mod event;
@@ -67,15 +68,21 @@ mod metadata;
 mod position;
 mod record;
 mod repository;
+mod schema_check;
 mod snapshot;
+mod snapshot_policy;
+mod snapshotter;
 mod store;
 mod stream;
+mod typed;
+mod upcast;
 mod version;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use aggregate::Aggregate;
+pub use catalog::{EventCatalog, StoredEventType};
 pub use checkpoint::CheckpointStore;
 pub use error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
@@ -84,10 +91,14 @@ pub use event::{DomainEvent, EventId};
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};
 pub use record::{NewEvent, RecordedEvent};
-pub use repository::{Executed, Loaded, Repository, RepositoryError};
+pub use repository::{AsOf, Executed, Loaded, Repository, RepositoryError};
+pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};
 pub use snapshot::{Snapshot, SnapshotStore, validate_snapshot};
+pub use snapshot_policy::{SnapshotDue, SnapshotPolicy, Snapshotting};
 pub use store::{AppendResult, Direction, EventStore, EventStream, StreamRead, validate_append};
 pub use stream::StreamId;
+pub use typed::{Decoded, ReadError, TypedRead};
+pub use upcast::{UpcasterError, Upcasters};
 pub use version::{ExpectedVersion, Version};
 
 /// `#[derive(DomainEvent)]`: see [`DomainEvent`].

@@ -1,13 +1,16 @@
 //! The repository: load aggregates from a store and run commands against them.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use crate::error::{EncodeError, EventDecodeError, StoreError, StreamIdError};
+use crate::snapshotter::{Snapshotter, StoreSnapshotter};
+use crate::upcast::UpcasterError;
 use crate::{
-    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, StreamId, StreamRead,
-    Version,
+    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotDue,
+    SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead, Upcasters, Version,
 };
 
 /// An aggregate's state as loaded, with the stream version it reflects.
@@ -17,6 +20,26 @@ pub struct Loaded<A> {
     pub state: A,
     /// The version of the last event folded into it; [`Version::INITIAL`] for a new aggregate.
     pub version: Version,
+    /// The version of the snapshot the load started from; `None` when it folded every event.
+    pub snapshot: Option<Version>,
+}
+
+/// Which past state [`Repository::load_as_of`] loads.
+///
+/// ```
+/// use es_core::{AsOf, Version};
+///
+/// let after_ten_events = AsOf::Version(Version::new(10));
+/// let new_years_eve = AsOf::Time("2025-12-31T23:59:59Z".parse()?);
+/// # let _ = (after_ten_events, new_years_eve);
+/// # Ok::<(), chrono::ParseError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    /// The state after the event at this version (the whole stream when it is shorter).
+    Version(Version),
+    /// The state after every event recorded at or before this time (the store's `recorded_at`).
+    Time(DateTime<Utc>),
 }
 
 /// What [`Repository::execute`] did.
@@ -117,12 +140,38 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
 /// assert_eq!(counters.load("a").await?.state.value, 5);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
 pub struct Repository<A, S> {
     store: S,
     max_attempts: u32,
     page_size: usize,
+    upcasters: Arc<Upcasters>,
+    snapshots: Option<Arc<dyn Snapshotter<A>>>,
     aggregate: PhantomData<fn() -> A>,
+}
+
+impl<A, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            max_attempts: self.max_attempts,
+            page_size: self.page_size,
+            upcasters: Arc::clone(&self.upcasters),
+            snapshots: self.snapshots.clone(),
+            aggregate: PhantomData,
+        }
+    }
+}
+
+impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repository")
+            .field("store", &self.store)
+            .field("max_attempts", &self.max_attempts)
+            .field("page_size", &self.page_size)
+            .field("upcasters", &self.upcasters)
+            .field("snapshots", &self.snapshots.is_some())
+            .finish()
+    }
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
@@ -132,8 +181,21 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             store,
             max_attempts: 3,
             page_size: 1_000,
+            upcasters: Arc::new(Upcasters::new()),
+            snapshots: None,
             aggregate: PhantomData,
         }
+    }
+
+    /// Decodes stored events through `upcasters`, after checking that every chain ends at a version the
+    /// aggregate's event type reads.
+    ///
+    /// # Errors
+    /// [`UpcasterError`] naming the broken chain.
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Result<Self, UpcasterError> {
+        upcasters.check::<A::Event>()?;
+        self.upcasters = Arc::new(upcasters);
+        Ok(self)
     }
 
     /// Decides at most `attempts` times (at least once) before giving up with
@@ -172,23 +234,72 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         self.load_stream(&stream).await
     }
 
+    /// Loads aggregate `id` as it was at a version or a time ("what did the account look like on December 31?").
+    /// A snapshot is used when it is not past the requested version; loads by time fold from the start.
+    ///
+    /// # Errors
+    /// As [`Repository::load`].
+    pub async fn load_as_of(
+        &self,
+        id: &str,
+        as_of: AsOf,
+    ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let stream = Self::stream_id(id)?;
+        match as_of {
+            AsOf::Version(version) => self.fold(&stream, Some(version), None).await,
+            AsOf::Time(time) => self.fold(&stream, None, Some(time)).await,
+        }
+    }
+
     async fn load_stream(&self, stream: &StreamId) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        let mut loaded = Loaded {
-            state: A::default(),
-            version: Version::INITIAL,
+        self.fold(stream, None, None).await
+    }
+
+    /// Folds `stream` from its newest usable snapshot (none when loading by time), in pages, up to `until`
+    /// (a version) or through events recorded at or before `until_time`.
+    async fn fold(
+        &self,
+        stream: &StreamId,
+        until: Option<Version>,
+        until_time: Option<DateTime<Utc>>,
+    ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let snapshot = match (&self.snapshots, until_time) {
+            (Some(snapshots), None) => snapshots.load(stream, until).await,
+            _ => None,
+        };
+        let mut loaded = match snapshot {
+            Some((state, version)) => Loaded {
+                state,
+                version,
+                snapshot: Some(version),
+            },
+            None => Loaded {
+                state: A::default(),
+                version: Version::INITIAL,
+                snapshot: None,
+            },
         };
         loop {
+            let remaining = until.map_or(usize::MAX, |v| {
+                usize::try_from(v.get().saturating_sub(loaded.version.get())).unwrap_or(usize::MAX)
+            });
+            let limit = self.page_size.min(remaining);
+            if limit == 0 {
+                return Ok(loaded);
+            }
             let read = StreamRead::forward()
                 .from(loaded.version.next())
-                .limit(self.page_size);
+                .limit(limit);
             let page = self.store.read_stream(stream, read).await?;
-            let full = page.len() == self.page_size;
             for recorded in &page {
-                let event = recorded.decode::<A::Event>()?;
+                if until_time.is_some_and(|time| recorded.recorded_at > time) {
+                    return Ok(loaded);
+                }
+                let event = self.upcasters.decode::<A::Event>(recorded)?;
                 loaded.state = loaded.state.apply(&event);
                 loaded.version = recorded.version;
             }
-            if !full {
+            if page.len() < limit {
                 return Ok(loaded);
             }
         }
@@ -216,7 +327,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let Loaded { state, version } = self.load_stream(&stream).await?;
+            let Loaded {
+                state,
+                version,
+                snapshot,
+            } = self.load_stream(&stream).await?;
             let events = state
                 .handle(command)
                 .map_err(|source| RepositoryError::Rejected {
@@ -243,6 +358,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             {
                 Ok(append) => {
                     let state = events.iter().fold(state, A::apply);
+                    if let Some(snapshots) = &self.snapshots {
+                        let due = SnapshotDue {
+                            version: append.last_version,
+                            events_since_snapshot: append.last_version.get()
+                                - snapshot.unwrap_or(Version::INITIAL).get(),
+                            new_events: events.len(),
+                        };
+                        snapshots.after_execute(&stream, &state, due).await;
+                    }
                     return Ok(Executed {
                         state,
                         version: append.last_version,
@@ -265,6 +389,24 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 Err(other) => return Err(other.into()),
             }
         }
+    }
+}
+
+impl<A: Snapshotting, S: EventStore> Repository<A, S> {
+    /// Loads from snapshots in `snapshot_store` (the newest one whose schema version is
+    /// [`A::SNAPSHOT_VERSION`](Snapshotting::SNAPSHOT_VERSION)), and writes one after `execute` when `policy` says
+    /// so. Often the event store itself: `repository.with_snapshots(store.clone(), SnapshotPolicy::every(100))`.
+    pub fn with_snapshots(
+        mut self,
+        snapshot_store: impl SnapshotStore + 'static,
+        policy: SnapshotPolicy,
+    ) -> Self {
+        self.snapshots = Some(Arc::new(StoreSnapshotter {
+            store: snapshot_store,
+            policy,
+            aggregate: PhantomData,
+        }));
+        self
     }
 }
 

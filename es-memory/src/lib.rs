@@ -1,6 +1,6 @@
 //! # es-memory
 //!
-//! [`InMemoryEventStore`]: every `es-core` store trait (events, snapshots, checkpoints) in memory. It is the embedded default (no setup, fast) and
+//! [`InMemoryEventStore`]: every `es-core` store trait (events, snapshots, checkpoints, the event catalog) in memory. It is the embedded default (no setup, fast) and
 //! the test double for application tests; it passes the same conformance suite as the PostgreSQL store.
 //!
 //! ```
@@ -16,6 +16,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod catalog;
 mod checkpoints;
 mod log;
 mod snapshots;

@@ -1,11 +1,11 @@
 //! The in-memory log: every event once, in global order, with indexes by stream and by event id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use es_core::{
     AppendResult, Direction, DuplicateReason, EventId, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId, StreamRead, Version, validate_append,
+    RecordedEvent, StoreError, StoredEventType, StreamId, StreamRead, Version, validate_append,
 };
 
 /// The events and their indexes. Sequence number `n` (1-based) is `events[n - 1]`.
@@ -162,6 +162,48 @@ impl Log {
                     .collect()
             }
         }
+    }
+
+    /// Every (type, schema version) pair with its count, sorted.
+    pub(crate) fn event_types(&self) -> Vec<StoredEventType> {
+        let mut counts: BTreeMap<(&str, u32), u64> = BTreeMap::new();
+        for event in &self.events {
+            *counts
+                .entry((&event.event_type, event.schema_version))
+                .or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((event_type, schema_version), count)| StoredEventType {
+                event_type: event_type.to_owned(),
+                schema_version,
+                count,
+            })
+            .collect()
+    }
+
+    /// Up to `limit` events of one pair: the oldest half and the newest half, in global order.
+    pub(crate) fn sample(
+        &self,
+        event_type: &str,
+        schema_version: u32,
+        limit: usize,
+    ) -> Vec<RecordedEvent> {
+        let matching: Vec<&RecordedEvent> = self
+            .events
+            .iter()
+            .filter(|e| e.event_type == event_type && e.schema_version == schema_version)
+            .collect();
+        if matching.len() <= limit {
+            return matching.into_iter().cloned().collect();
+        }
+        let oldest = limit.div_ceil(2);
+        let newest = limit - oldest;
+        matching[..oldest]
+            .iter()
+            .chain(&matching[matching.len() - newest..])
+            .map(|e| (*e).clone())
+            .collect()
     }
 
     pub(crate) fn read_all(&self, after: Position, limit: usize) -> Vec<RecordedEvent> {

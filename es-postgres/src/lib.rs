@@ -32,6 +32,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod append;
+mod catalog;
 mod checkpoints;
 mod error;
 mod live;

@@ -87,6 +87,8 @@ pub(crate) struct Sql {
     pub(crate) create_checkpoint: String,
     pub(crate) move_checkpoint: String,
     pub(crate) delete_checkpoint: String,
+    pub(crate) event_types: String,
+    pub(crate) sample_events: String,
 }
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
@@ -140,6 +142,17 @@ impl Sql {
                  WHERE name = $1 AND (transaction_id, global_position) = ($2::bigint::text::xid8, $3)"
             ),
             delete_checkpoint: format!("DELETE FROM {s}.checkpoints WHERE name = $1"),
+            event_types: format!(
+                "SELECT event_type, schema_version, count(*) FROM {s}.events \
+                 GROUP BY event_type, schema_version ORDER BY event_type, schema_version"
+            ),
+            sample_events: format!(
+                "(SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_type = $1 AND schema_version = $2 \
+                  ORDER BY global_position LIMIT $3) \
+                 UNION ALL \
+                 (SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_type = $1 AND schema_version = $2 \
+                  ORDER BY global_position DESC LIMIT $4)"
+            ),
         }
     }
 }

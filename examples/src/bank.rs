@@ -2,11 +2,15 @@
 //!
 //! An account is opened for an owner, takes deposits and withdrawals (never below zero), and can be closed once
 //! empty. Amounts are in cents.
+//!
+//! Its history holds one schema change: release 0.1 wrote `Opened { holder }`; `Opened` is now at version 2 and
+//! says `owner`. [`upcasters`] turns old events into new ones as they are read; nothing stored is rewritten.
 
-use es_core::{Aggregate, DomainEvent};
+use es_core::{Aggregate, DomainEvent, Snapshotting, UpcasterError, Upcasters};
+use serde::{Deserialize, Serialize};
 
-/// The account's state, folded from its events.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// The account's state, folded from its events. Stored as is in snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     /// The owner; `None` until opened.
     pub owner: Option<String>,
@@ -19,7 +23,8 @@ pub struct Account {
 /// What can happen to an account.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
 pub enum AccountEvent {
-    /// The account was opened.
+    /// The account was opened. Version 1 (release 0.1) named the owner `holder`.
+    #[event(version = 2)]
     Opened {
         /// Who owns it.
         owner: String,
@@ -140,6 +145,34 @@ impl Aggregate for Account {
     }
 }
 
+impl Snapshotting for Account {
+    const SNAPSHOT_VERSION: u32 = 1;
+    type Snapshot = Account;
+
+    fn to_snapshot(&self) -> Account {
+        self.clone()
+    }
+
+    fn from_snapshot(snapshot: Account) -> Self {
+        snapshot
+    }
+}
+
+/// The upcasters for the account's past schemas: `Opened` v1 `{ "holder": .. }` → v2 `{ "owner": .. }`.
+///
+/// # Errors
+/// Never in practice; the registry refuses duplicate registrations.
+pub fn upcasters() -> Result<Upcasters, UpcasterError> {
+    Upcasters::new().add("Opened", 1, |mut payload| {
+        if let Some(fields) = payload.as_object_mut() {
+            if let Some(holder) = fields.remove("holder") {
+                fields.insert("owner".to_owned(), holder);
+            }
+        }
+        payload
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use es_core::testing::given;
@@ -202,6 +235,22 @@ mod tests {
         given::<Account>([opened()])
             .when(C::Deposit { amount: 0 })
             .then_error(AccountError::ZeroAmount);
+    }
+
+    #[test]
+    fn reads_accounts_opened_by_release_0_1() {
+        let old = serde_json::json!({ "holder": "Grace" });
+        let event: AccountEvent = upcasters()
+            .unwrap()
+            .decode_payload("Opened", 1, &old)
+            .unwrap();
+        assert_eq!(
+            event,
+            E::Opened {
+                owner: "Grace".into()
+            }
+        );
+        upcasters().unwrap().check::<AccountEvent>().unwrap();
     }
 
     #[test]

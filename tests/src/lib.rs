@@ -80,14 +80,14 @@ pub async fn append_in_open_transaction(
     id
 }
 
-/// Executes a plain SQL statement in the store's schema (the way an old release or an operator would).
+/// Executes plain SQL (one or more statements) in the store's schema (the way an old release or an operator would).
 pub async fn execute_in_schema(store: &PgEventStore, sql: &str) {
     let mut conn = store.pool().acquire().await.expect("a connection");
     sqlx::query(&format!("SET search_path TO \"{}\"", store.schema()))
         .execute(&mut *conn)
         .await
         .expect("set search_path");
-    let result = sqlx::query(sql).execute(&mut *conn).await;
+    let result = sqlx::raw_sql(sql).execute(&mut *conn).await;
     sqlx::query("RESET search_path")
         .execute(&mut *conn)
         .await

@@ -1,0 +1,80 @@
+//! How the repository reads and writes snapshots for an aggregate that opted in.
+
+use std::marker::PhantomData;
+
+use async_trait::async_trait;
+
+use crate::{
+    Snapshot, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, Version,
+};
+
+/// Snapshot reading and writing for one aggregate type, behind a trait object so that `Repository` needs no
+/// `Snapshotting` bound unless snapshots are turned on.
+#[async_trait]
+pub(crate) trait Snapshotter<A>: Send + Sync {
+    /// The newest usable snapshot of `stream` at or before `at_most`. Unusable ones (another schema version,
+    /// undecodable, a store error) are logged and skipped: the events are the source of truth.
+    async fn load(&self, stream: &StreamId, at_most: Option<Version>) -> Option<(A, Version)>;
+
+    /// Writes a snapshot if the policy says so. Failures are logged, never returned: a snapshot is an
+    /// optimisation and must not fail the command that triggered it.
+    async fn after_execute(&self, stream: &StreamId, state: &A, due: SnapshotDue);
+}
+
+pub(crate) struct StoreSnapshotter<A, T> {
+    pub(crate) store: T,
+    pub(crate) policy: SnapshotPolicy,
+    pub(crate) aggregate: PhantomData<fn() -> A>,
+}
+
+#[async_trait]
+impl<A: Snapshotting, T: SnapshotStore> Snapshotter<A> for StoreSnapshotter<A, T> {
+    async fn load(&self, stream: &StreamId, at_most: Option<Version>) -> Option<(A, Version)> {
+        let snapshot = match self.store.load_snapshot(stream, A::SNAPSHOT_TYPE).await {
+            Ok(snapshot) => snapshot?,
+            Err(error) => {
+                tracing::warn!(%stream, %error, "cannot read snapshot; folding all events");
+                return None;
+            }
+        };
+        if snapshot.schema_version != A::SNAPSHOT_VERSION {
+            tracing::debug!(%stream, stored = snapshot.schema_version, current = A::SNAPSHOT_VERSION,
+                "ignoring snapshot of another schema version");
+            return None;
+        }
+        if at_most.is_some_and(|limit| snapshot.version > limit) {
+            return None;
+        }
+        match serde_json::from_value::<A::Snapshot>(snapshot.state) {
+            Ok(state) => Some((A::from_snapshot(state), snapshot.version)),
+            Err(error) => {
+                tracing::warn!(%stream, version = %snapshot.version, %error,
+                    "ignoring snapshot that does not decode; folding all events");
+                None
+            }
+        }
+    }
+
+    async fn after_execute(&self, stream: &StreamId, state: &A, due: SnapshotDue) {
+        if !self.policy.is_due(&due) {
+            return;
+        }
+        let state = match serde_json::to_value(state.to_snapshot()) {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::warn!(%stream, %error, "cannot encode snapshot; skipped");
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            stream_id: stream.clone(),
+            snapshot_type: A::SNAPSHOT_TYPE.to_owned(),
+            schema_version: A::SNAPSHOT_VERSION,
+            version: due.version,
+            state,
+        };
+        if let Err(error) = self.store.save_snapshot(snapshot).await {
+            tracing::warn!(%stream, version = %due.version, %error, "cannot write snapshot; the command stands");
+        }
+    }
+}

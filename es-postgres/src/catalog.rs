@@ -1,0 +1,50 @@
+//! The event catalog: distinct (type, version) pairs from an index, samples by position.
+
+use async_trait::async_trait;
+use es_core::{EventCatalog, RecordedEvent, StoreError, StoredEventType};
+
+use crate::PgEventStore;
+use crate::error::backend;
+use crate::rows::{bind_half, recorded_event};
+
+#[async_trait]
+impl EventCatalog for PgEventStore {
+    async fn stored_event_types(&self) -> Result<Vec<StoredEventType>, StoreError> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(&self.inner.sql.event_types)
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend("stored_event_types"))?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_type, schema_version, count)| StoredEventType {
+                event_type,
+                schema_version: u32::try_from(schema_version).unwrap_or_default(),
+                count: u64::try_from(count).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn sample_events(
+        &self,
+        event_type: &str,
+        schema_version: u32,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let oldest = limit.div_ceil(2);
+        let rows = sqlx::query(&self.inner.sql.sample_events)
+            .bind(event_type)
+            .bind(i32::try_from(schema_version).unwrap_or(i32::MAX))
+            .bind(bind_half(oldest as u64))
+            .bind(bind_half((limit - oldest) as u64))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend("sample_events"))?;
+        let mut events = rows
+            .iter()
+            .map(recorded_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by_key(|e| e.position);
+        events.dedup_by_key(|e| e.event_id);
+        Ok(events)
+    }
+}
