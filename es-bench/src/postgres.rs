@@ -118,6 +118,17 @@ impl Bench {
                 .note(format!("{total} events")),
         );
 
+        crate::load::prepare(&self.store, "load", 10_000).await?;
+        let (without, with) = crate::load::load_times(&self.store, "load").await?;
+        let raw = self.raw_stream_select("account-load").await?;
+        figures.extend(crate::load::figures(
+            "postgres",
+            without,
+            with,
+            "raw SELECT + serde_json decode of the 10,000 rows",
+            raw,
+        ));
+
         let samples = options.latency_samples;
         let (mut local, mut remote) = self.live_latency(url, samples).await?;
         figures.push(Figure::new(
@@ -301,6 +312,25 @@ impl Bench {
             return Err(format!("read_all returned {read} of {total} events").into());
         }
         Ok((store_rate, raw_rate, read))
+    }
+
+    /// Median time of a raw select of one stream's rows, decoded with serde_json: the floor under a load.
+    async fn raw_stream_select(&self, stream: &str) -> Result<Duration, Error> {
+        let sql = format!(
+            "SELECT stream_version, event_id, event_type, schema_version, payload, metadata FROM \"{}\".events \
+             WHERE stream_id = $1 ORDER BY stream_version",
+            self.schema
+        );
+        crate::load::median(|| async {
+            let rows: Vec<(i64, Uuid, String, i32, serde_json::Value, serde_json::Value)> =
+                sqlx::query_as(&sql)
+                    .bind(stream)
+                    .fetch_all(&self.pool)
+                    .await?;
+            std::hint::black_box(rows);
+            Ok(())
+        })
+        .await
     }
 
     /// Append → delivery latency for a subscriber of this store, and for one of a second store on its own pool.

@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use es_core::{
     Aggregate, AppendResult, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, Position,
-    RecordedEvent, Repository, RepositoryError, StoreError, StreamId, StreamRead, Version,
+    RecordedEvent, Repository, RepositoryError, SnapshotPolicy, Snapshotting, StoreError, StreamId,
+    StreamRead, Version,
 };
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
@@ -209,6 +210,73 @@ proptest! {
                 let expected = model.streams.get(&i).cloned().unwrap_or_default();
                 prop_assert_eq!(stored, expected);
             }
+            Ok(())
+        })?;
+    }
+}
+
+/// The same account with a bumped snapshot schema: old snapshots must be ignored.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct AccountV2(Account);
+
+impl Aggregate for AccountV2 {
+    const CATEGORY: &'static str = Account::CATEGORY;
+    type Event = AccountEvent;
+    type Command = AccountCommand;
+    type Error = examples::bank::AccountError;
+    fn handle(&self, command: &AccountCommand) -> Result<Vec<AccountEvent>, Self::Error> {
+        self.0.handle(command)
+    }
+    fn apply(self, event: &AccountEvent) -> Self {
+        Self(self.0.apply(event))
+    }
+}
+
+impl Snapshotting for AccountV2 {
+    const SNAPSHOT_VERSION: u32 = 2;
+    type Snapshot = Account;
+    fn to_snapshot(&self) -> Account {
+        self.0.clone()
+    }
+    fn from_snapshot(snapshot: Account) -> Self {
+        Self(snapshot)
+    }
+}
+
+fn policy() -> impl Strategy<Value = SnapshotPolicy> {
+    prop_oneof![
+        Just(SnapshotPolicy::Never),
+        (1u64..20).prop_map(SnapshotPolicy::every),
+        (1u64..7).prop_map(|k| SnapshotPolicy::custom(move |due| due.version.get() % k == 0)),
+        Just(SnapshotPolicy::custom(
+            |due| due.new_events > 0 && due.events_since_snapshot % 3 == 1
+        )),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn state_loaded_with_snapshots_equals_state_folded_from_scratch(
+        commands in prop::collection::vec(command(), 0..60),
+        policy in policy(),
+    ) {
+        runtime().block_on(async {
+            let store = InMemoryEventStore::new();
+            let with = Repository::<Account, _>::new(store.clone()).with_snapshots(store.clone(), policy);
+            let scratch = Repository::<Account, _>::new(store.clone());
+            for command in &commands {
+                let _ = with.execute("p", command, Metadata::new()).await;
+                let a = with.load("p").await.unwrap();
+                let b = scratch.load("p").await.unwrap();
+                prop_assert_eq!(&a.state, &b.state);
+                prop_assert_eq!(a.version, b.version);
+                prop_assert!(a.snapshot.is_none_or(|v| v <= a.version));
+            }
+            // A bumped snapshot version ignores every snapshot written so far.
+            let bumped = Repository::<AccountV2, _>::new(store.clone()).with_snapshots(store.clone(), SnapshotPolicy::Never);
+            let loaded = bumped.load("p").await.unwrap();
+            prop_assert_eq!(loaded.snapshot, None);
+            prop_assert_eq!(&loaded.state.0, &scratch.load("p").await.unwrap().state);
             Ok(())
         })?;
     }
