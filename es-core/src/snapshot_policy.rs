@@ -39,6 +39,9 @@ use crate::{Aggregate, Version};
 ///     fn to_snapshot(&self) -> Counter { self.clone() }
 ///     fn from_snapshot(snapshot: Counter) -> Self { snapshot }
 /// }
+///
+/// let state = Counter::default().apply(&CounterEvent::Incremented);
+/// assert_eq!(Counter::from_snapshot(state.to_snapshot()).value, 1);
 /// ```
 pub trait Snapshotting: Aggregate {
     /// The schema version of [`Snapshot`](Self::Snapshot) (1 or more).

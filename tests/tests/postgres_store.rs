@@ -54,7 +54,7 @@ async fn stored_rows_that_do_not_decode_are_typed_errors_naming_stream_version_a
     execute_in_schema(
         &store,
         "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload) \
-         VALUES ('account-y', 1, gen_random_uuid(), 'Opened', 1, '{\"owner\": [1, 2]}')",
+         VALUES ('account-y', 1, gen_random_uuid(), 'Opened', 2, '{\"owner\": [1, 2]}')",
     )
     .await;
     let error = accounts.load("y").await.unwrap_err();

@@ -90,7 +90,7 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
     let accounts = Accounts::new(InMemoryEventStore::new());
     let stream = Accounts::stream_id("8").unwrap();
     let events = vec![
-        NewEvent::new("Opened", 1, json!({ "owner": 42 })),
+        NewEvent::new("Opened", 2, json!({ "owner": 42 })),
         NewEvent::new("Deposited", 2, json!({ "amount": 1 })),
     ];
     accounts
@@ -105,7 +105,7 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
     );
 
     let stream = Accounts::stream_id("9").unwrap();
-    let events = vec![NewEvent::new("Opened", 2, json!({ "owner": "Ada" }))];
+    let events = vec![NewEvent::new("Opened", 3, json!({ "owner": "Ada" }))];
     accounts
         .store()
         .append(&stream, ExpectedVersion::NoStream, events)
@@ -115,7 +115,7 @@ async fn a_payload_that_does_not_fit_and_an_old_schema_version_are_named() {
     assert!(
         error
             .to_string()
-            .contains("stored at schema version 2, this code reads version 1"),
+            .contains("stored at schema version 3, this code reads version 2"),
         "{error}"
     );
 }
