@@ -66,6 +66,7 @@ mod error;
 mod event;
 mod metadata;
 mod position;
+mod projection;
 mod record;
 mod repository;
 mod schema_check;
@@ -90,6 +91,11 @@ pub use error::{
 pub use event::{DomainEvent, EventId};
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};
+pub use projection::{
+    ApplyError, BatchError, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy,
+    HandlerError, Projection, ProjectionOptions, ProjectionRunner, ProjectionState,
+    ProjectionStatus, ProjectionWorker, RunnerError, RunningProjections, WorkerError, wants,
+};
 pub use record::{NewEvent, RecordedEvent};
 pub use repository::{AsOf, Executed, Loaded, Repository, RepositoryError};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};

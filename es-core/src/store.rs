@@ -241,6 +241,41 @@ pub trait EventStore: Send + Sync {
     /// Every event after `after` in global order: first those stored now (catch-up), then new ones as they are
     /// committed (live). The stream ends only with an error item or when dropped.
     fn subscribe_all(&self, after: Position) -> EventStream;
+
+    /// The position of the newest event `read_all` shows; `None` for an empty store. The default pages through
+    /// `read_all`; backends answer directly.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let mut head = None;
+        loop {
+            let page = self
+                .read_all(head.unwrap_or(Position::START), 1_000)
+                .await?;
+            match page.last() {
+                Some(last) => head = Some(last.position),
+                None => return Ok(head),
+            }
+        }
+    }
+
+    /// How many events `read_all` shows after `after` (a projection's lag). The default pages through `read_all`;
+    /// backends answer directly.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        let (mut count, mut cursor) = (0, after);
+        loop {
+            let page = self.read_all(cursor, 1_000).await?;
+            let Some(last) = page.last() else {
+                return Ok(count);
+            };
+            cursor = last.position;
+            count += page.len() as u64;
+        }
+    }
 }
 
 #[async_trait]
@@ -272,5 +307,13 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn subscribe_all(&self, after: Position) -> EventStream {
         (**self).subscribe_all(after)
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        (**self).head().await
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        (**self).count_after(after).await
     }
 }

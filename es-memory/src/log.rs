@@ -206,14 +206,25 @@ impl Log {
             .collect()
     }
 
-    pub(crate) fn read_all(&self, after: Position, limit: usize) -> Vec<RecordedEvent> {
-        // Positions here are (n, n): the first event after `after` is the first n with (n, n) > after.
+    /// The index of the first event after `after`. Positions here are (n, n): it is the first n with
+    /// (n, n) > after.
+    fn first_index_after(after: Position) -> usize {
         let first_sequence = if after.commit > after.prepare {
             after.commit
         } else {
             after.commit.saturating_add(1)
         };
-        let start = usize::try_from(first_sequence.saturating_sub(1)).unwrap_or(usize::MAX);
+        usize::try_from(first_sequence.saturating_sub(1)).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn count_after(&self, after: Position) -> u64 {
+        self.events
+            .len()
+            .saturating_sub(Self::first_index_after(after)) as u64
+    }
+
+    pub(crate) fn read_all(&self, after: Position, limit: usize) -> Vec<RecordedEvent> {
+        let start = Self::first_index_after(after);
         self.events
             .get(start..)
             .unwrap_or_default()

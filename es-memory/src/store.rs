@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, EventStore, EventStream, ExpectedVersion, NewEvent, Position, RecordedEvent,
-    Snapshot, StoreError, StreamId, StreamRead,
+    AppendResult, DeadLetter, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
+    RecordedEvent, Snapshot, StoreError, StreamId, StreamRead,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) snapshots: RwLock<HashMap<(StreamId, String), Snapshot>>,
     /// One position per reader name.
     pub(crate) checkpoints: Mutex<HashMap<String, Position>>,
+    /// Parked events of every projection.
+    pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
 }
 
 impl InMemoryEventStore {
@@ -58,6 +60,7 @@ impl InMemoryEventStore {
                 head: watch::Sender::new(0),
                 snapshots: RwLock::default(),
                 checkpoints: Mutex::default(),
+                dead_letters: Mutex::default(),
             }),
         }
     }
@@ -106,5 +109,14 @@ impl EventStore for InMemoryEventStore {
 
     fn subscribe_all(&self, after: Position) -> EventStream {
         subscription::subscribe(Arc::clone(&self.shared), after)
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let head = self.shared.log.read().head();
+        Ok((head > 0).then(|| Position::new(head, head)))
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        Ok(self.shared.log.read().count_after(after))
     }
 }

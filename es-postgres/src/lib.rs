@@ -34,8 +34,10 @@
 mod append;
 mod catalog;
 mod checkpoints;
+mod dead_letters;
 mod error;
 mod live;
+mod projection;
 mod rows;
 mod schema;
 mod snapshots;
@@ -43,5 +45,6 @@ mod store;
 mod subscription;
 
 pub use error::PgSetupError;
+pub use projection::{PgProjection, PgProjectionWorker};
 pub use schema::SchemaName;
 pub use store::{PgEventStore, PgEventStoreBuilder};

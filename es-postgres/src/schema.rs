@@ -89,6 +89,13 @@ pub(crate) struct Sql {
     pub(crate) delete_checkpoint: String,
     pub(crate) event_types: String,
     pub(crate) sample_events: String,
+    pub(crate) head: String,
+    pub(crate) count_after: String,
+    pub(crate) park: String,
+    pub(crate) dead_letters: String,
+    pub(crate) remove_dead_letter: String,
+    pub(crate) mark_processed: String,
+    pub(crate) projection_lock_prefix: String,
 }
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
@@ -146,6 +153,35 @@ impl Sql {
                 "SELECT event_type, schema_version, count(*) FROM {s}.events \
                  GROUP BY event_type, schema_version ORDER BY event_type, schema_version"
             ),
+            head: format!(
+                "SELECT transaction_id::text::bigint, global_position FROM {s}.events \
+                 WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+            ),
+            count_after: format!(
+                "SELECT count(*) FROM {s}.events \
+                 WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+            ),
+            park: format!(
+                "INSERT INTO {s}.dead_letters (projection, event_id, transaction_id, global_position, stream_id, \
+                   stream_version, event_type, error, attempts, failed_at) \
+                 VALUES ($1, $2, $3::bigint::text::xid8, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (projection, event_id) DO UPDATE SET error = EXCLUDED.error, \
+                   attempts = EXCLUDED.attempts, failed_at = EXCLUDED.failed_at"
+            ),
+            dead_letters: format!(
+                "SELECT event_id, transaction_id::text::bigint, global_position, stream_id, stream_version, \
+                   event_type, error, attempts, failed_at FROM {s}.dead_letters WHERE projection = $1 \
+                 ORDER BY transaction_id, global_position"
+            ),
+            remove_dead_letter: format!(
+                "DELETE FROM {s}.dead_letters WHERE projection = $1 AND event_id = $2"
+            ),
+            mark_processed: format!(
+                "INSERT INTO {s}.processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            ),
+            projection_lock_prefix: format!("es-projection:{schema}:"),
             sample_events: format!(
                 "(SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_type = $1 AND schema_version = $2 \
                   ORDER BY global_position LIMIT $3) \

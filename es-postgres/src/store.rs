@@ -279,6 +279,24 @@ impl EventStore for PgEventStore {
     fn subscribe_all(&self, after: Position) -> EventStream {
         subscription::subscribe(Arc::clone(&self.inner), after)
     }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as(&self.inner.sql.head)
+            .fetch_optional(&self.inner.pool)
+            .await
+            .map_err(backend("head"))?;
+        Ok(row.map(|(tx, pos)| crate::rows::position(tx, pos)))
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_after)
+            .bind(bind_half(after.commit))
+            .bind(bind_half(after.prepare))
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(backend("count_after"))?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
 }
 
 /// Reads up to `limit` events after `after` in the gap-free global order.

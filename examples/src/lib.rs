@@ -1,3 +1,4 @@
 //! Domain code shared by the runnable examples (`examples/*.rs`) and the integration tests.
 
 pub mod bank;
+pub mod read_model;

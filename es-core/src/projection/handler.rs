@@ -1,0 +1,76 @@
+//! The projection a user writes: its handler and reset.
+
+use async_trait::async_trait;
+
+use crate::{DomainEvent, RecordedEvent, Upcasters};
+
+/// Why a handler failed: any error, as text for logs and dead letters.
+pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A read model built from events of type [`Event`](Self::Event), run by a
+/// [`ProjectionRunner`](crate::ProjectionRunner) through a [`CheckpointedWorker`](crate::CheckpointedWorker).
+///
+/// Events whose stored type `Event` does not know (directly or through [`upcasters`](Self::upcasters)) are skipped
+/// before decoding. Delivery is at-least-once: after a crash, events since the last checkpoint are handled again,
+/// so make `handle` idempotent (the record's `event_id` identifies each event).
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use es_core::{DomainEvent, HandlerError, Projection, RecordedEvent};
+///
+/// #[derive(DomainEvent)]
+/// enum AccountEvent { Deposited { amount: u64 } }
+///
+/// #[derive(Default)]
+/// struct Balances(Mutex<HashMap<String, u64>>);
+///
+/// #[async_trait::async_trait]
+/// impl Projection for Balances {
+///     type Event = AccountEvent;
+///     fn name(&self) -> &str { "balances" }
+///     async fn handle(&self, event: AccountEvent, record: &RecordedEvent) -> Result<(), HandlerError> {
+///         let AccountEvent::Deposited { amount } = event;
+///         *self.0.lock().unwrap().entry(record.stream_id.to_string()).or_default() += amount;
+///         Ok(())
+///     }
+///     async fn reset(&self) -> Result<(), HandlerError> {
+///         self.0.lock().unwrap().clear();
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The events it reads.
+    type Event: DomainEvent;
+
+    /// Its unique name: the key of its checkpoint, dead letters and status.
+    fn name(&self) -> &str;
+
+    /// Upcasters for older stored versions of its events (none by default).
+    fn upcasters(&self) -> Upcasters {
+        Upcasters::new()
+    }
+
+    /// Applies one event to the read model.
+    ///
+    /// # Errors
+    /// Any error: the runner retries with backoff, then applies the projection's
+    /// [`FailurePolicy`](crate::FailurePolicy).
+    async fn handle(&self, event: Self::Event, record: &RecordedEvent) -> Result<(), HandlerError>;
+
+    /// Empties the read model before a rebuild replays every event (nothing by default).
+    ///
+    /// # Errors
+    /// Any error; the rebuild stops with it.
+    async fn reset(&self) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+/// Whether events of `E` (with `upcasters`) include the stored type of `record`: the filter applied before
+/// decoding. For worker implementors.
+pub fn wants<E: DomainEvent>(upcasters: &Upcasters, record: &RecordedEvent) -> bool {
+    E::current_schema_version(&record.event_type).is_some() || upcasters.knows(&record.event_type)
+}

@@ -1,0 +1,24 @@
+//! Projections: read models built from the global stream, checkpointed, rebuildable.
+//!
+//! A [`Projection`] turns events into read-model updates. The [`ProjectionRunner`] feeds it: catch-up in batches,
+//! then live from [`EventStore::subscribe_all`](crate::EventStore::subscribe_all), a checkpoint after each batch,
+//! retries with backoff, then the projection's [`FailurePolicy`]. Each projection runs through a
+//! [`ProjectionWorker`]: [`CheckpointedWorker`] works on any store (at-least-once: handlers see event ids to
+//! de-duplicate); `es-postgres` adds one whose handler writes the read model in the transaction that moves the
+//! checkpoint (exactly-once effect), and which runs on one process at a time.
+
+mod checkpointed;
+mod dead_letter;
+mod options;
+mod handler;
+mod runner;
+mod status;
+mod worker;
+
+pub use checkpointed::CheckpointedWorker;
+pub use dead_letter::{DeadLetter, DeadLetterStore};
+pub use options::{FailurePolicy, ProjectionOptions};
+pub use handler::{HandlerError, Projection, wants};
+pub use runner::{ProjectionRunner, RunnerError, RunningProjections};
+pub use status::{ProjectionState, ProjectionStatus};
+pub use worker::{ApplyError, BatchError, ProjectionWorker, WorkerError};

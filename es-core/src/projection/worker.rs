@@ -1,0 +1,142 @@
+//! What the runner needs from a projection backend. Implement it to add a flavour; users pick one of
+//! [`CheckpointedWorker`](crate::CheckpointedWorker) or `es_postgres::PgProjectionWorker`.
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::projection::{DeadLetter, ProjectionOptions};
+use crate::{Position, RecordedEvent};
+
+/// A worker operation failed (not a handler: the storage under it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Another instance moved the checkpoint: this one must stop.
+    #[error(
+        "projection `{projection}` was moved by another instance (checkpoint at {actual:?}, expected {expected:?})"
+    )]
+    Fenced {
+        /// The projection.
+        projection: String,
+        /// Where this instance believed it was.
+        expected: Option<Position>,
+        /// Where it is.
+        actual: Option<Position>,
+    },
+    /// The read model's reset failed during a rebuild.
+    #[error("resetting projection `{projection}` failed: {error}")]
+    Reset {
+        /// The projection.
+        projection: String,
+        /// Why.
+        error: String,
+    },
+    /// Anything else from the backend.
+    #[error("projection `{projection}`: {error}")]
+    Other {
+        /// The projection.
+        projection: String,
+        /// What failed.
+        error: String,
+    },
+}
+
+/// A batch stopped at a failing event.
+#[derive(Debug)]
+pub struct BatchError {
+    /// The index of the failing event in the batch.
+    pub index: usize,
+    /// The handler's error.
+    pub error: String,
+    /// Whether the events before it were kept with the checkpoint after them (at-least-once flavour) or rolled
+    /// back with the batch (transactional flavour).
+    pub kept_before: bool,
+}
+
+/// Why a batch failed: a handler ([`BatchError`]) or the storage ([`WorkerError`]).
+#[derive(Debug)]
+pub enum ApplyError {
+    /// A handler failed.
+    Handler(BatchError),
+    /// The storage failed.
+    Worker(WorkerError),
+}
+
+impl From<WorkerError> for ApplyError {
+    fn from(error: WorkerError) -> Self {
+        Self::Worker(error)
+    }
+}
+
+/// One projection, as the runner drives it.
+#[async_trait]
+pub trait ProjectionWorker: Send + 'static {
+    /// The projection's name.
+    fn name(&self) -> &str;
+
+    /// Its options.
+    fn options(&self) -> &ProjectionOptions;
+
+    /// Waits until this instance may run the projection (another process may hold it). Returns at once where
+    /// there is no such coordination.
+    ///
+    /// # Errors
+    /// [`WorkerError`] when the coordination itself fails.
+    async fn acquire(&mut self) -> Result<(), WorkerError>;
+
+    /// Whether the projection handles `event` (decided before decoding).
+    fn wants(&self, event: &RecordedEvent) -> bool;
+
+    /// The stored checkpoint.
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError>;
+
+    /// Handles `events` (all wanted) and moves the checkpoint from `from` to `to` (at or after the last of them).
+    ///
+    /// # Errors
+    /// [`ApplyError::Handler`] naming the failing event, [`ApplyError::Worker`] for storage failures.
+    async fn apply(
+        &mut self,
+        events: &[RecordedEvent],
+        from: Option<Position>,
+        to: Position,
+    ) -> Result<(), ApplyError>;
+
+    /// Parks `letter` and moves the checkpoint from `from` to its position.
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn park(&mut self, letter: DeadLetter, from: Option<Position>)
+    -> Result<(), WorkerError>;
+
+    /// Empties the read model (for `to == None`, a rebuild) and moves the checkpoint from `from` to `to`.
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn reset(
+        &mut self,
+        from: Option<Position>,
+        to: Option<Position>,
+    ) -> Result<(), WorkerError>;
+
+    /// The projection's dead letters.
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError>;
+
+    /// Handles a parked event again and, if it succeeds, removes its dead letter.
+    ///
+    /// # Errors
+    /// [`ApplyError::Handler`] when it fails again.
+    async fn redrive(
+        &mut self,
+        letter: &DeadLetter,
+        event: &RecordedEvent,
+    ) -> Result<(), ApplyError>;
+}

@@ -1,0 +1,114 @@
+//! Dead letters in the `dead_letters` table.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use es_core::{DeadLetter, DeadLetterStore, EventId, StoreError, StreamId, Version};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::PgEventStore;
+use crate::error::backend;
+use crate::rows::{bind_half, position};
+use crate::schema::Sql;
+
+/// Parks `letter` on `conn` (inside the caller's transaction, when there is one).
+pub(crate) async fn park(
+    sql: &Sql,
+    conn: &mut PgConnection,
+    letter: &DeadLetter,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&sql.park)
+        .bind(&letter.projection)
+        .bind(letter.event_id.as_uuid())
+        .bind(bind_half(letter.position.commit))
+        .bind(bind_half(letter.position.prepare))
+        .bind(letter.stream_id.as_str())
+        .bind(bind_half(letter.version.get()))
+        .bind(&letter.event_type)
+        .bind(&letter.error)
+        .bind(i32::try_from(letter.attempts).unwrap_or(i32::MAX))
+        .bind(letter.failed_at)
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+type Row = (
+    Uuid,
+    i64,
+    i64,
+    String,
+    i64,
+    String,
+    String,
+    i32,
+    DateTime<Utc>,
+);
+
+/// The dead letters of `projection`, read on `conn`.
+pub(crate) async fn list(
+    sql: &Sql,
+    conn: &mut PgConnection,
+    projection: &str,
+) -> Result<Vec<DeadLetter>, StoreError> {
+    let rows: Vec<Row> = sqlx::query_as(&sql.dead_letters)
+        .bind(projection)
+        .fetch_all(conn)
+        .await
+        .map_err(backend("dead_letters"))?;
+    rows.into_iter()
+        .map(
+            |(event_id, tx, pos, stream, version, event_type, error, attempts, failed_at)| {
+                let at = position(tx, pos);
+                Ok(DeadLetter {
+                    projection: projection.to_owned(),
+                    position: at,
+                    event_id: EventId::from_uuid(event_id),
+                    stream_id: StreamId::new(&stream).map_err(|e| StoreError::Corrupt {
+                        position: at,
+                        reason: format!("dead letter stream id: {e}"),
+                    })?,
+                    version: Version::new(u64::try_from(version).unwrap_or_default()),
+                    event_type,
+                    error,
+                    attempts: u32::try_from(attempts).unwrap_or_default(),
+                    failed_at,
+                })
+            },
+        )
+        .collect()
+}
+
+#[async_trait]
+impl DeadLetterStore for PgEventStore {
+    async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
+        let mut conn = self.inner.pool.acquire().await.map_err(backend("park"))?;
+        park(&self.inner.sql, &mut conn, &letter)
+            .await
+            .map_err(backend("park"))
+    }
+
+    async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut conn = self
+            .inner
+            .pool
+            .acquire()
+            .await
+            .map_err(backend("dead_letters"))?;
+        list(&self.inner.sql, &mut conn, projection).await
+    }
+
+    async fn remove_dead_letter(
+        &self,
+        projection: &str,
+        event_id: EventId,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&self.inner.sql.remove_dead_letter)
+            .bind(projection)
+            .bind(event_id.as_uuid())
+            .execute(&self.inner.pool)
+            .await
+            .map_err(backend("remove_dead_letter"))?;
+        Ok(())
+    }
+}

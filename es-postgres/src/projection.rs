@@ -1,0 +1,464 @@
+//! Transactional projections: the read model and the checkpoint commit together, on one active process.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use es_core::{
+    ApplyError, BatchError, DeadLetter, DomainEvent, EventId, HandlerError, Position,
+    ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters, WorkerError, wants,
+};
+use sqlx::{Connection, PgConnection};
+
+use crate::PgEventStore;
+use crate::dead_letters;
+use crate::error::backend;
+use crate::rows::{bind_half, position};
+
+/// A projection whose read model lives in the same PostgreSQL database as the events. Its handler writes through
+/// the open transaction that also moves the checkpoint, so each event's effect is applied exactly once, even across
+/// crashes. Run it with [`PgProjectionWorker`].
+///
+/// ```no_run
+/// use es_core::{DomainEvent, HandlerError, RecordedEvent};
+/// use es_postgres::PgProjection;
+///
+/// #[derive(DomainEvent)]
+/// enum AccountEvent { Deposited { amount: i64 } }
+///
+/// struct Balances;
+///
+/// #[async_trait::async_trait]
+/// impl PgProjection for Balances {
+///     type Event = AccountEvent;
+///     fn name(&self) -> &str { "balances" }
+///     async fn handle(&self, tx: &mut sqlx::PgConnection, event: AccountEvent, record: &RecordedEvent)
+///         -> Result<(), HandlerError> {
+///         let AccountEvent::Deposited { amount } = event;
+///         sqlx::query("INSERT INTO balances (account, balance) VALUES ($1, $2) \
+///                      ON CONFLICT (account) DO UPDATE SET balance = balances.balance + $2")
+///             .bind(record.stream_id.as_str()).bind(amount).execute(tx).await?;
+///         Ok(())
+///     }
+///     async fn reset(&self, tx: &mut sqlx::PgConnection) -> Result<(), HandlerError> {
+///         sqlx::query("TRUNCATE balances").execute(tx).await?;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait PgProjection: Send + Sync + 'static {
+    /// The events it reads.
+    type Event: DomainEvent;
+
+    /// Its unique name.
+    fn name(&self) -> &str;
+
+    /// Upcasters for older stored versions of its events (none by default).
+    fn upcasters(&self) -> Upcasters {
+        Upcasters::new()
+    }
+
+    /// Applies one event, writing through `tx`: a connection inside the batch's transaction. Do not commit it.
+    ///
+    /// # Errors
+    /// Any error: the batch rolls back, and the runner retries, then applies the failure policy.
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: Self::Event,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError>;
+
+    /// Empties the read model, in the transaction that also deletes the checkpoint (for a rebuild).
+    ///
+    /// # Errors
+    /// Any error; the rebuild rolls back.
+    async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
+        let _ = tx;
+        Ok(())
+    }
+}
+
+/// Runs a [`PgProjection`] with exactly-once effect on one process at a time.
+///
+/// It holds a session advisory lock on a dedicated connection and runs every transaction of the projection on that
+/// same connection, so losing the connection releases both; other processes running the same projection wait as
+/// standbys and take over within `standby_poll` (1 s by default) of the active one dying. The checkpoint moves by
+/// compare-and-set inside each batch's transaction, which fences off an instance that lost its lock.
+///
+/// ```no_run
+/// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
+/// # use es_postgres::PgProjection;
+/// # #[derive(DomainEvent)] enum E { Happened }
+/// # struct Balances;
+/// # #[async_trait::async_trait] impl PgProjection for Balances {
+/// #     type Event = E; fn name(&self) -> &str { "balances" }
+/// #     async fn handle(&self, _: &mut sqlx::PgConnection, _: E, _: &RecordedEvent) -> Result<(), HandlerError> { Ok(()) }
+/// # }
+/// use es_core::{ProjectionOptions, ProjectionRunner};
+/// use es_postgres::{PgEventStore, PgProjectionWorker};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PgEventStore::connect("postgres://postgres@127.0.0.1:5432/test?sslmode=disable").await?;
+/// let running = ProjectionRunner::new(store.clone())
+///     .with(PgProjectionWorker::new(&store, Balances, ProjectionOptions::default()))
+///     .start();
+/// # running.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct PgProjectionWorker<P> {
+    store: PgEventStore,
+    projection: P,
+    options: ProjectionOptions,
+    upcasters: Upcasters,
+    name: String,
+    lock_key: String,
+    standby_poll: Duration,
+    /// The dedicated connection holding the advisory lock; `None` until acquired or after it failed.
+    conn: Option<PgConnection>,
+}
+
+enum Failure {
+    Handler(usize, String),
+    Fenced(Option<Position>),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl<P: PgProjection> PgProjectionWorker<P> {
+    /// A worker for `projection` on `store`'s database.
+    pub fn new(store: &PgEventStore, projection: P, options: ProjectionOptions) -> Self {
+        let name = projection.name().to_owned();
+        Self {
+            store: store.clone(),
+            upcasters: projection.upcasters(),
+            lock_key: format!("{}{name}", store.inner.sql.projection_lock_prefix),
+            projection,
+            options,
+            name,
+            standby_poll: Duration::from_secs(1),
+            conn: None,
+        }
+    }
+
+    /// How often a standby tries to take over (default 1 s).
+    pub fn standby_poll(mut self, interval: Duration) -> Self {
+        self.standby_poll = interval;
+        self
+    }
+
+    fn lost(&mut self, error: sqlx::Error, operation: &'static str) -> WorkerError {
+        // The connection may be gone, and the lock with it: acquire again before the next batch.
+        self.conn = None;
+        WorkerError::Store(backend(operation)(error))
+    }
+
+    fn conn(&mut self) -> Result<&mut PgConnection, WorkerError> {
+        self.conn.as_mut().ok_or_else(|| WorkerError::Other {
+            projection: self.name.clone(),
+            error: "not the active instance (lock not held)".to_owned(),
+        })
+    }
+
+    async fn try_lock(&self) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut conn = self.store.inner.pool.acquire().await?.detach();
+        let locked: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&self.lock_key)
+                .fetch_one(&mut conn)
+                .await?;
+        if locked {
+            Ok(Some(conn))
+        } else {
+            conn.close().await?;
+            Ok(None)
+        }
+    }
+
+    /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere.
+    async fn move_checkpoint(
+        &self,
+        tx: &mut PgConnection,
+        from: Option<Position>,
+        to: Position,
+    ) -> Result<(), Failure> {
+        let sql = &self.store.inner.sql;
+        let query = match from {
+            None => sqlx::query(&sql.create_checkpoint)
+                .bind(&self.name)
+                .bind(bind_half(to.commit))
+                .bind(bind_half(to.prepare)),
+            Some(from) => sqlx::query(&sql.move_checkpoint)
+                .bind(&self.name)
+                .bind(bind_half(from.commit))
+                .bind(bind_half(from.prepare))
+                .bind(bind_half(to.commit))
+                .bind(bind_half(to.prepare)),
+        };
+        if query.execute(&mut *tx).await?.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(Failure::Fenced(
+                load_checkpoint(&self.store, tx, &self.name).await?,
+            ))
+        }
+    }
+
+    async fn handle_all(
+        &self,
+        tx: &mut PgConnection,
+        events: &[RecordedEvent],
+    ) -> Result<(), Failure> {
+        for (index, event) in events.iter().enumerate() {
+            let typed = self
+                .upcasters
+                .decode::<P::Event>(event)
+                .map_err(|e| Failure::Handler(index, e.to_string()))?;
+            self.projection
+                .handle(tx, typed, event)
+                .await
+                .map_err(|e| Failure::Handler(index, e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    fn failure(
+        &mut self,
+        failure: Failure,
+        expected: Option<Position>,
+        operation: &'static str,
+    ) -> ApplyError {
+        match failure {
+            Failure::Handler(index, error) => ApplyError::Handler(BatchError {
+                index,
+                error,
+                kept_before: false,
+            }),
+            Failure::Fenced(actual) => ApplyError::Worker(WorkerError::Fenced {
+                projection: self.name.clone(),
+                expected,
+                actual,
+            }),
+            Failure::Db(error) => ApplyError::Worker(self.lost(error, operation)),
+        }
+    }
+}
+
+async fn load_checkpoint(
+    store: &PgEventStore,
+    conn: &mut PgConnection,
+    name: &str,
+) -> Result<Option<Position>, sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as(&store.inner.sql.load_checkpoint)
+        .bind(name)
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.map(|(tx, pos)| position(tx, pos)))
+}
+
+#[async_trait]
+impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn options(&self) -> &ProjectionOptions {
+        &self.options
+    }
+
+    async fn acquire(&mut self) -> Result<(), WorkerError> {
+        while self.conn.is_none() {
+            match self.try_lock().await {
+                Ok(Some(conn)) => {
+                    tracing::info!(projection = %self.name, "became the active instance");
+                    self.conn = Some(conn);
+                }
+                Ok(None) => tokio::time::sleep(self.standby_poll).await,
+                Err(error) => {
+                    tracing::warn!(projection = %self.name, %error, "cannot take the projection lock; retrying");
+                    tokio::time::sleep(self.standby_poll).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn wants(&self, event: &RecordedEvent) -> bool {
+        wants::<P::Event>(&self.upcasters, event)
+    }
+
+    async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {
+        self.acquire().await?;
+        let (store, name) = (self.store.clone(), self.name.clone());
+        match load_checkpoint(&store, self.conn()?, &name).await {
+            Ok(position) => Ok(position),
+            Err(error) => Err(self.lost(error, "load_checkpoint")),
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        events: &[RecordedEvent],
+        from: Option<Position>,
+        to: Position,
+    ) -> Result<(), ApplyError> {
+        let mut conn = self.conn.take().ok_or_else(|| {
+            ApplyError::Worker(WorkerError::Other {
+                projection: self.name.clone(),
+                error: "not the active instance (lock not held)".to_owned(),
+            })
+        })?;
+        let result = async {
+            let mut tx = Connection::begin(&mut conn).await?;
+            self.handle_all(&mut tx, events).await?;
+            self.move_checkpoint(&mut tx, from, to).await?;
+            tx.commit().await?;
+            Ok::<_, Failure>(())
+        }
+        .await;
+        self.conn = Some(conn);
+        result.map_err(|failure| self.failure(failure, from, "apply"))
+    }
+
+    async fn park(
+        &mut self,
+        letter: DeadLetter,
+        from: Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let mut conn = self.conn.take().ok_or_else(|| WorkerError::Other {
+            projection: self.name.clone(),
+            error: "not the active instance (lock not held)".to_owned(),
+        })?;
+        let sql = &self.store.inner.sql;
+        let result = async {
+            let mut tx = Connection::begin(&mut conn).await?;
+            dead_letters::park(sql, &mut tx, &letter).await?;
+            self.move_checkpoint(&mut tx, from, letter.position).await?;
+            tx.commit().await?;
+            Ok::<_, Failure>(())
+        }
+        .await;
+        self.conn = Some(conn);
+        result.map_err(|failure| match self.failure(failure, from, "park") {
+            ApplyError::Worker(error) => error,
+            ApplyError::Handler(error) => WorkerError::Other {
+                projection: self.name.clone(),
+                error: error.error,
+            },
+        })
+    }
+
+    async fn reset(
+        &mut self,
+        from: Option<Position>,
+        to: Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let mut conn = self.conn.take().ok_or_else(|| WorkerError::Other {
+            projection: self.name.clone(),
+            error: "not the active instance (lock not held)".to_owned(),
+        })?;
+        let sql = &self.store.inner.sql;
+        let result = async {
+            let mut tx = Connection::begin(&mut conn).await?;
+            match to {
+                None => {
+                    self.projection
+                        .reset(&mut tx)
+                        .await
+                        .map_err(|e| Failure::Handler(0, e.to_string()))?;
+                    sqlx::query(&sql.delete_checkpoint)
+                        .bind(&self.name)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Some(to) => self.move_checkpoint(&mut tx, from, to).await?,
+            }
+            tx.commit().await?;
+            Ok::<_, Failure>(())
+        }
+        .await;
+        self.conn = Some(conn);
+        result.map_err(|failure| match self.failure(failure, from, "reset") {
+            ApplyError::Worker(error) => error,
+            ApplyError::Handler(error) => WorkerError::Reset {
+                projection: self.name.clone(),
+                error: error.error,
+            },
+        })
+    }
+
+    async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError> {
+        let (store, name) = (self.store.clone(), self.name.clone());
+        Ok(dead_letters::list(&store.inner.sql, self.conn()?, &name).await?)
+    }
+
+    async fn redrive(
+        &mut self,
+        letter: &DeadLetter,
+        event: &RecordedEvent,
+    ) -> Result<(), ApplyError> {
+        let mut conn = self.conn.take().ok_or_else(|| {
+            ApplyError::Worker(WorkerError::Other {
+                projection: self.name.clone(),
+                error: "not the active instance (lock not held)".to_owned(),
+            })
+        })?;
+        let sql = &self.store.inner.sql;
+        let result = async {
+            let mut tx = Connection::begin(&mut conn).await?;
+            self.handle_all(&mut tx, std::slice::from_ref(event))
+                .await?;
+            sqlx::query(&sql.remove_dead_letter)
+                .bind(&self.name)
+                .bind(letter.event_id.as_uuid())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, Failure>(())
+        }
+        .await;
+        self.conn = Some(conn);
+        result.map_err(|failure| self.failure(failure, None, "redrive"))
+    }
+}
+
+impl PgEventStore {
+    /// Records that `consumer` has processed `event_id`, on `tx` (inside the transaction that records the effect's
+    /// bookkeeping). Returns `true` the first time, `false` when it was already recorded: skip the effect then.
+    /// The de-duplication helper for at-least-once handlers with side effects outside the database.
+    ///
+    /// ```no_run
+    /// # use es_core::EventId;
+    /// # async fn send_email() {}
+    /// # async fn f(store: es_postgres::PgEventStore, event_id: EventId) -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut tx = store.pool().begin().await?;
+    /// if store.mark_processed(&mut tx, "welcome-mail", event_id).await? {
+    ///     send_email().await;
+    /// }
+    /// tx.commit().await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    pub async fn mark_processed(
+        &self,
+        tx: &mut PgConnection,
+        consumer: &str,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(&self.inner.sql.mark_processed)
+            .bind(consumer)
+            .bind(event_id.as_uuid())
+            .execute(tx)
+            .await
+            .map_err(backend("mark_processed"))?;
+        Ok(done.rows_affected() == 1)
+    }
+}

@@ -1,0 +1,159 @@
+//! The read-model example: commands on a few accounts, a projection keeping balances and a per-day summary, read
+//! your own write, then a rebuild that empties the read model and replays every event into it.
+//!
+//! In memory:
+//! ```text
+//! cargo run --example read_model
+//! ```
+//! On PostgreSQL (store and read-model tables in schema `bank`, or `BANK_SCHEMA`), exactly-once:
+//! ```text
+//! cargo run --example read_model -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//! ```
+
+use std::time::Duration;
+
+use es_core::{
+    EventStore, Metadata, ProjectionOptions, ProjectionRunner, Repository, RunningProjections,
+};
+use es_memory::InMemoryEventStore;
+use es_postgres::{PgEventStore, PgProjectionWorker};
+use examples::bank::{self, Account, AccountCommand};
+use examples::read_model::{MemoryBalances, PgBalances, ReadModel};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => in_memory().await,
+        (Some("--database-url"), Some(url)) => on_postgres(&url).await,
+        _ => Err("usage: read_model [--database-url URL]".into()),
+    }
+}
+
+async fn in_memory() -> Result<(), Error> {
+    println!("Store and read model: in memory (at-least-once, de-duplicated by event id).\n");
+    let store = InMemoryEventStore::new();
+    let balances = MemoryBalances::default();
+    let running = ProjectionRunner::new(store.clone())
+        .with_projection(
+            balances.clone(),
+            store.clone(),
+            ProjectionOptions::default(),
+        )
+        .start();
+    let accounts = Repository::<Account, _>::new(store).with_upcasters(bank::upcasters()?)?;
+    let suffix = "";
+    story(&accounts, &running, suffix).await?;
+    let before = balances.snapshot();
+    print(&before);
+    running.rebuild("balances").await?;
+    if let Some(head) = accounts.store().head().await? {
+        running
+            .wait_for("balances", head, Duration::from_secs(10))
+            .await?;
+    }
+    println!(
+        "\nRebuilt from the events: {}",
+        if balances.snapshot() == before {
+            "identical"
+        } else {
+            "DIFFERENT"
+        }
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn on_postgres(url: &str) -> Result<(), Error> {
+    let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
+    println!("Store and read model: PostgreSQL, schema `{schema}` (exactly-once).\n");
+    let store = PgEventStore::builder().schema(&schema).connect(url).await?;
+    store.migrate().await?;
+    let read_model = PgBalances::new(&schema)?;
+    read_model.create_tables(store.pool()).await?;
+    let running = ProjectionRunner::new(store.clone())
+        .with(PgProjectionWorker::new(
+            &store,
+            read_model.clone(),
+            ProjectionOptions::default(),
+        ))
+        .start();
+    let accounts =
+        Repository::<Account, _>::new(store.clone()).with_upcasters(bank::upcasters()?)?;
+    let suffix = format!("-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
+    story(&accounts, &running, &suffix).await?;
+    let before = read_model.read(store.pool()).await?;
+    print(&before);
+    running.rebuild("balances").await?;
+    if let Some(head) = store.head().await? {
+        running
+            .wait_for("balances", head, Duration::from_secs(10))
+            .await?;
+    }
+    let after = read_model.read(store.pool()).await?;
+    println!(
+        "\nRebuilt from the events: {}",
+        if after == before {
+            "identical"
+        } else {
+            "DIFFERENT"
+        }
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Commands on three accounts; after the last one, read your own write.
+async fn story<S: EventStore>(
+    accounts: &Repository<Account, S>,
+    running: &RunningProjections,
+    suffix: &str,
+) -> Result<(), Error> {
+    // Amounts in cents.
+    let mut last = None;
+    for (owner, deposits, withdrawal) in [
+        ("ada", [12_000, 3_000], 5_000),
+        ("bob", [1_000, 500], 1_500),
+        ("eve", [9_900, 100], 0),
+    ] {
+        let id = format!("{owner}{suffix}");
+        let mut commands = vec![AccountCommand::Open {
+            owner: owner.into(),
+        }];
+        commands.extend(deposits.map(|amount| AccountCommand::Deposit { amount }));
+        if withdrawal > 0 {
+            commands.push(AccountCommand::Withdraw { amount: withdrawal });
+        }
+        for command in &commands {
+            let done = accounts.execute(&id, command, Metadata::new()).await?;
+            last = done.append.map(|a| a.last_position).or(last);
+        }
+    }
+    if let Some(position) = last {
+        running
+            .wait_for("balances", position, Duration::from_secs(10))
+            .await?;
+        println!("The read model has caught up with the last command (position {position}).");
+    }
+    Ok(())
+}
+
+fn print(model: &ReadModel) {
+    println!("\nBalances:");
+    for (account, balance) in &model.balances {
+        println!("  {account:<20} {:>8}.{:02}", balance / 100, balance % 100);
+    }
+    println!("Per day:");
+    for (day, summary) in &model.days {
+        println!(
+            "  {day}  in {:>6}.{:02}  out {:>6}.{:02}  ({} transactions)",
+            summary.deposited / 100,
+            summary.deposited % 100,
+            summary.withdrawn / 100,
+            summary.withdrawn % 100,
+            summary.transactions
+        );
+    }
+}
