@@ -3,6 +3,8 @@
 //! These helpers exist to fail tests loudly, so they panic with a message that says what to do.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod ledger;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use es_postgres::PgEventStore;

@@ -1,0 +1,201 @@
+//! A test projection with a checkable result: postings per stream, summed; each event must count exactly once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use es_core::{
+    DomainEvent, EventId, EventStore, ExpectedVersion, HandlerError, NewEvent, Position, Projection, RecordedEvent,
+    StreamId,
+};
+use es_postgres::{PgEventStore, PgProjection};
+use sqlx::PgConnection;
+
+/// The ledger's one event.
+#[derive(Debug, PartialEq, DomainEvent)]
+pub enum LedgerEvent {
+    /// An amount posted to the stream's account.
+    Posted {
+        /// The amount; [`POISON`] makes handlers fail while poisoning is on.
+        amount: i64,
+    },
+}
+
+/// The amount that handlers refuse while poisoned.
+pub const POISON: i64 = -666;
+
+/// Totals per stream and how often each event was applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Sum per stream.
+    pub totals: HashMap<String, i64>,
+    /// Applications per stream.
+    pub counts: HashMap<String, i64>,
+}
+
+/// Appends `n` postings round-robin over `streams` streams, in batches of `batch`; returns the expected totals and
+/// the last position.
+pub async fn post<S: EventStore>(store: &S, prefix: &str, n: usize, streams: usize, batch: usize) -> (Totals, Position) {
+    let mut expected = Totals::default();
+    let mut last = Position::START;
+    let mut i = 0;
+    while i < n {
+        let stream = format!("{prefix}-{}", (i / batch) % streams);
+        let size = batch.min(n - i);
+        let events: Vec<NewEvent> = (i..i + size)
+            .map(|k| NewEvent::from_domain(&LedgerEvent::Posted { amount: (k % 97) as i64 + 1 }, Default::default()).expect("encode"))
+            .collect();
+        for k in i..i + size {
+            *expected.totals.entry(stream.clone()).or_default() += (k % 97) as i64 + 1;
+            *expected.counts.entry(stream.clone()).or_default() += 1;
+        }
+        let stream_id = StreamId::new(&stream).expect("stream id");
+        last = store.append(&stream_id, ExpectedVersion::Any, events).await.expect("append").last_position;
+        i += size;
+    }
+    (expected, last)
+}
+
+/// The ledger in memory (at-least-once): counts every application per event id.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryLedger {
+    /// Applications per event id.
+    pub applied: Arc<Mutex<HashMap<EventId, u32>>>,
+    /// The totals.
+    pub totals: Arc<Mutex<Totals>>,
+    /// Whether [`POISON`] fails.
+    pub poisoned: Arc<AtomicBool>,
+    name: &'static str,
+}
+
+impl MemoryLedger {
+    /// A ledger projection named `name`, poisoned.
+    pub fn named(name: &'static str) -> Self {
+        let ledger = Self { name, ..Self::default() };
+        ledger.poisoned.store(true, Ordering::SeqCst);
+        ledger
+    }
+
+    /// The totals now.
+    pub fn totals(&self) -> Totals {
+        self.totals.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+#[async_trait]
+impl Projection for MemoryLedger {
+    type Event = LedgerEvent;
+
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    async fn handle(&self, event: LedgerEvent, record: &RecordedEvent) -> Result<(), HandlerError> {
+        let LedgerEvent::Posted { amount } = event;
+        if amount == POISON && self.poisoned.load(Ordering::SeqCst) {
+            return Err(format!("poisoned posting in {}", record.stream_id).into());
+        }
+        *self.applied.lock().unwrap_or_else(PoisonError::into_inner).entry(record.event_id).or_default() += 1;
+        let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
+        *totals.totals.entry(record.stream_id.to_string()).or_default() += amount;
+        *totals.counts.entry(record.stream_id.to_string()).or_default() += 1;
+        Ok(())
+    }
+
+    async fn reset(&self) -> Result<(), HandlerError> {
+        self.applied.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        *self.totals.lock().unwrap_or_else(PoisonError::into_inner) = Totals::default();
+        Ok(())
+    }
+}
+
+/// The ledger in PostgreSQL tables of the store's schema (exactly-once): `ledger_applied` (one row per event id;
+/// a second application would violate its key) and `ledger_totals`.
+#[derive(Clone, Debug)]
+pub struct PgLedger {
+    schema: String,
+    /// A pause per event, to make batches long enough to be killed in the middle.
+    pub slow: Duration,
+    /// Whether [`POISON`] fails.
+    pub poisoned: Arc<AtomicBool>,
+}
+
+impl PgLedger {
+    /// The ledger of `store`'s schema; creates its tables.
+    pub async fn create(store: &PgEventStore) -> Self {
+        let schema = store.schema().as_str().to_owned();
+        sqlx::raw_sql(&format!(
+            "CREATE TABLE IF NOT EXISTS \"{schema}\".ledger_applied (event_id uuid PRIMARY KEY, stream text NOT NULL);
+             CREATE TABLE IF NOT EXISTS \"{schema}\".ledger_totals (stream text PRIMARY KEY, total bigint NOT NULL, count bigint NOT NULL);"
+        ))
+        .execute(store.pool())
+        .await
+        .expect("create ledger tables");
+        Self { schema, slow: Duration::ZERO, poisoned: Arc::new(AtomicBool::new(true)) }
+    }
+
+    /// The totals as stored.
+    pub async fn totals(&self, store: &PgEventStore) -> Totals {
+        let rows: Vec<(String, i64, i64)> =
+            sqlx::query_as(&format!("SELECT stream, total, count FROM \"{}\".ledger_totals", self.schema))
+                .fetch_all(store.pool())
+                .await
+                .expect("read totals");
+        let mut totals = Totals::default();
+        for (stream, total, count) in rows {
+            totals.totals.insert(stream.clone(), total);
+            totals.counts.insert(stream, count);
+        }
+        totals
+    }
+
+    /// Rows in `ledger_applied`.
+    pub async fn applied(&self, store: &PgEventStore) -> i64 {
+        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\".ledger_applied", self.schema))
+            .fetch_one(store.pool())
+            .await
+            .expect("count applied")
+    }
+}
+
+#[async_trait]
+impl PgProjection for PgLedger {
+    type Event = LedgerEvent;
+
+    fn name(&self) -> &str {
+        "ledger"
+    }
+
+    async fn handle(&self, tx: &mut PgConnection, event: LedgerEvent, record: &RecordedEvent) -> Result<(), HandlerError> {
+        let LedgerEvent::Posted { amount } = event;
+        if amount == POISON && self.poisoned.load(Ordering::SeqCst) {
+            return Err(format!("poisoned posting in {}", record.stream_id).into());
+        }
+        if !self.slow.is_zero() {
+            tokio::time::sleep(self.slow).await;
+        }
+        let s = &self.schema;
+        sqlx::query(&format!("INSERT INTO \"{s}\".ledger_applied (event_id, stream) VALUES ($1, $2)"))
+            .bind(record.event_id.as_uuid())
+            .bind(record.stream_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".ledger_totals (stream, total, count) VALUES ($1, $2, 1)
+             ON CONFLICT (stream) DO UPDATE SET total = ledger_totals.total + EXCLUDED.total, count = ledger_totals.count + 1"
+        ))
+        .bind(record.stream_id.as_str())
+        .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
+        let truncate = format!("TRUNCATE \"{0}\".ledger_applied, \"{0}\".ledger_totals", self.schema);
+        sqlx::query(&truncate).execute(tx).await?;
+        Ok(())
+    }
+}
