@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use es_core::{
-    DomainEvent, EventId, EventStore, ExpectedVersion, HandlerError, NewEvent, Position, Projection, RecordedEvent,
-    StreamId,
+    DomainEvent, EventId, EventStore, ExpectedVersion, HandlerError, NewEvent, Position,
+    Projection, RecordedEvent, StreamId,
 };
 use es_postgres::{PgEventStore, PgProjection};
 use sqlx::PgConnection;
@@ -37,7 +37,13 @@ pub struct Totals {
 
 /// Appends `n` postings round-robin over `streams` streams, in batches of `batch`; returns the expected totals and
 /// the last position.
-pub async fn post<S: EventStore>(store: &S, prefix: &str, n: usize, streams: usize, batch: usize) -> (Totals, Position) {
+pub async fn post<S: EventStore>(
+    store: &S,
+    prefix: &str,
+    n: usize,
+    streams: usize,
+    batch: usize,
+) -> (Totals, Position) {
     let mut expected = Totals::default();
     let mut last = Position::START;
     let mut i = 0;
@@ -45,14 +51,26 @@ pub async fn post<S: EventStore>(store: &S, prefix: &str, n: usize, streams: usi
         let stream = format!("{prefix}-{}", (i / batch) % streams);
         let size = batch.min(n - i);
         let events: Vec<NewEvent> = (i..i + size)
-            .map(|k| NewEvent::from_domain(&LedgerEvent::Posted { amount: (k % 97) as i64 + 1 }, Default::default()).expect("encode"))
+            .map(|k| {
+                NewEvent::from_domain(
+                    &LedgerEvent::Posted {
+                        amount: (k % 97) as i64 + 1,
+                    },
+                    Default::default(),
+                )
+                .expect("encode")
+            })
             .collect();
         for k in i..i + size {
             *expected.totals.entry(stream.clone()).or_default() += (k % 97) as i64 + 1;
             *expected.counts.entry(stream.clone()).or_default() += 1;
         }
         let stream_id = StreamId::new(&stream).expect("stream id");
-        last = store.append(&stream_id, ExpectedVersion::Any, events).await.expect("append").last_position;
+        last = store
+            .append(&stream_id, ExpectedVersion::Any, events)
+            .await
+            .expect("append")
+            .last_position;
         i += size;
     }
     (expected, last)
@@ -73,14 +91,20 @@ pub struct MemoryLedger {
 impl MemoryLedger {
     /// A ledger projection named `name`, poisoned.
     pub fn named(name: &'static str) -> Self {
-        let ledger = Self { name, ..Self::default() };
+        let ledger = Self {
+            name,
+            ..Self::default()
+        };
         ledger.poisoned.store(true, Ordering::SeqCst);
         ledger
     }
 
     /// The totals now.
     pub fn totals(&self) -> Totals {
-        self.totals.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.totals
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -97,15 +121,29 @@ impl Projection for MemoryLedger {
         if amount == POISON && self.poisoned.load(Ordering::SeqCst) {
             return Err(format!("poisoned posting in {}", record.stream_id).into());
         }
-        *self.applied.lock().unwrap_or_else(PoisonError::into_inner).entry(record.event_id).or_default() += 1;
+        *self
+            .applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(record.event_id)
+            .or_default() += 1;
         let mut totals = self.totals.lock().unwrap_or_else(PoisonError::into_inner);
-        *totals.totals.entry(record.stream_id.to_string()).or_default() += amount;
-        *totals.counts.entry(record.stream_id.to_string()).or_default() += 1;
+        *totals
+            .totals
+            .entry(record.stream_id.to_string())
+            .or_default() += amount;
+        *totals
+            .counts
+            .entry(record.stream_id.to_string())
+            .or_default() += 1;
         Ok(())
     }
 
     async fn reset(&self) -> Result<(), HandlerError> {
-        self.applied.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        self.applied
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
         *self.totals.lock().unwrap_or_else(PoisonError::into_inner) = Totals::default();
         Ok(())
     }
@@ -133,16 +171,22 @@ impl PgLedger {
         .execute(store.pool())
         .await
         .expect("create ledger tables");
-        Self { schema, slow: Duration::ZERO, poisoned: Arc::new(AtomicBool::new(true)) }
+        Self {
+            schema,
+            slow: Duration::ZERO,
+            poisoned: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// The totals as stored.
     pub async fn totals(&self, store: &PgEventStore) -> Totals {
-        let rows: Vec<(String, i64, i64)> =
-            sqlx::query_as(&format!("SELECT stream, total, count FROM \"{}\".ledger_totals", self.schema))
-                .fetch_all(store.pool())
-                .await
-                .expect("read totals");
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(&format!(
+            "SELECT stream, total, count FROM \"{}\".ledger_totals",
+            self.schema
+        ))
+        .fetch_all(store.pool())
+        .await
+        .expect("read totals");
         let mut totals = Totals::default();
         for (stream, total, count) in rows {
             totals.totals.insert(stream.clone(), total);
@@ -153,10 +197,13 @@ impl PgLedger {
 
     /// Rows in `ledger_applied`.
     pub async fn applied(&self, store: &PgEventStore) -> i64 {
-        sqlx::query_scalar(&format!("SELECT count(*) FROM \"{}\".ledger_applied", self.schema))
-            .fetch_one(store.pool())
-            .await
-            .expect("count applied")
+        sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM \"{}\".ledger_applied",
+            self.schema
+        ))
+        .fetch_one(store.pool())
+        .await
+        .expect("count applied")
     }
 }
 
@@ -168,7 +215,12 @@ impl PgProjection for PgLedger {
         "ledger"
     }
 
-    async fn handle(&self, tx: &mut PgConnection, event: LedgerEvent, record: &RecordedEvent) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: LedgerEvent,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
         let LedgerEvent::Posted { amount } = event;
         if amount == POISON && self.poisoned.load(Ordering::SeqCst) {
             return Err(format!("poisoned posting in {}", record.stream_id).into());
@@ -177,11 +229,13 @@ impl PgProjection for PgLedger {
             tokio::time::sleep(self.slow).await;
         }
         let s = &self.schema;
-        sqlx::query(&format!("INSERT INTO \"{s}\".ledger_applied (event_id, stream) VALUES ($1, $2)"))
-            .bind(record.event_id.as_uuid())
-            .bind(record.stream_id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".ledger_applied (event_id, stream) VALUES ($1, $2)"
+        ))
+        .bind(record.event_id.as_uuid())
+        .bind(record.stream_id.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(&format!(
             "INSERT INTO \"{s}\".ledger_totals (stream, total, count) VALUES ($1, $2, 1)
              ON CONFLICT (stream) DO UPDATE SET total = ledger_totals.total + EXCLUDED.total, count = ledger_totals.count + 1"
@@ -194,7 +248,10 @@ impl PgProjection for PgLedger {
     }
 
     async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
-        let truncate = format!("TRUNCATE \"{0}\".ledger_applied, \"{0}\".ledger_totals", self.schema);
+        let truncate = format!(
+            "TRUNCATE \"{0}\".ledger_applied, \"{0}\".ledger_totals",
+            self.schema
+        );
         sqlx::query(&truncate).execute(tx).await?;
         Ok(())
     }

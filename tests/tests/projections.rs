@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use es_core::{
-    EventStore, ExpectedVersion, FailurePolicy, NewEvent, Position, ProjectionOptions, ProjectionRunner,
-    ProjectionState, RunnerError, StreamId,
+    EventStore, ExpectedVersion, FailurePolicy, NewEvent, Position, ProjectionOptions,
+    ProjectionRunner, ProjectionState, RunnerError, StreamId,
 };
 use es_memory::InMemoryEventStore;
 use es_postgres::PgProjectionWorker;
@@ -40,26 +40,47 @@ async fn memory_catch_up_then_live_applies_every_event_once_and_rebuilds_the_sam
     let store = InMemoryEventStore::new();
     let (before, _) = post(&store, "early", 1_000, 7, 9).await;
     let ledger = MemoryLedger::named("ledger");
-    let running = ProjectionRunner::new(store.clone()).with_projection(ledger.clone(), store.clone(), fast()).start();
+    let running = ProjectionRunner::new(store.clone())
+        .with_projection(ledger.clone(), store.clone(), fast())
+        .start();
     let (during, last) = post(&store, "late", 1_000, 5, 3).await;
     running.wait_for("ledger", last, WAIT).await.unwrap();
     let expected = merge(&before, &during);
     assert_eq!(ledger.totals(), expected);
     let applied = ledger.applied.lock().unwrap().clone();
     assert_eq!(applied.len(), 2_000);
-    assert!(applied.values().all(|n| *n == 1), "an event was applied twice");
+    assert!(
+        applied.values().all(|n| *n == 1),
+        "an event was applied twice"
+    );
 
     running.rebuild("ledger").await.unwrap();
     running.wait_for("ledger", last, WAIT).await.unwrap();
-    assert_eq!(ledger.totals(), expected, "the rebuild differs from the incremental run");
+    assert_eq!(
+        ledger.totals(),
+        expected,
+        "the rebuild differs from the incremental run"
+    );
     let status = running.status("ledger").await.unwrap();
-    assert_eq!((status.state, status.checkpoint, status.lag_events), (ProjectionState::Running, Some(last), 0));
+    assert_eq!(
+        (status.state, status.checkpoint, status.lag_events),
+        (ProjectionState::Running, Some(last), 0)
+    );
     running.shutdown().await;
 }
 
 async fn poison(store: &InMemoryEventStore) -> Position {
-    let event = NewEvent::from_domain(&LedgerEvent::Posted { amount: POISON }, Default::default()).unwrap();
-    store.append(&StreamId::new("bad-1").unwrap(), ExpectedVersion::Any, vec![event]).await.unwrap().last_position
+    let event =
+        NewEvent::from_domain(&LedgerEvent::Posted { amount: POISON }, Default::default()).unwrap();
+    store
+        .append(
+            &StreamId::new("bad-1").unwrap(),
+            ExpectedVersion::Any,
+            vec![event],
+        )
+        .await
+        .unwrap()
+        .last_position
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -67,17 +88,27 @@ async fn a_poison_event_is_parked_and_later_events_still_project_then_it_is_redr
     let store = InMemoryEventStore::new();
     let ledger = MemoryLedger::named("ledger");
     let options = fast().on_failure(FailurePolicy::DeadLetter);
-    let running = ProjectionRunner::new(store.clone()).with_projection(ledger.clone(), store.clone(), options).start();
+    let running = ProjectionRunner::new(store.clone())
+        .with_projection(ledger.clone(), store.clone(), options)
+        .start();
     let (first, _) = post(&store, "a", 50, 2, 5).await;
     let poisoned_at = poison(&store).await;
     let (second, last) = post(&store, "b", 50, 2, 5).await;
     running.wait_for("ledger", last, WAIT).await.unwrap();
-    assert_eq!(ledger.totals(), merge(&first, &second), "later events must still project");
+    assert_eq!(
+        ledger.totals(),
+        merge(&first, &second),
+        "later events must still project"
+    );
 
     let letters = running.dead_letters("ledger").await.unwrap();
     assert_eq!(letters.len(), 1);
     assert_eq!((letters[0].position, letters[0].attempts), (poisoned_at, 3));
-    assert!(letters[0].error.contains("poisoned posting in bad-1"), "{}", letters[0].error);
+    assert!(
+        letters[0].error.contains("poisoned posting in bad-1"),
+        "{}",
+        letters[0].error
+    );
     assert_eq!(running.status("ledger").await.unwrap().dead_letters, 1);
 
     ledger.poisoned.store(false, Ordering::SeqCst);
@@ -93,20 +124,41 @@ async fn with_stop_a_poison_event_halts_only_its_projection_just_before_it() {
     let stopping = MemoryLedger::named("stopping");
     let parking = MemoryLedger::named("parking");
     let running = ProjectionRunner::new(store.clone())
-        .with_projection(stopping.clone(), store.clone(), fast().on_failure(FailurePolicy::Stop))
-        .with_projection(parking.clone(), store.clone(), fast().on_failure(FailurePolicy::DeadLetter))
+        .with_projection(
+            stopping.clone(),
+            store.clone(),
+            fast().on_failure(FailurePolicy::Stop),
+        )
+        .with_projection(
+            parking.clone(),
+            store.clone(),
+            fast().on_failure(FailurePolicy::DeadLetter),
+        )
         .start();
     let (_, before) = post(&store, "a", 30, 2, 3).await;
     let poisoned_at = poison(&store).await;
     let (_, last) = post(&store, "b", 30, 2, 3).await;
 
     let error = running.wait_for("stopping", last, WAIT).await.unwrap_err();
-    let RunnerError::NotRunning { state: ProjectionState::Failed { error }, .. } = error else {
+    let RunnerError::NotRunning {
+        state: ProjectionState::Failed { error },
+        ..
+    } = error
+    else {
         panic!("expected the projection to fail, got {error:?}")
     };
-    assert!(error.contains("bad-1@1") && error.contains(&poisoned_at.to_string()) && error.contains("after 3 attempts"), "{error}");
+    assert!(
+        error.contains("bad-1@1")
+            && error.contains(&poisoned_at.to_string())
+            && error.contains("after 3 attempts"),
+        "{error}"
+    );
     let status = running.status("stopping").await.unwrap();
-    assert_eq!(status.checkpoint, Some(before), "the checkpoint must stay just before the poison event");
+    assert_eq!(
+        status.checkpoint,
+        Some(before),
+        "the checkpoint must stay just before the poison event"
+    );
     assert!(status.lag_events > 0);
     running.wait_for("parking", last, WAIT).await.unwrap();
     assert_eq!(stopping.totals().counts.values().sum::<i64>(), 30);
@@ -117,21 +169,33 @@ async fn with_stop_a_poison_event_halts_only_its_projection_just_before_it() {
 async fn read_your_writes_in_memory_and_on_postgres() {
     let memory = InMemoryEventStore::new();
     let ledger = MemoryLedger::named("ledger");
-    let running = ProjectionRunner::new(memory.clone()).with_projection(ledger.clone(), memory.clone(), fast()).start();
+    let running = ProjectionRunner::new(memory.clone())
+        .with_projection(ledger.clone(), memory.clone(), fast())
+        .start();
     for i in 0..50 {
         let (_, at) = post(&memory, &format!("m{i}"), 1, 1, 1).await;
         running.wait_for("ledger", at, WAIT).await.unwrap();
-        assert_eq!(ledger.totals().counts.get(&format!("m{i}-0")), Some(&1), "write {i} not visible");
+        assert_eq!(
+            ledger.totals().counts.get(&format!("m{i}-0")),
+            Some(&1),
+            "write {i} not visible"
+        );
     }
     running.shutdown().await;
 
     let store = pg_store().await;
     let ledger = PgLedger::create(&store).await;
-    let running = ProjectionRunner::new(store.clone()).with(PgProjectionWorker::new(&store, ledger.clone(), fast())).start();
+    let running = ProjectionRunner::new(store.clone())
+        .with(PgProjectionWorker::new(&store, ledger.clone(), fast()))
+        .start();
     for i in 0..30 {
         let (_, at) = post(&store, &format!("p{i}"), 1, 1, 1).await;
         running.wait_for("ledger", at, WAIT).await.unwrap();
-        assert_eq!(ledger.totals(&store).await.counts.get(&format!("p{i}-0")), Some(&1), "write {i} not visible");
+        assert_eq!(
+            ledger.totals(&store).await.counts.get(&format!("p{i}-0")),
+            Some(&1),
+            "write {i} not visible"
+        );
     }
     running.shutdown().await;
 }
@@ -141,7 +205,9 @@ async fn postgres_catch_up_then_live_with_eight_writers_is_exactly_once_and_rebu
     let store = pg_store().await;
     let ledger = PgLedger::create(&store).await;
     let (before, _) = post(&store, "early", 1_000, 7, 10).await;
-    let running = ProjectionRunner::new(store.clone()).with(PgProjectionWorker::new(&store, ledger.clone(), fast())).start();
+    let running = ProjectionRunner::new(store.clone())
+        .with(PgProjectionWorker::new(&store, ledger.clone(), fast()))
+        .start();
     let writers: Vec<_> = (0..8)
         .map(|w| {
             let store = store.clone();
@@ -161,9 +227,16 @@ async fn postgres_catch_up_then_live_with_eight_writers_is_exactly_once_and_rebu
 
     running.rebuild("ledger").await.unwrap();
     running.wait_for("ledger", last, WAIT).await.unwrap();
-    assert_eq!(ledger.totals(&store).await, expected, "the rebuild differs from the incremental run");
+    assert_eq!(
+        ledger.totals(&store).await,
+        expected,
+        "the rebuild differs from the incremental run"
+    );
     let status = running.status("ledger").await.unwrap();
-    assert_eq!((status.state, status.lag_events, status.dead_letters), (ProjectionState::Running, 0, 0));
+    assert_eq!(
+        (status.state, status.lag_events, status.dead_letters),
+        (ProjectionState::Running, 0, 0)
+    );
     running.shutdown().await;
 }
 
@@ -172,11 +245,23 @@ async fn postgres_parks_a_poison_event_in_the_batch_transaction_and_redrives_it(
     let store = pg_store().await;
     let ledger = PgLedger::create(&store).await;
     let running = ProjectionRunner::new(store.clone())
-        .with(PgProjectionWorker::new(&store, ledger.clone(), fast().on_failure(FailurePolicy::DeadLetter)))
+        .with(PgProjectionWorker::new(
+            &store,
+            ledger.clone(),
+            fast().on_failure(FailurePolicy::DeadLetter),
+        ))
         .start();
     let (first, _) = post(&store, "a", 40, 2, 4).await;
-    let event = NewEvent::from_domain(&LedgerEvent::Posted { amount: POISON }, Default::default()).unwrap();
-    let poisoned = store.append(&StreamId::new("bad-1").unwrap(), ExpectedVersion::Any, vec![event]).await.unwrap();
+    let event =
+        NewEvent::from_domain(&LedgerEvent::Posted { amount: POISON }, Default::default()).unwrap();
+    let poisoned = store
+        .append(
+            &StreamId::new("bad-1").unwrap(),
+            ExpectedVersion::Any,
+            vec![event],
+        )
+        .await
+        .unwrap();
     let (second, last) = post(&store, "b", 40, 2, 4).await;
     running.wait_for("ledger", last, WAIT).await.unwrap();
     assert_eq!(ledger.totals(&store).await, merge(&first, &second));

@@ -9,16 +9,16 @@
 
 mod checkpointed;
 mod dead_letter;
-mod options;
 mod handler;
+mod options;
 mod runner;
 mod status;
 mod worker;
 
 pub use checkpointed::CheckpointedWorker;
 pub use dead_letter::{DeadLetter, DeadLetterStore};
-pub use options::{FailurePolicy, ProjectionOptions};
 pub use handler::{HandlerError, Projection, wants};
+pub use options::{FailurePolicy, ProjectionOptions};
 pub use runner::{ProjectionRunner, RunnerError, RunningProjections};
 pub use status::{ProjectionState, ProjectionStatus};
 pub use worker::{ApplyError, BatchError, ProjectionWorker, WorkerError};
