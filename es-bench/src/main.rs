@@ -9,6 +9,7 @@
 
 mod load;
 mod postgres;
+mod projections;
 mod report;
 mod stats;
 
@@ -21,6 +22,8 @@ pub(crate) struct Options {
     pub(crate) appends: usize,
     /// Samples per latency figure.
     pub(crate) latency_samples: usize,
+    /// Events in the store for catch-up figures.
+    pub(crate) catch_up_events: usize,
     database_url: String,
     json: Option<String>,
 }
@@ -30,6 +33,7 @@ impl Options {
         let mut options = Self {
             appends: 4_000,
             latency_samples: 300,
+            catch_up_events: 100_000,
             database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| {
                 "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
             }),
@@ -41,6 +45,7 @@ impl Options {
                 "--quick" => {
                     options.appends = 400;
                     options.latency_samples = 30;
+                    options.catch_up_events = 10_000;
                 }
                 "--database-url" => {
                     options.database_url = args.next().ok_or("--database-url needs a URL")?
@@ -78,6 +83,7 @@ async fn main() -> ExitCode {
 async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut figures = Vec::new();
     figures.extend(load::memory().await?);
+    figures.extend(projections::memory(options.catch_up_events).await?);
     figures.extend(postgres::run(options, &options.database_url).await?);
     report::print_table(&figures);
     if let Some(path) = &options.json {

@@ -111,11 +111,17 @@ impl Bench {
             .note("the design we did not keep"),
         );
 
+        crate::projections::fill(&self.store, options.catch_up_events).await?;
+        self.fill_raw().await?;
         let (store_read, raw_read, total) = self.catch_up().await?;
         figures.push(
             Figure::new("read_all catch-up, pages of 1,000", store_read, "events/s")
                 .against("raw keyset SELECT + serde_json decode", raw_read)
                 .note(format!("{total} events")),
+        );
+        figures.extend(
+            crate::projections::postgres(&self.store, total, options.catch_up_events, raw_read, options.latency_samples)
+                .await?,
         );
 
         crate::load::prepare(&self.store, "load", 10_000).await?;
@@ -255,6 +261,19 @@ impl Bench {
             handle.await??;
         }
         Ok(rate(n / tasks * tasks, started.elapsed()))
+    }
+
+    /// Copies the store's events into the raw table, so both reads cover the same rows.
+    async fn fill_raw(&self) -> Result<(), Error> {
+        let s = &self.schema;
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".raw_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
+             SELECT 'copy-' || stream_id, stream_version, gen_random_uuid(), event_type, schema_version, payload, metadata \
+             FROM \"{s}\".events"
+        ))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Reads the whole store through `read_all`, and the raw table with the same keyset query and decoding.

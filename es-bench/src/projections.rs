@@ -1,0 +1,181 @@
+//! Projection figures: catch-up rate over a large store (trivial handler; one upserted row per event), and the
+//! latency from an append to the read model's commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use es_core::{
+    CheckpointStore, DeadLetterStore, DomainEvent, EventStore, ExpectedVersion, HandlerError, NewEvent, Projection,
+    ProjectionOptions, ProjectionRunner, ProjectionWorker, RecordedEvent, StreamId,
+};
+use es_postgres::{PgEventStore, PgProjection, PgProjectionWorker};
+use sqlx::PgConnection;
+
+use crate::report::Figure;
+use crate::stats::{percentile_ms, rate};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The benchmark's event.
+#[derive(DomainEvent)]
+enum Tick {
+    Ticked { n: u64 },
+}
+
+/// Counts events: the cheapest possible handler.
+#[derive(Clone, Default)]
+struct Counter(Arc<AtomicU64>);
+
+#[async_trait]
+impl Projection for Counter {
+    type Event = Tick;
+    fn name(&self) -> &str {
+        "bench-counter"
+    }
+    async fn handle(&self, _: Tick, _: &RecordedEvent) -> Result<(), HandlerError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Upserts one row per event's stream, in the batch transaction.
+#[derive(Clone)]
+struct Upserter {
+    table: String,
+}
+
+#[async_trait]
+impl PgProjection for Upserter {
+    type Event = Tick;
+    fn name(&self) -> &str {
+        "bench-upsert"
+    }
+    async fn handle(&self, tx: &mut PgConnection, event: Tick, record: &RecordedEvent) -> Result<(), HandlerError> {
+        let Tick::Ticked { n } = event;
+        sqlx::query(&format!(
+            "INSERT INTO {} (stream, last, count) VALUES ($1, $2, 1)
+             ON CONFLICT (stream) DO UPDATE SET last = EXCLUDED.last, count = {0}.count + 1",
+            self.table
+        ))
+        .bind(record.stream_id.as_str())
+        .bind(i64::try_from(n)?)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Appends `n` events in batches of 100 over 100 streams.
+pub(crate) async fn fill<S: EventStore>(store: &S, n: usize) -> Result<(), Error> {
+    for (batch, start) in (0..n).step_by(100).enumerate() {
+        let stream = StreamId::new(format!("tick-{}", batch % 100))?;
+        let events = (start..(start + 100).min(n))
+            .map(|i| NewEvent::from_domain(&Tick::Ticked { n: i as u64 }, Default::default()))
+            .collect::<Result<Vec<_>, _>>()?;
+        store.append(&stream, ExpectedVersion::Any, events).await?;
+    }
+    Ok(())
+}
+
+/// Time for `worker` to catch up from nothing with the whole store.
+async fn catch_up<S: EventStore + Clone + 'static>(store: &S, worker: impl ProjectionWorker, events: usize) -> Result<f64, Error> {
+    let name = worker.name().to_owned();
+    let head = store.head().await?.ok_or("empty store")?;
+    let started = Instant::now();
+    let running = ProjectionRunner::new(store.clone()).with(worker).start();
+    running.wait_for(&name, head, Duration::from_secs(600)).await?;
+    let elapsed = started.elapsed();
+    running.shutdown().await;
+    Ok(rate(events, elapsed))
+}
+
+fn options() -> ProjectionOptions {
+    ProjectionOptions::default().batch_size(1_000)
+}
+
+/// Catch-up of a trivial handler on a store holding `events` events, `ticks` of them its own.
+pub(crate) async fn counter_catch_up<S>(store: &S, events: usize, ticks: usize) -> Result<f64, Error>
+where
+    S: EventStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+{
+    let counter = Counter::default();
+    let worker = es_core::CheckpointedWorker::new(counter.clone(), store.clone(), options());
+    let figure = catch_up(store, worker, events).await?;
+    let handled = counter.0.load(Ordering::Relaxed);
+    if handled != ticks as u64 {
+        return Err(format!("the counter saw {handled} of {ticks} events").into());
+    }
+    Ok(figure)
+}
+
+/// The in-memory figures.
+pub(crate) async fn memory(events: usize) -> Result<Vec<Figure>, Error> {
+    let store = es_memory::InMemoryEventStore::new();
+    fill(&store, events).await?;
+    let started = Instant::now();
+    let mut count = 0;
+    for event in store.read_all(es_core::Position::START, usize::MAX).await? {
+        if let Ok(Tick::Ticked { .. }) = event.decode::<Tick>() {
+            count += 1;
+        }
+    }
+    let baseline = rate(count, started.elapsed());
+    let figure = counter_catch_up(&store, events, events).await?;
+    Ok(vec![
+        Figure::new("memory: projection catch-up, trivial handler", figure, "events/s")
+            .against("read_all + decode loop", baseline)
+            .note(format!("{events} events, batches of 1,000")),
+    ])
+}
+
+/// The PostgreSQL figures, on a store holding `events` events, `ticks` of them projected.
+pub(crate) async fn postgres(
+    store: &PgEventStore,
+    events: usize,
+    ticks: usize,
+    raw_read: f64,
+    latency_samples: usize,
+) -> Result<Vec<Figure>, Error> {
+    let trivial = counter_catch_up(store, events, ticks).await?;
+    let table = format!("\"{}\".bench_rows", store.schema());
+    sqlx::query(&format!("CREATE TABLE {table} (stream text PRIMARY KEY, last bigint NOT NULL, count bigint NOT NULL)"))
+        .execute(store.pool())
+        .await?;
+    let upserter = Upserter { table };
+    let upsert = catch_up(store, PgProjectionWorker::new(store, upserter.clone(), options()), events).await?;
+    let mut latency = live_latency(store, upserter, latency_samples).await?;
+    Ok(vec![
+        Figure::new("postgres: projection catch-up, trivial handler", trivial, "events/s")
+            .against("raw keyset SELECT + serde_json decode", raw_read)
+            .note(format!("{events} events, batches of 1,000; at-least-once worker")),
+        Figure::new("postgres: projection catch-up, one upserted row per event", upsert, "events/s")
+            .against("projection catch-up, trivial handler", trivial)
+            .note("transactional worker: read model and checkpoint in one transaction"),
+        Figure::new("postgres: append → read-model commit, p50", percentile_ms(&mut latency, 50.0), "ms")
+            .note("transactional worker, live, idle store"),
+        Figure::new("postgres: append → read-model commit, p99", percentile_ms(&mut latency, 99.0), "ms"),
+    ])
+}
+
+/// Append start → the transactional projection's checkpoint passing it (its read model committed).
+async fn live_latency(store: &PgEventStore, upserter: Upserter, samples: usize) -> Result<Vec<Duration>, Error> {
+    let worker = PgProjectionWorker::new(store, upserter, options());
+    let running = ProjectionRunner::new(store.clone()).with(worker).start();
+    if let Some(head) = store.head().await? {
+        running.wait_for("bench-upsert", head, Duration::from_secs(600)).await?;
+    }
+    let mut out = Vec::with_capacity(samples);
+    for i in 0..samples {
+        let stream = StreamId::new(format!("live-tick-{i}"))?;
+        let event = NewEvent::from_domain(&Tick::Ticked { n: i as u64 }, Default::default())?;
+        let started = Instant::now();
+        let written = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
+        running.wait_for("bench-upsert", written.last_position, Duration::from_secs(30)).await?;
+        out.push(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.shutdown().await;
+    Ok(out)
+}
