@@ -120,8 +120,14 @@ impl Bench {
                 .note(format!("{total} events")),
         );
         figures.extend(
-            crate::projections::postgres(&self.store, total, options.catch_up_events, raw_read, options.latency_samples)
-                .await?,
+            crate::projections::postgres(
+                &self.store,
+                total,
+                options.catch_up_events,
+                raw_read,
+                options.latency_samples,
+            )
+            .await?,
         );
 
         crate::load::prepare(&self.store, "load", 10_000).await?;
@@ -273,6 +279,10 @@ impl Bench {
         ))
         .execute(&self.pool)
         .await?;
+        // Fresh statistics for both tables, as autovacuum would have them in a steady state.
+        sqlx::query(&format!("ANALYZE \"{s}\".events, \"{s}\".raw_events"))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use es_core::{
-    CheckpointStore, DeadLetterStore, DomainEvent, EventStore, ExpectedVersion, HandlerError, NewEvent, Projection,
-    ProjectionOptions, ProjectionRunner, ProjectionWorker, RecordedEvent, StreamId,
+    CheckpointStore, DeadLetterStore, DomainEvent, EventStore, ExpectedVersion, HandlerError,
+    NewEvent, Projection, ProjectionOptions, ProjectionRunner, ProjectionWorker, RecordedEvent,
+    StreamId,
 };
 use es_postgres::{PgEventStore, PgProjection, PgProjectionWorker};
 use sqlx::PgConnection;
@@ -52,7 +53,12 @@ impl PgProjection for Upserter {
     fn name(&self) -> &str {
         "bench-upsert"
     }
-    async fn handle(&self, tx: &mut PgConnection, event: Tick, record: &RecordedEvent) -> Result<(), HandlerError> {
+    async fn handle(
+        &self,
+        tx: &mut PgConnection,
+        event: Tick,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
         let Tick::Ticked { n } = event;
         sqlx::query(&format!(
             "INSERT INTO {} (stream, last, count) VALUES ($1, $2, 1)
@@ -80,12 +86,18 @@ pub(crate) async fn fill<S: EventStore>(store: &S, n: usize) -> Result<(), Error
 }
 
 /// Time for `worker` to catch up from nothing with the whole store.
-async fn catch_up<S: EventStore + Clone + 'static>(store: &S, worker: impl ProjectionWorker, events: usize) -> Result<f64, Error> {
+async fn catch_up<S: EventStore + Clone + 'static>(
+    store: &S,
+    worker: impl ProjectionWorker,
+    events: usize,
+) -> Result<f64, Error> {
     let name = worker.name().to_owned();
     let head = store.head().await?.ok_or("empty store")?;
     let started = Instant::now();
     let running = ProjectionRunner::new(store.clone()).with(worker).start();
-    running.wait_for(&name, head, Duration::from_secs(600)).await?;
+    running
+        .wait_for(&name, head, Duration::from_secs(600))
+        .await?;
     let elapsed = started.elapsed();
     running.shutdown().await;
     Ok(rate(events, elapsed))
@@ -96,7 +108,11 @@ fn options() -> ProjectionOptions {
 }
 
 /// Catch-up of a trivial handler on a store holding `events` events, `ticks` of them its own.
-pub(crate) async fn counter_catch_up<S>(store: &S, events: usize, ticks: usize) -> Result<f64, Error>
+pub(crate) async fn counter_catch_up<S>(
+    store: &S,
+    events: usize,
+    ticks: usize,
+) -> Result<f64, Error>
 where
     S: EventStore + CheckpointStore + DeadLetterStore + Clone + 'static,
 {
@@ -124,9 +140,13 @@ pub(crate) async fn memory(events: usize) -> Result<Vec<Figure>, Error> {
     let baseline = rate(count, started.elapsed());
     let figure = counter_catch_up(&store, events, events).await?;
     Ok(vec![
-        Figure::new("memory: projection catch-up, trivial handler", figure, "events/s")
-            .against("read_all + decode loop", baseline)
-            .note(format!("{events} events, batches of 1,000")),
+        Figure::new(
+            "memory: projection catch-up, trivial handler",
+            figure,
+            "events/s",
+        )
+        .against("read_all + decode loop", baseline)
+        .note(format!("{events} events, batches of 1,000")),
     ])
 }
 
@@ -144,35 +164,72 @@ pub(crate) async fn postgres(
         .execute(store.pool())
         .await?;
     let upserter = Upserter { table };
-    let upsert = catch_up(store, PgProjectionWorker::new(store, upserter.clone(), options()), events).await?;
+    let upsert = catch_up(
+        store,
+        PgProjectionWorker::new(store, upserter.clone(), options()),
+        events,
+    )
+    .await?;
     let mut latency = live_latency(store, upserter, latency_samples).await?;
     Ok(vec![
-        Figure::new("postgres: projection catch-up, trivial handler", trivial, "events/s")
-            .against("raw keyset SELECT + serde_json decode", raw_read)
-            .note(format!("{events} events, batches of 1,000; at-least-once worker")),
-        Figure::new("postgres: projection catch-up, one upserted row per event", upsert, "events/s")
-            .against("projection catch-up, trivial handler", trivial)
-            .note("transactional worker: read model and checkpoint in one transaction"),
-        Figure::new("postgres: append → read-model commit, p50", percentile_ms(&mut latency, 50.0), "ms")
-            .note("transactional worker, live, idle store"),
-        Figure::new("postgres: append → read-model commit, p99", percentile_ms(&mut latency, 99.0), "ms"),
+        Figure::new(
+            "postgres: projection catch-up, trivial handler",
+            trivial,
+            "events/s",
+        )
+        .against("raw keyset SELECT + serde_json decode", raw_read)
+        .note(format!(
+            "{events} events, batches of 1,000; at-least-once worker"
+        )),
+        Figure::new(
+            "postgres: projection catch-up, one upserted row per event",
+            upsert,
+            "events/s",
+        )
+        .against("projection catch-up, trivial handler", trivial)
+        .note("transactional worker: read model and checkpoint in one transaction"),
+        Figure::new(
+            "postgres: append → read-model commit, p50",
+            percentile_ms(&mut latency, 50.0),
+            "ms",
+        )
+        .note("transactional worker, live, idle store"),
+        Figure::new(
+            "postgres: append → read-model commit, p99",
+            percentile_ms(&mut latency, 99.0),
+            "ms",
+        ),
     ])
 }
 
 /// Append start → the transactional projection's checkpoint passing it (its read model committed).
-async fn live_latency(store: &PgEventStore, upserter: Upserter, samples: usize) -> Result<Vec<Duration>, Error> {
+async fn live_latency(
+    store: &PgEventStore,
+    upserter: Upserter,
+    samples: usize,
+) -> Result<Vec<Duration>, Error> {
     let worker = PgProjectionWorker::new(store, upserter, options());
     let running = ProjectionRunner::new(store.clone()).with(worker).start();
     if let Some(head) = store.head().await? {
-        running.wait_for("bench-upsert", head, Duration::from_secs(600)).await?;
+        running
+            .wait_for("bench-upsert", head, Duration::from_secs(600))
+            .await?;
     }
     let mut out = Vec::with_capacity(samples);
     for i in 0..samples {
         let stream = StreamId::new(format!("live-tick-{i}"))?;
         let event = NewEvent::from_domain(&Tick::Ticked { n: i as u64 }, Default::default())?;
         let started = Instant::now();
-        let written = store.append(&stream, ExpectedVersion::NoStream, vec![event]).await?;
-        running.wait_for("bench-upsert", written.last_position, Duration::from_secs(30)).await?;
+        let written = store
+            .append(&stream, ExpectedVersion::NoStream, vec![event])
+            .await?;
+        running
+            .wait_for(
+                "bench-upsert",
+                written.last_position,
+                Duration::from_secs(30),
+            )
+            .await?;
         out.push(started.elapsed());
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -120,7 +120,7 @@ impl Sql {
                 "SELECT {EVENT_COLUMNS} FROM {s}.events \
                  WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY transaction_id, global_position LIMIT $3"
+                 ORDER BY events.transaction_id, events.global_position LIMIT $3"
             ),
             notify_channel: format!("es_events_{schema}"),
             save_snapshot: format!(
@@ -173,7 +173,7 @@ impl Sql {
             dead_letters: format!(
                 "SELECT event_id, transaction_id::text::bigint, global_position, stream_id, stream_version, \
                    event_type, error, attempts, failed_at FROM {s}.dead_letters WHERE projection = $1 \
-                 ORDER BY transaction_id, global_position"
+                 ORDER BY dead_letters.transaction_id, dead_letters.global_position"
             ),
             remove_dead_letter: format!(
                 "DELETE FROM {s}.dead_letters WHERE projection = $1 AND event_id = $2"

@@ -319,6 +319,52 @@ pub(crate) async fn read_all(
 mod tests {
     use super::*;
 
+    /// The feed query must walk the `(transaction_id, global_position)` index, never sort the table: a sort made
+    /// every page cost a full scan (catch-up fell from ~190k to ~30k events/s at 100k events) when `ORDER BY`
+    /// named the output alias instead of the column.
+    #[tokio::test]
+    async fn read_all_walks_the_feed_index_instead_of_sorting() {
+        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
+        });
+        let schema = format!("es_test_plan_{}", std::process::id());
+        let store = PgEventStore::builder()
+            .schema(&schema)
+            .connect(&url)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.pool();
+        sqlx::query(&format!(
+            "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, schema_version, payload) \
+             SELECT 's-' || (g % 50), g, gen_random_uuid(), 'E', 1, '{{}}' FROM generate_series(1, 20000) g"
+        ))
+        .execute(pool)
+        .await
+        .unwrap();
+        sqlx::query(&format!("ANALYZE \"{schema}\".events"))
+            .execute(pool)
+            .await
+            .unwrap();
+        let plan: Vec<String> =
+            sqlx::query_scalar(&format!("EXPLAIN {}", store.inner.sql.read_all))
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(1000_i64)
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(pool)
+            .await
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("events_transaction_position") && !plan.contains("Sort"),
+            "{plan}"
+        );
+    }
+
     #[test]
     fn building_outside_a_runtime_is_an_error_not_a_panic() {
         let runtime = tokio::runtime::Builder::new_current_thread()

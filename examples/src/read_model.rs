@@ -256,3 +256,72 @@ impl PgProjection for PgBalances {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use es_core::{Metadata, ProjectionOptions, ProjectionRunner, Repository};
+    use es_memory::InMemoryEventStore;
+
+    use super::*;
+    use crate::bank::{Account, AccountCommand};
+
+    #[tokio::test]
+    async fn keeps_balances_and_daily_totals_and_rebuilds_the_same() {
+        let store = InMemoryEventStore::new();
+        let balances = MemoryBalances::default();
+        let running = ProjectionRunner::new(store.clone())
+            .with_projection(
+                balances.clone(),
+                store.clone(),
+                ProjectionOptions::default(),
+            )
+            .start();
+        let accounts = Repository::<Account, _>::new(store);
+        accounts
+            .execute(
+                "a",
+                &AccountCommand::Open { owner: "A".into() },
+                Metadata::new(),
+            )
+            .await
+            .unwrap();
+        accounts
+            .execute(
+                "a",
+                &AccountCommand::Deposit { amount: 500 },
+                Metadata::new(),
+            )
+            .await
+            .unwrap();
+        let last = accounts
+            .execute(
+                "a",
+                &AccountCommand::Withdraw { amount: 200 },
+                Metadata::new(),
+            )
+            .await
+            .unwrap();
+        let at = last.append.unwrap().last_position;
+        running
+            .wait_for("balances", at, Duration::from_secs(10))
+            .await
+            .unwrap();
+        let model = balances.snapshot();
+        assert_eq!(model.balances["account-a"], 300);
+        let day = model.days.values().next().unwrap();
+        assert_eq!(
+            (day.deposited, day.withdrawn, day.transactions),
+            (500, 200, 2)
+        );
+
+        running.rebuild("balances").await.unwrap();
+        running
+            .wait_for("balances", at, Duration::from_secs(10))
+            .await
+            .unwrap();
+        assert_eq!(balances.snapshot(), model);
+        running.shutdown().await;
+    }
+}

@@ -334,3 +334,46 @@ async fn the_repository_retries_conflicts_on_postgres() {
     let loaded = accounts.load("1").await.unwrap();
     assert_eq!((loaded.version.get(), loaded.state.balance), (81, 80));
 }
+
+#[tokio::test]
+async fn mark_processed_is_true_once_per_consumer_and_event_and_rolls_back_with_its_transaction() {
+    let store = pg_store().await;
+    let event = es_core::EventId::new();
+    let mut tx = store.pool().begin().await.unwrap();
+    assert!(
+        store
+            .mark_processed(&mut tx, "mailer", event)
+            .await
+            .unwrap()
+    );
+    tx.rollback().await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    assert!(
+        store
+            .mark_processed(&mut tx, "mailer", event)
+            .await
+            .unwrap(),
+        "a rolled-back mark must not count"
+    );
+    assert!(
+        !store
+            .mark_processed(&mut tx, "mailer", event)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .mark_processed(&mut tx, "webhook", event)
+            .await
+            .unwrap(),
+        "consumers are separate"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    assert!(
+        !store
+            .mark_processed(&mut tx, "mailer", event)
+            .await
+            .unwrap()
+    );
+}
