@@ -309,7 +309,7 @@ impl Bench {
              schema_version, payload, metadata, created_at FROM \"{}\".raw_events \
              WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-             ORDER BY transaction_id, global_position LIMIT 1000",
+             ORDER BY raw_events.transaction_id, raw_events.global_position LIMIT 1000",
             self.schema
         );
         type RawRow = (

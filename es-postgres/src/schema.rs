@@ -156,7 +156,7 @@ impl Sql {
             head: format!(
                 "SELECT transaction_id::text::bigint, global_position FROM {s}.events \
                  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY transaction_id DESC, global_position DESC LIMIT 1"
+                 ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1"
             ),
             count_after: format!(
                 "SELECT count(*) FROM {s}.events \
