@@ -19,6 +19,7 @@ use crate::rows::{bind_half, position};
 /// crashes. Run it with [`PgProjectionWorker`].
 ///
 /// ```no_run
+/// # #![allow(dead_code)]
 /// use es_core::{DomainEvent, HandlerError, RecordedEvent};
 /// use es_postgres::PgProjection;
 ///
@@ -434,6 +435,7 @@ impl PgEventStore {
     /// The de-duplication helper for at-least-once handlers with side effects outside the database.
     ///
     /// ```no_run
+    /// # #![allow(dead_code)]
     /// # use es_core::EventId;
     /// # async fn send_email() {}
     /// # async fn f(store: es_postgres::PgEventStore, event_id: EventId) -> Result<(), Box<dyn std::error::Error>> {

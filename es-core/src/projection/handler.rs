@@ -39,6 +39,13 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 ///         Ok(())
 ///     }
 /// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), HandlerError> {
+/// let balances = Balances::default();
+/// assert_eq!(balances.name(), "balances");
+/// assert_eq!(AccountEvent::EVENT_TYPES, ["Deposited"]); // what it reads; everything else is skipped
+/// balances.reset().await?;
+/// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait Projection: Send + Sync + 'static {
