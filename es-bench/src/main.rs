@@ -7,6 +7,7 @@
 //! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS). The bench works
 //! in a schema of its own (`es_bench_<pid>`) and drops it when done.
 
+mod commands;
 mod load;
 mod postgres;
 mod projections;
@@ -82,6 +83,7 @@ async fn main() -> ExitCode {
 
 async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut figures = Vec::new();
+    figures.extend(commands::memory(options.appends * 5).await?);
     figures.extend(load::memory().await?);
     figures.extend(projections::memory(options.catch_up_events).await?);
     figures.extend(postgres::run(options, &options.database_url).await?);

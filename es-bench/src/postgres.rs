@@ -100,6 +100,43 @@ impl Bench {
             Figure::new("append, 1 event per append, 8 tasks", store_par, "events/s")
                 .against("raw sqlx single-row INSERT, 8 connections", raw_par),
         );
+        let seq = crate::commands::execute(&self.store, "exec-seq", n, 1, 1).await?;
+        let par =
+            crate::commands::execute(&self.store, "exec-par", n, CONCURRENCY, CONCURRENCY).await?;
+        let hot = crate::commands::execute(&self.store, "exec-hot", n, CONCURRENCY, 4).await?;
+        figures.push(
+            Figure::new(
+                "execute (load + decide + append), sequential",
+                seq.rate,
+                "commands/s",
+            )
+            .against("raw sqlx single-row INSERT", raw_seq)
+            .note("1 event per command, 10 commands per meter"),
+        );
+        figures.push(
+            Figure::new(
+                "execute, 8 tasks on their own streams",
+                par.rate,
+                "commands/s",
+            )
+            .against("raw sqlx single-row INSERT, 8 connections", raw_par),
+        );
+        figures.push(
+            Figure::new(
+                "execute, 8 tasks contending on 4 streams",
+                hot.rate,
+                "commands/s",
+            )
+            .against("execute, 8 tasks on their own streams", par.rate)
+            .note(format!("{} conflicts decided again", hot.retries)),
+        );
+        let calls = (n / 20).max(10);
+        let raw_batch = self.raw_unnest_batches(calls, 100).await?;
+        let batch = crate::commands::batches(&self.store, "batch", calls, 100).await?;
+        figures.push(
+            Figure::new("append batches of 100 events", batch, "events/s")
+                .against("raw sqlx UNNEST insert of 100 rows", raw_batch),
+        );
         let inside = self.notify_inside_appends(n, CONCURRENCY).await?;
         figures.push(
             Figure::new(
@@ -123,7 +160,7 @@ impl Bench {
             crate::projections::postgres(
                 &self.store,
                 total,
-                options.catch_up_events,
+                self.ticks().await?,
                 raw_read,
                 options.latency_samples,
             )
@@ -210,6 +247,41 @@ impl Bench {
             handle.await??;
         }
         Ok(rate(n / tasks * tasks, started.elapsed()))
+    }
+
+    /// How many stored events the projection benchmarks handle (every `Ticked`).
+    async fn ticks(&self) -> Result<usize, Error> {
+        let kinds = es_core::EventCatalog::stored_event_types(&self.store).await?;
+        let ticks = kinds
+            .iter()
+            .filter(|k| k.event_type == "Ticked")
+            .map(|k| k.count)
+            .sum::<u64>();
+        Ok(usize::try_from(ticks)?)
+    }
+
+    /// `calls` multi-row inserts of `batch` rows each through `UNNEST`, one transaction each.
+    async fn raw_unnest_batches(&self, calls: usize, batch: usize) -> Result<f64, Error> {
+        let sql = format!(
+            "INSERT INTO \"{}\".raw_events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata) \
+             SELECT $1, u.v, u.id, 'Ticked', 1, u.p, '{{}}' FROM unnest($2::bigint[], $3::uuid[], $4::jsonb[]) AS u(v, id, p)",
+            self.schema
+        );
+        let versions: Vec<i64> = (1..=batch as i64).collect();
+        let payloads: Vec<serde_json::Value> =
+            (0..batch).map(|n| serde_json::json!({ "n": n })).collect();
+        let started = Instant::now();
+        for call in 0..calls {
+            let ids: Vec<Uuid> = (0..batch).map(|_| Uuid::now_v7()).collect();
+            sqlx::query(&sql)
+                .bind(format!("raw-batch-{call}"))
+                .bind(&versions)
+                .bind(&ids)
+                .bind(&payloads)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(rate(calls * batch, started.elapsed()))
     }
 
     /// `n` appends of one event each to new streams, over `tasks` tasks.

@@ -21,8 +21,12 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The benchmark's event.
 #[derive(DomainEvent)]
-enum Tick {
-    Ticked { n: u64 },
+pub(crate) enum Tick {
+    /// The n-th tick.
+    Ticked {
+        /// Its number.
+        n: u64,
+    },
 }
 
 /// Counts events: the cheapest possible handler.

@@ -377,3 +377,44 @@ async fn mark_processed_is_true_once_per_consumer_and_event_and_rolls_back_with_
             .unwrap()
     );
 }
+
+/// Counts of sequential and index scans on the store's `events` table, once the statistics show at least `min`
+/// scans in all (backends flush their counters a moment after they go idle).
+async fn events_scans(store: &PgEventStore, min: i64) -> (i64, i64) {
+    for _ in 0..100 {
+        let (seq, idx): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(seq_scan, 0), coalesce(idx_scan, 0) FROM pg_stat_user_tables \
+             WHERE schemaname = $1 AND relname = 'events'",
+        )
+        .bind(store.schema().as_str())
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        if seq + idx >= min {
+            return (seq, idx);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the statistics never showed {min} scans");
+}
+
+#[tokio::test]
+async fn appends_keep_using_indexes_on_a_store_that_started_empty() {
+    // One connection, so the function's cached plans are made while the table is empty and then reused.
+    let store = tests::pg_store_with(PgEventStore::builder().max_connections(1)).await;
+    for call in 0..40 {
+        let stream = StreamId::new(format!("s-{call}")).unwrap();
+        let batch = (0..50)
+            .map(|n| NewEvent::new("E", 1, json!({ "n": n })))
+            .collect();
+        store
+            .append(&stream, ExpectedVersion::NoStream, batch)
+            .await
+            .unwrap();
+    }
+    let (seq, idx) = events_scans(&store, 40).await;
+    assert!(
+        seq <= 5,
+        "appends scanned the events table sequentially {seq} times ({idx} index scans)"
+    );
+}

@@ -1,0 +1,159 @@
+//! Appends through the repository (load + decide + append) and batch appends, on any store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use es_core::{Aggregate, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StreamId};
+
+use crate::projections::Tick;
+use crate::stats::rate;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// A meter that ticks once per command: the smallest aggregate with a real decision.
+#[derive(Default)]
+pub(crate) struct Meter {
+    ticks: u64,
+}
+
+impl Aggregate for Meter {
+    const CATEGORY: &'static str = "meter";
+    type Event = Tick;
+    type Command = ();
+    type Error = std::convert::Infallible;
+
+    fn handle(&self, _: &()) -> Result<Vec<Tick>, Self::Error> {
+        Ok(vec![Tick::Ticked { n: self.ticks + 1 }])
+    }
+
+    fn apply(mut self, _: &Tick) -> Self {
+        self.ticks += 1;
+        self
+    }
+}
+
+/// What a run of commands did.
+pub(crate) struct Commands {
+    /// Commands per second.
+    pub(crate) rate: f64,
+    /// Appends that lost a race and were decided again.
+    pub(crate) retries: u64,
+}
+
+/// `n` commands over `tasks` tasks. With `streams >= tasks` each task has meters of its own, 10 commands each (short
+/// streams, as most aggregates are); otherwise all tasks contend on `streams` shared meters, moving to fresh ones
+/// every 25 commands per task so that the figure measures contention, not ever longer loads.
+pub(crate) async fn execute<S: EventStore + Clone + 'static>(
+    store: &S,
+    label: &str,
+    n: usize,
+    tasks: usize,
+    streams: usize,
+) -> Result<Commands, Error> {
+    let repository = Arc::new(Repository::<Meter, _>::new(store.clone()).with_max_attempts(1_000));
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let repository = Arc::clone(&repository);
+            let label = label.to_owned();
+            tokio::spawn(async move {
+                let mut retries = 0;
+                for i in 0..n / tasks {
+                    let meter = if streams >= tasks {
+                        format!("{label}-{task}-{}", i / 10)
+                    } else {
+                        format!("{label}-shared-{}-{}", i / 25, (task + i) % streams)
+                    };
+                    let done = repository.execute(&meter, &(), Metadata::new()).await?;
+                    retries += u64::from(done.attempts - 1);
+                }
+                Ok::<_, Error>(retries)
+            })
+        })
+        .collect();
+    let mut retries = 0;
+    for handle in handles {
+        retries += handle.await??;
+    }
+    Ok(Commands {
+        rate: rate(n / tasks * tasks, started.elapsed()),
+        retries,
+    })
+}
+
+/// Events per second appending batches of `batch` events to one stream per call.
+pub(crate) async fn batches<S: EventStore>(
+    store: &S,
+    label: &str,
+    calls: usize,
+    batch: usize,
+) -> Result<f64, Error> {
+    let events: Vec<NewEvent> = (0..batch as u64)
+        .map(|n| NewEvent::from_domain(&Tick::Ticked { n }, Metadata::new()))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    for call in 0..calls {
+        let stream = StreamId::new(format!("{label}-{call}"))?;
+        let fresh = events
+            .iter()
+            .cloned()
+            .map(|e| e.with_event_id(es_core::EventId::new()))
+            .collect();
+        store
+            .append(&stream, ExpectedVersion::NoStream, fresh)
+            .await?;
+    }
+    Ok(rate(calls * batch, started.elapsed()))
+}
+
+/// The raw limit of an in-memory append: pushing each event under a mutex, `batch` at a time.
+fn vec_pushes(n: usize, batch: usize) -> f64 {
+    let log = std::sync::Mutex::new(Vec::with_capacity(n));
+    let event = NewEvent::new("Ticked", 1, serde_json::json!({ "n": 1 }));
+    let started = Instant::now();
+    for _ in 0..n / batch {
+        let mut log = log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for _ in 0..batch {
+            log.push(event.clone());
+        }
+    }
+    std::hint::black_box(&log);
+    rate(n / batch * batch, started.elapsed())
+}
+
+/// The in-memory command and batch figures.
+pub(crate) async fn memory(n: usize) -> Result<Vec<crate::report::Figure>, Error> {
+    use crate::report::Figure;
+    let store = es_memory::InMemoryEventStore::new();
+    let single = vec_pushes(n, 1);
+    let seq = execute(&store, "seq", n, 1, 1).await?;
+    let par = execute(&store, "par", n, 8, 8).await?;
+    let hot = execute(&store, "hot", n, 8, 4).await?;
+    let batch = batches(&store, "batch", n / 100, 100).await?;
+    Ok(vec![
+        Figure::new(
+            "memory: execute (load + decide + append), sequential",
+            seq.rate,
+            "commands/s",
+        )
+        .against("Vec push under a mutex", single)
+        .note("1 event per command, 10 commands per meter"),
+        Figure::new(
+            "memory: execute, 8 tasks on their own streams",
+            par.rate,
+            "commands/s",
+        )
+        .against("Vec push under a mutex", single),
+        Figure::new(
+            "memory: execute, 8 tasks contending on 4 streams",
+            hot.rate,
+            "commands/s",
+        )
+        .against("execute, 8 tasks on their own streams", par.rate)
+        .note(format!("{} conflicts decided again", hot.retries)),
+        Figure::new("memory: append batches of 100 events", batch, "events/s")
+            .against("Vec push of 100 under a mutex", vec_pushes(n, 100)),
+    ])
+}
