@@ -41,7 +41,7 @@ impl EventCatalog for PgEventStore {
             .map_err(backend("sample_events"))?;
         let mut events = rows
             .iter()
-            .map(recorded_event)
+            .map(|row| recorded_event(row, None))
             .collect::<Result<Vec<_>, _>>()?;
         events.sort_by_key(|e| e.position);
         events.dedup_by_key(|e| e.event_id);

@@ -19,38 +19,61 @@ pub(crate) fn bind_half(half: u64) -> i64 {
     i64::try_from(half).unwrap_or(i64::MAX)
 }
 
-/// Reads one row selected with the store's event columns.
-pub(crate) fn recorded_event(row: &PgRow) -> Result<RecordedEvent, StoreError> {
-    let transaction_id: i64 = get(row, "transaction_id", Position::START)?;
-    let global_position: i64 = get(row, "global_position", Position::START)?;
+/// The columns of [`EVENT_COLUMNS`](crate::schema::EVENT_COLUMNS), by position (names for error messages).
+const COLUMNS: [&str; 10] = [
+    "transaction_id",
+    "global_position",
+    "stream_id",
+    "stream_version",
+    "event_id",
+    "event_type",
+    "schema_version",
+    "payload",
+    "metadata",
+    "created_at",
+];
+
+/// Reads one row selected with the store's event columns. `stream` is the stream every row belongs to when the
+/// query was for one stream: its id is then not decoded and validated again per row.
+pub(crate) fn recorded_event(
+    row: &PgRow,
+    stream: Option<&StreamId>,
+) -> Result<RecordedEvent, StoreError> {
+    let transaction_id: i64 = get(row, 0, Position::START)?;
+    let global_position: i64 = get(row, 1, Position::START)?;
     let at = position(transaction_id, global_position);
-    let stream: String = get(row, "stream_id", at)?;
-    let stream_id = StreamId::new(&stream).map_err(|e| corrupt(at, format!("stream id: {e}")))?;
-    let version: i64 = get(row, "stream_version", at)?;
-    let schema_version: i32 = get(row, "schema_version", at)?;
-    let Json(metadata): Json<Metadata> = get(row, "metadata", at)?;
+    let stream_id = match stream {
+        Some(stream) => stream.clone(),
+        None => {
+            let text: &str = get(row, 2, at)?;
+            StreamId::new(text).map_err(|e| corrupt(at, format!("stream id: {e}")))?
+        }
+    };
+    let version: i64 = get(row, 3, at)?;
+    let schema_version: i32 = get(row, 6, at)?;
+    let Json(metadata): Json<Metadata> = get(row, 8, at)?;
     Ok(RecordedEvent {
         stream_id,
         version: Version::new(
             u64::try_from(version).map_err(|_| corrupt(at, format!("stream version {version}")))?,
         ),
         position: at,
-        event_id: EventId::from_uuid(get(row, "event_id", at)?),
-        event_type: get(row, "event_type", at)?,
+        event_id: EventId::from_uuid(get(row, 4, at)?),
+        event_type: get(row, 5, at)?,
         schema_version: u32::try_from(schema_version)
             .map_err(|_| corrupt(at, format!("schema version {schema_version}")))?,
-        payload: get(row, "payload", at)?,
+        payload: get(row, 7, at)?,
         metadata,
-        recorded_at: get::<DateTime<Utc>>(row, "created_at", at)?,
+        recorded_at: get::<DateTime<Utc>>(row, 9, at)?,
     })
 }
 
-fn get<'r, T>(row: &'r PgRow, column: &str, at: Position) -> Result<T, StoreError>
+fn get<'r, T>(row: &'r PgRow, column: usize, at: Position) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(column)
-        .map_err(|e| corrupt(at, format!("column `{column}`: {e}")))
+        .map_err(|e| corrupt(at, format!("column `{}`: {e}", COLUMNS[column])))
 }
 
 fn corrupt(position: Position, reason: String) -> StoreError {

@@ -99,7 +99,7 @@ pub(crate) struct Sql {
 }
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
-const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position, stream_id, \
+pub(crate) const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position, stream_id, \
      stream_version, event_id, event_type, schema_version, payload, metadata, created_at";
 
 impl Sql {

@@ -265,7 +265,9 @@ impl EventStore for PgEventStore {
             .fetch_all(&self.inner.pool)
             .await
             .map_err(backend("read_stream"))?;
-        rows.iter().map(recorded_event).collect()
+        rows.iter()
+            .map(|row| recorded_event(row, Some(stream)))
+            .collect()
     }
 
     async fn read_all(
@@ -312,7 +314,7 @@ pub(crate) async fn read_all(
         .fetch_all(&inner.pool)
         .await
         .map_err(backend("read_all"))?;
-    rows.iter().map(recorded_event).collect()
+    rows.iter().map(|row| recorded_event(row, None)).collect()
 }
 
 #[cfg(test)]
