@@ -270,13 +270,15 @@ impl Bench {
         let versions: Vec<i64> = (1..=batch as i64).collect();
         let payloads: Vec<serde_json::Value> =
             (0..batch).map(|n| serde_json::json!({ "n": n })).collect();
+        let ids: Vec<Vec<Uuid>> = (0..calls)
+            .map(|_| (0..batch).map(|_| Uuid::now_v7()).collect())
+            .collect();
         let started = Instant::now();
-        for call in 0..calls {
-            let ids: Vec<Uuid> = (0..batch).map(|_| Uuid::now_v7()).collect();
+        for (call, ids) in ids.iter().enumerate() {
             sqlx::query(&sql)
                 .bind(format!("raw-batch-{call}"))
                 .bind(&versions)
-                .bind(&ids)
+                .bind(ids)
                 .bind(&payloads)
                 .execute(&self.pool)
                 .await?;

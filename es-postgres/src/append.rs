@@ -1,11 +1,12 @@
 //! Appends: one call of the schema's `append_events` function per batch.
 
 use es_core::{
-    AppendResult, DuplicateReason, EventId, ExpectedVersion, NewEvent, StoreError, StreamId,
-    Version, validate_append,
+    AppendResult, DuplicateReason, EventId, ExpectedVersion, Metadata, NewEvent, StoreError,
+    StreamId, Version, validate_append,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::error::{backend, sqlstate};
@@ -38,14 +39,7 @@ pub(crate) async fn append(
         .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
         .collect();
     let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    let metadata = events
-        .iter()
-        .map(|e| serde_json::to_value(&e.metadata))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| StoreError::Backend {
-            operation: "append",
-            source: Box::new(source),
-        })?;
+    let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
 
     let mut attempt = 0;
     let row = loop {
