@@ -214,6 +214,16 @@ pub enum StoreError {
         /// Where it is.
         actual: Option<Position>,
     },
+    /// A process instance was saved by another writer since it was loaded. Nothing was written.
+    ///
+    /// Handle: load it again and redo the step (the process runner does).
+    #[error("process `{process}` instance `{instance}` was changed by another writer")]
+    ProcessConflict {
+        /// The process.
+        process: String,
+        /// The instance.
+        instance: String,
+    },
     /// A snapshot was refused as it is. Nothing was written.
     #[error("invalid snapshot `{snapshot_type}` of stream `{stream}`: {reason}")]
     InvalidSnapshot {

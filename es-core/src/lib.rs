@@ -66,6 +66,7 @@ mod error;
 mod event;
 mod metadata;
 mod position;
+mod process;
 mod projection;
 mod record;
 mod repository;
@@ -91,6 +92,11 @@ pub use error::{
 pub use event::{DomainEvent, EventId};
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};
+pub use process::{
+    CommandContext, CommandRouter, DueTimer, Input, Outcome, ProcessManager, ProcessRecord,
+    ProcessRunner, ProcessStore, Reaction, RouteError, RunningProcess, Timer, TimerChanges,
+    command_id, event_id_for,
+};
 pub use projection::{
     ApplyError, BatchError, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy,
     HandlerError, Projection, ProjectionOptions, ProjectionRunner, ProjectionState,

@@ -5,13 +5,16 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::EventId;
 use crate::error::{EncodeError, EventDecodeError, StoreError, StreamIdError};
 use crate::snapshotter::{Snapshotter, StoreSnapshotter};
 use crate::upcast::UpcasterError;
 use crate::{
     Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotDue,
     SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead, Upcasters, Version,
+    event_id_for,
 };
+use uuid::Uuid;
 
 /// An aggregate's state as loaded, with the stream version it reflects.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +58,8 @@ pub struct Executed<A: Aggregate> {
     pub append: Option<AppendResult>,
     /// How many times the command was decided: 1, plus one per lost race.
     pub attempts: u32,
+    /// `true` when the command (by id, see [`Repository::execute_as`]) had been executed before: nothing was done.
+    pub replayed: bool,
 }
 
 /// A command or load through the [`Repository`] failed.
@@ -263,8 +268,23 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         until: Option<Version>,
         until_time: Option<DateTime<Utc>>,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        let snapshot = match (&self.snapshots, until_time) {
-            (Some(snapshots), None) => snapshots.load(stream, until).await,
+        self.fold_watching(stream, until, until_time, None)
+            .await
+            .map(|(loaded, _)| loaded)
+    }
+
+    /// [`fold`](Self::fold), also telling whether an event with id `watch` is in the stream. Watching folds from
+    /// the start (a snapshot would hide the events before it).
+    async fn fold_watching(
+        &self,
+        stream: &StreamId,
+        until: Option<Version>,
+        until_time: Option<DateTime<Utc>>,
+        watch: Option<EventId>,
+    ) -> Result<(Loaded<A>, bool), RepositoryError<A::Error>> {
+        let mut seen = false;
+        let snapshot = match (&self.snapshots, until_time, watch) {
+            (Some(snapshots), None, None) => snapshots.load(stream, until).await,
             _ => None,
         };
         let mut loaded = match snapshot {
@@ -285,7 +305,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             });
             let limit = self.page_size.min(remaining);
             if limit == 0 {
-                return Ok(loaded);
+                return Ok((loaded, seen));
             }
             let read = StreamRead::forward()
                 .from(loaded.version.next())
@@ -293,14 +313,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             let page = self.store.read_stream(stream, read).await?;
             for recorded in &page {
                 if until_time.is_some_and(|time| recorded.recorded_at > time) {
-                    return Ok(loaded);
+                    return Ok((loaded, seen));
                 }
+                seen |= watch == Some(recorded.event_id);
                 let event = self.upcasters.decode::<A::Event>(recorded)?;
                 loaded.state = loaded.state.apply(&event);
                 loaded.version = recorded.version;
             }
             if page.len() < limit {
-                return Ok(loaded);
+                return Ok((loaded, seen));
             }
         }
     }
@@ -319,6 +340,55 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: &A::Command,
         metadata: Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.execute_inner(id, None, command, metadata).await
+    }
+
+    /// Executes `command` as the command with id `command_id`, at most once: its events get ids derived from
+    /// `command_id` ([`event_id_for`]), and when the first of them is already in the stream the command is not
+    /// decided again — the result says `replayed` and nothing is written. Process managers send every command this
+    /// way, so redelivering their inputs cannot duplicate effects.
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
+    /// # use es_memory::InMemoryEventStore;
+    /// # #[derive(Default)] struct Counter(u64);
+    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn handle(&self, _: &()) -> Result<Vec<CounterEvent>, Self::Error> { Ok(vec![CounterEvent::Incremented]) }
+    /// #     fn apply(self, _: &CounterEvent) -> Self { Counter(self.0 + 1) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let counters = Repository::<Counter, _>::new(InMemoryEventStore::new());
+    /// let command = uuid::Uuid::now_v7();
+    /// assert!(!counters.execute_as("a", command, &(), Metadata::new()).await?.replayed);
+    /// let again = counters.execute_as("a", command, &(), Metadata::new()).await?;
+    /// assert!(again.replayed);
+    /// assert_eq!(again.state.0, 1); // executed once
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Repository::execute`].
+    pub async fn execute_as(
+        &self,
+        id: &str,
+        command_id: Uuid,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        self.execute_inner(id, Some(command_id), command, metadata)
+            .await
+    }
+
+    async fn execute_inner(
+        &self,
+        id: &str,
+        command_id: Option<Uuid>,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let stream = Self::stream_id(id)?;
         let metadata = Metadata {
             occurred_at: metadata.occurred_at.or_else(|| Some(Utc::now())),
@@ -327,11 +397,23 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            let watch = command_id.map(|command| event_id_for(command, 0));
+            let (loaded, replayed) = self.fold_watching(&stream, None, None, watch).await?;
             let Loaded {
                 state,
                 version,
                 snapshot,
-            } = self.load_stream(&stream).await?;
+            } = loaded;
+            if replayed {
+                return Ok(Executed {
+                    state,
+                    version,
+                    events: Vec::new(),
+                    append: None,
+                    attempts,
+                    replayed,
+                });
+            }
             let events = state
                 .handle(command)
                 .map_err(|source| RepositoryError::Rejected {
@@ -345,12 +427,18 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     events,
                     append: None,
                     attempts,
+                    replayed: false,
                 });
             }
-            let batch = events
+            let mut batch = events
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata.clone()))
                 .collect::<Result<Vec<_>, _>>()?;
+            if let Some(command) = command_id {
+                for (index, event) in batch.iter_mut().enumerate() {
+                    event.event_id = event_id_for(command, index);
+                }
+            }
             match self
                 .store
                 .append(&stream, ExpectedVersion::Exact(version), batch)
@@ -373,6 +461,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                         events,
                         append: Some(append),
                         attempts,
+                        replayed: append.replayed,
                     });
                 }
                 Err(conflict @ StoreError::Conflict { .. }) if attempts >= self.max_attempts => {
@@ -386,6 +475,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     tracing::debug!(%stream, expected = %version, ?actual, attempts, "append lost a race; deciding again");
                     backoff(attempts).await;
                 }
+                // The same command id executed concurrently: the next load sees it and reports the replay.
+                Err(StoreError::DuplicateEventId { .. })
+                    if command_id.is_some() && attempts < self.max_attempts => {}
                 Err(other) => return Err(other.into()),
             }
         }

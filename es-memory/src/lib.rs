@@ -1,6 +1,6 @@
 //! # es-memory
 //!
-//! [`InMemoryEventStore`]: every `es-core` store trait (events, snapshots, checkpoints, dead letters, the event catalog) in memory. It is the embedded default (no setup, fast) and
+//! [`InMemoryEventStore`]: every `es-core` store trait (events, snapshots, checkpoints, dead letters, process state and timers, the event catalog) in memory. It is the embedded default (no setup, fast) and
 //! the test double for application tests; it passes the same conformance suite as the PostgreSQL store.
 //!
 //! ```
@@ -20,6 +20,7 @@ mod catalog;
 mod checkpoints;
 mod dead_letters;
 mod log;
+mod processes;
 mod snapshots;
 mod store;
 mod subscription;

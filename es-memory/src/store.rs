@@ -49,6 +49,15 @@ pub(crate) struct Shared {
     pub(crate) checkpoints: Mutex<HashMap<String, Position>>,
     /// Parked events of every projection.
     pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
+    /// Process managers' instances and timers.
+    pub(crate) processes: Mutex<Processes>,
+}
+
+/// Process instances by (process, instance), and timers by (process, instance, name).
+#[derive(Debug, Default)]
+pub(crate) struct Processes {
+    pub(crate) records: HashMap<(String, String), es_core::ProcessRecord>,
+    pub(crate) timers: HashMap<(String, String, String), chrono::DateTime<chrono::Utc>>,
 }
 
 impl InMemoryEventStore {
@@ -61,6 +70,7 @@ impl InMemoryEventStore {
                 snapshots: RwLock::default(),
                 checkpoints: Mutex::default(),
                 dead_letters: Mutex::default(),
+                processes: Mutex::default(),
             }),
         }
     }

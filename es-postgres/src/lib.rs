@@ -37,6 +37,7 @@ mod checkpoints;
 mod dead_letters;
 mod error;
 mod live;
+mod processes;
 mod projection;
 mod rows;
 mod schema;

@@ -96,6 +96,12 @@ pub(crate) struct Sql {
     pub(crate) remove_dead_letter: String,
     pub(crate) mark_processed: String,
     pub(crate) projection_lock_prefix: String,
+    pub(crate) load_process: String,
+    pub(crate) insert_process: String,
+    pub(crate) update_process: String,
+    pub(crate) delete_timer: String,
+    pub(crate) set_timer: String,
+    pub(crate) due_timers: String,
 }
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
@@ -182,6 +188,28 @@ impl Sql {
                 "INSERT INTO {s}.processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING"
             ),
             projection_lock_prefix: format!("es-projection:{schema}:"),
+            load_process: format!(
+                "SELECT version, state, handled FROM {s}.processes WHERE process = $1 AND instance = $2"
+            ),
+            insert_process: format!(
+                "INSERT INTO {s}.processes (process, instance, version, state, handled) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (process, instance) DO NOTHING"
+            ),
+            update_process: format!(
+                "UPDATE {s}.processes SET version = $3, state = $4, handled = $5, updated_at = now() \
+                 WHERE process = $1 AND instance = $2 AND version = $6"
+            ),
+            delete_timer: format!(
+                "DELETE FROM {s}.process_timers WHERE process = $1 AND instance = $2 AND name = $3"
+            ),
+            set_timer: format!(
+                "INSERT INTO {s}.process_timers (process, instance, name, due_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (process, instance, name) DO UPDATE SET due_at = EXCLUDED.due_at"
+            ),
+            due_timers: format!(
+                "SELECT instance, name, due_at FROM {s}.process_timers WHERE process = $1 AND due_at <= $2 \
+                 ORDER BY due_at LIMIT $3"
+            ),
             sample_events: format!(
                 "(SELECT {EVENT_COLUMNS} FROM {s}.events WHERE event_type = $1 AND schema_version = $2 \
                   ORDER BY global_position LIMIT $3) \

@@ -2,3 +2,4 @@
 
 pub mod bank;
 pub mod read_model;
+pub mod shop;

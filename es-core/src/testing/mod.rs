@@ -5,8 +5,10 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod conformance;
+mod process;
 mod scenario;
 
+pub use process::{ProcessGiven, ProcessWhen, process_given};
 pub use scenario::{Given, Scenario, When, given};
 
 /// Expands the store conformance suite into one `#[tokio::test]` per case, each on a fresh store made by

@@ -1,0 +1,362 @@
+//! Running a process manager: inputs from the global stream and from its timers.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::error::StoreError;
+use crate::process::{
+    CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRecord, ProcessStore,
+    Reaction, RouteError, TimerChanges, command_id,
+};
+use crate::{
+    CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, Projection,
+    ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections, Upcasters,
+};
+
+/// How many handled-input keys an instance remembers (older redeliveries are still harmless: the commands they
+/// would re-send carry the same ids).
+const HANDLED_KEPT: usize = 1_000;
+/// How deep rejections may chain (a rejection's reaction rejected again, ...).
+const MAX_REACTIONS: usize = 16;
+/// How many times a step is redone after another writer saved the instance first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// The shared machinery: one input at a time into one instance.
+struct Engine<P, R, S> {
+    process: P,
+    router: R,
+    store: S,
+    name: String,
+}
+
+impl<P, R, S> Engine<P, R, S>
+where
+    P: ProcessManager,
+    R: CommandRouter<Command = P::Command>,
+    S: ProcessStore,
+{
+    /// Applies `input` (identified by `key`) to `instance`, sends the commands its reactions ask for, and saves the
+    /// state with the timer changes. An input already handled is skipped.
+    async fn handle(
+        &self,
+        instance: &str,
+        key: &str,
+        input: Input<P::Event>,
+        metadata: &Metadata,
+        mut timers: TimerChanges,
+    ) -> Result<(), HandlerError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let stored = self.store.load_process(&self.name, instance).await?;
+            let (state, expected, mut handled) = match stored {
+                Some(record) if record.handled.iter().any(|k| k == key) => return Ok(()),
+                Some(record) => (
+                    serde_json::from_value(record.state)?,
+                    Some(record.version),
+                    record.handled,
+                ),
+                None => (P::State::default(), None, Vec::new()),
+            };
+            let state = self.process.apply(state, &input);
+            let first = self.process.react(&state, &input);
+            let (state, changes) = self
+                .run_reactions(instance, key, state, first, metadata, timers.clone())
+                .await?;
+            handled.push(key.to_owned());
+            if handled.len() > HANDLED_KEPT {
+                handled.drain(..handled.len() - HANDLED_KEPT);
+            }
+            let record = ProcessRecord {
+                state: serde_json::to_value(&state)?,
+                version: expected.map_or(1, |v| v + 1),
+                handled,
+            };
+            match self
+                .store
+                .save_process(&self.name, instance, expected, record, changes)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(StoreError::ProcessConflict { .. }) => {
+                    // Another delivery of this instance saved first: redo the step on its state. The commands
+                    // already sent carry the same ids and are not executed twice.
+                    timers = TimerChanges {
+                        set: Vec::new(),
+                        remove: timers.remove,
+                    };
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(format!(
+            "process `{}` instance `{instance}` kept changing under input {key}",
+            self.name
+        )
+        .into())
+    }
+
+    /// Sends the commands of `reaction` and of the reactions to their rejections; returns the final state and the
+    /// timer changes to save.
+    async fn run_reactions(
+        &self,
+        instance: &str,
+        key: &str,
+        mut state: P::State,
+        first: Reaction<P::Command>,
+        metadata: &Metadata,
+        mut timers: TimerChanges,
+    ) -> Result<(P::State, TimerChanges), RouteError> {
+        let mut queue = VecDeque::from([first]);
+        let mut step = 0u32;
+        let mut reactions = 0;
+        while let Some(reaction) = queue.pop_front() {
+            reactions += 1;
+            timers.remove.extend(reaction.cancel_timers);
+            timers.set.retain(|t| !timers.remove.contains(&t.name));
+            timers.set.extend(reaction.set_timers);
+            for command in &reaction.commands {
+                let context = CommandContext {
+                    command_id: command_id(&self.name, instance, key, step),
+                    metadata: metadata.clone(),
+                };
+                let this_step = step;
+                step += 1;
+                if let Outcome::Rejected(error) = self.router.route(command, &context).await? {
+                    tracing::info!(process = %self.name, instance, step = this_step, %error, "command rejected");
+                    let rejected = Input::Rejected {
+                        step: this_step,
+                        error,
+                        at: Utc::now(),
+                    };
+                    state = self.process.apply(state, &rejected);
+                    if reactions < MAX_REACTIONS {
+                        queue.push_back(self.process.react(&state, &rejected));
+                    }
+                }
+            }
+        }
+        Ok((state, timers))
+    }
+
+    /// Fires every timer due at `now`; returns how many fired.
+    async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<usize, HandlerError> {
+        let due = self.store.due_timers(&self.name, now, 100).await?;
+        for timer in &due {
+            let key = format!("timer:{}:{}", timer.timer.name, timer.timer.at.to_rfc3339());
+            let input = Input::TimerFired {
+                name: timer.timer.name.clone(),
+                at: timer.timer.at,
+            };
+            let metadata = Metadata::new()
+                .with_correlation_id(correlation_id(&self.name, &timer.instance))
+                .with_causation_id(Uuid::new_v5(&Uuid::NAMESPACE_OID, key.as_bytes()));
+            let fired = TimerChanges {
+                set: Vec::new(),
+                remove: vec![timer.timer.name.clone()],
+            };
+            self.handle(&timer.instance, &key, input, &metadata, fired)
+                .await?;
+        }
+        Ok(due.len())
+    }
+}
+
+/// The correlation id of an instance's commands when the causing event carries none.
+fn correlation_id(process: &str, instance: &str) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("{process}\u{1f}{instance}").as_bytes(),
+    )
+}
+
+/// The process's event side, as a projection: at-least-once delivery made harmless by the handled-input keys and
+/// the deterministic command ids.
+struct ProcessProjection<P, R, S> {
+    engine: Arc<Engine<P, R, S>>,
+    upcasters: Upcasters,
+}
+
+#[async_trait]
+impl<P, R, S> Projection for ProcessProjection<P, R, S>
+where
+    P: ProcessManager,
+    R: CommandRouter<Command = P::Command>,
+    S: ProcessStore + 'static,
+{
+    type Event = P::Event;
+
+    fn name(&self) -> &str {
+        &self.engine.name
+    }
+
+    fn upcasters(&self) -> Upcasters {
+        self.upcasters.clone()
+    }
+
+    async fn handle(&self, event: P::Event, record: &RecordedEvent) -> Result<(), HandlerError> {
+        let Some(instance) = self.engine.process.correlate(&event, record) else {
+            return Ok(());
+        };
+        let metadata = Metadata::new()
+            .with_correlation_id(
+                record
+                    .metadata
+                    .correlation_id
+                    .unwrap_or_else(|| correlation_id(&self.engine.name, &instance)),
+            )
+            .with_causation_id(record.event_id.as_uuid())
+            .with_occurred_at(record.recorded_at);
+        let key = format!("event:{}", record.event_id);
+        let input = Input::Event {
+            event,
+            at: record.recorded_at,
+        };
+        self.engine
+            .handle(&instance, &key, input, &metadata, TimerChanges::default())
+            .await
+    }
+}
+
+/// Configures and starts a process manager.
+///
+/// ```no_run
+/// # async fn f() {}
+/// // See examples/src/shop.rs: the order saga, its router, and tests that run it.
+/// ```
+pub struct ProcessRunner<P, R, S> {
+    engine: Arc<Engine<P, R, S>>,
+    options: ProjectionOptions,
+    timer_poll: Duration,
+}
+
+impl<P, R, S> std::fmt::Debug for ProcessRunner<P, R, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessRunner")
+            .field("name", &self.engine.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P, R, S> ProcessRunner<P, R, S>
+where
+    P: ProcessManager,
+    R: CommandRouter<Command = P::Command>,
+    S: ProcessStore + 'static,
+{
+    /// A runner for `process`, sending its commands through `router` and keeping its state in `store`.
+    pub fn new(process: P, router: R, store: S) -> Self {
+        let name = process.name().to_owned();
+        Self {
+            engine: Arc::new(Engine {
+                process,
+                router,
+                store,
+                name,
+            }),
+            options: ProjectionOptions::default(),
+            timer_poll: Duration::from_secs(1),
+        }
+    }
+
+    /// Batch size, retries and failure policy of its event side (as a projection's).
+    pub fn options(mut self, options: ProjectionOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// How often due timers are looked for (default 1 s).
+    pub fn timer_poll(mut self, interval: Duration) -> Self {
+        self.timer_poll = interval;
+        self
+    }
+
+    /// The process's event side as a projection, to run it with a runner of your own.
+    pub fn projection(&self) -> impl Projection<Event = P::Event> {
+        ProcessProjection {
+            engine: Arc::clone(&self.engine),
+            upcasters: self.engine.process.upcasters(),
+        }
+    }
+
+    /// Fires every timer due at `now` (the timer task does this every poll; tests call it to control time).
+    ///
+    /// # Errors
+    /// The first failure of a timer's step.
+    pub async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<usize, HandlerError> {
+        self.engine.fire_due_timers(now).await
+    }
+
+    /// Starts the event side (checkpointed in `checkpoints`) and the timer task.
+    pub fn start<E, C>(self, events: E, checkpoints: C) -> RunningProcess
+    where
+        E: EventStore + Clone + 'static,
+        C: CheckpointStore + DeadLetterStore + 'static,
+    {
+        let name = self.engine.name.clone();
+        let projections = ProjectionRunner::new(events)
+            .with_projection(self.projection(), checkpoints, self.options.clone())
+            .start();
+        let (stop, mut stopped) = watch::channel(false);
+        let engine = Arc::clone(&self.engine);
+        let poll = self.timer_poll;
+        let timers = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = stopped.wait_for(|s| *s) => return,
+                }
+                if let Err(error) = engine.fire_due_timers(Utc::now()).await {
+                    tracing::warn!(process = %engine.name, %error, "firing timers failed; retrying next poll");
+                }
+            }
+        });
+        RunningProcess {
+            name,
+            projections,
+            stop,
+            timers,
+        }
+    }
+}
+
+/// A started process manager.
+#[derive(Debug)]
+pub struct RunningProcess {
+    name: String,
+    projections: RunningProjections,
+    stop: watch::Sender<bool>,
+    timers: JoinHandle<()>,
+}
+
+impl RunningProcess {
+    /// Waits until the process has handled every event up to `position`.
+    ///
+    /// # Errors
+    /// As [`RunningProjections::wait_for`].
+    pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), RunnerError> {
+        self.projections
+            .wait_for(&self.name, position, timeout)
+            .await
+    }
+
+    /// The event side's status (checkpoint, lag, dead letters).
+    ///
+    /// # Errors
+    /// As [`RunningProjections::status`].
+    pub async fn status(&self) -> Result<crate::ProjectionStatus, RunnerError> {
+        self.projections.status(&self.name).await
+    }
+
+    /// Stops the timer task and the event side (after the batch in flight).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.timers.await;
+        self.projections.shutdown().await;
+    }
+}
