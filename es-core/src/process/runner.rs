@@ -316,25 +316,53 @@ where
                 }
             }
         });
+        let engine = Arc::clone(&self.engine);
+        let fire: FireTimers = Arc::new(move |now| {
+            let engine = Arc::clone(&engine);
+            Box::pin(async move { engine.fire_due_timers(now).await })
+        });
         RunningProcess {
             name,
             projections,
             stop,
             timers,
+            fire,
         }
     }
 }
 
+type FireTimers = Arc<
+    dyn Fn(DateTime<Utc>) -> futures::future::BoxFuture<'static, Result<usize, HandlerError>>
+        + Send
+        + Sync,
+>;
+
 /// A started process manager.
-#[derive(Debug)]
 pub struct RunningProcess {
     name: String,
     projections: RunningProjections,
     stop: watch::Sender<bool>,
     timers: JoinHandle<()>,
+    fire: FireTimers,
+}
+
+impl std::fmt::Debug for RunningProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningProcess")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningProcess {
+    /// Fires every timer due at `now` without waiting for the timer task (tests use it to move time forward).
+    ///
+    /// # Errors
+    /// The first failure of a timer's step.
+    pub async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<usize, HandlerError> {
+        (self.fire)(now).await
+    }
+
     /// Waits until the process has handled every event up to `position`.
     ///
     /// # Errors
