@@ -12,6 +12,7 @@ mod load;
 mod postgres;
 mod projections;
 mod report;
+mod sagas;
 mod stats;
 
 use std::process::ExitCode;

@@ -1,0 +1,140 @@
+//! The order saga example: three orders, three endings — shipped; payment failed, so the stock is released and the
+//! order cancelled (compensation); payment never answered, so the deadline cancels it.
+//!
+//! In memory:
+//! ```text
+//! cargo run --example shop
+//! ```
+//! On PostgreSQL (schema `shop`, or `SHOP_SCHEMA`):
+//! ```text
+//! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+//! ```
+
+use std::time::Duration;
+
+use chrono::Utc;
+use es_core::{
+    CheckpointStore, DeadLetterStore, EventStore, Metadata, ProcessRunner, ProcessStore,
+    RunningProcess,
+};
+use es_memory::InMemoryEventStore;
+use es_postgres::PgEventStore;
+use examples::shop::{
+    OrderCommand, OrderPlaced, OrderSaga, PaymentCommand, ShopRouter, StockCommand,
+};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    match (args.next().as_deref(), args.next()) {
+        (None, _) => {
+            println!("Store: in memory.\n");
+            story(InMemoryEventStore::new(), "").await
+        }
+        (Some("--database-url"), Some(url)) => {
+            let schema = std::env::var("SHOP_SCHEMA").unwrap_or_else(|_| "shop".to_owned());
+            let store = PgEventStore::builder()
+                .schema(&schema)
+                .connect(&url)
+                .await?;
+            store.migrate().await?;
+            println!("Store: PostgreSQL, schema `{schema}`.\n");
+            let run = format!("-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
+            story(store, &run).await
+        }
+        _ => Err("usage: shop [--database-url URL]".into()),
+    }
+}
+
+async fn story<S>(store: S, run: &str) -> Result<(), Error>
+where
+    S: EventStore + ProcessStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+{
+    let router = ShopRouter::new(store.clone());
+    let (orders, stock, payments) = (
+        router.orders.clone(),
+        router.stock.clone(),
+        router.payments.clone(),
+    );
+    let sku = format!("book{run}");
+    stock
+        .execute(
+            &sku,
+            &StockCommand::Restock { quantity: 5 },
+            Metadata::new(),
+        )
+        .await?;
+    let saga =
+        ProcessRunner::new(OrderSaga, router, store.clone()).start(store.clone(), store.clone());
+
+    let ids: Vec<String> = ["ada", "bob", "cy"]
+        .iter()
+        .map(|name| format!("{name}{run}"))
+        .collect();
+    for id in &ids {
+        println!("{id} orders one book.");
+        let place = OrderPlaced {
+            order_id: id.clone(),
+            sku: sku.clone(),
+            quantity: 1,
+            amount: 2_500,
+        };
+        orders
+            .execute(id, &OrderCommand::Place(place), Metadata::new())
+            .await?;
+    }
+    settle(&store, &saga).await?;
+    println!(
+        "\nThe saga reserved stock and asked for payment for each. The payment provider answers:"
+    );
+    println!("  {}: charged", ids[0]);
+    payments
+        .execute(&ids[0], &PaymentCommand::Confirm, Metadata::new())
+        .await?;
+    println!("  {}: declined", ids[1]);
+    payments
+        .execute(
+            &ids[1],
+            &PaymentCommand::Decline {
+                reason: "card declined".into(),
+            },
+            Metadata::new(),
+        )
+        .await?;
+    println!("  {}: (silence)", ids[2]);
+    settle(&store, &saga).await?;
+    println!("\nHalf a minute later, the payment deadline fires for the silent one.");
+    saga.fire_due_timers(Utc::now() + chrono::Duration::seconds(31))
+        .await?;
+    settle(&store, &saga).await?;
+
+    println!("\nOutcome:");
+    for id in &ids {
+        println!("  {id:<12} {:?}", orders.load(id).await?.state.status);
+    }
+    let book = stock.load(&sku).await?.state;
+    println!(
+        "  stock of {sku}: {} available, reserved for {:?}",
+        book.available,
+        book.reserved.keys().collect::<Vec<_>>()
+    );
+    saga.shutdown().await;
+    Ok(())
+}
+
+/// Waits until the saga has handled every event, including those its own commands add.
+async fn settle<S: EventStore>(store: &S, saga: &RunningProcess) -> Result<(), Error> {
+    let mut last = None;
+    loop {
+        let head = store.head().await?;
+        if head == last {
+            return Ok(());
+        }
+        if let Some(head) = head {
+            saga.wait_for(head, Duration::from_secs(30)).await?;
+        }
+        last = head;
+    }
+}
