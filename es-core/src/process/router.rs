@@ -93,7 +93,12 @@ impl CommandContext {
 ///         }
 ///     }
 /// }
-/// # let _ = Router { stock: Repository::new(InMemoryEventStore::new()) };
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), RouteError> {
+/// let router = Router { stock: Repository::new(InMemoryEventStore::new()) };
+/// let context = CommandContext { command_id: uuid::Uuid::now_v7(), metadata: Default::default() };
+/// let reserve = ShopCommand::Reserve { sku: "book".into(), quantity: 1 };
+/// assert_eq!(router.route(&reserve, &context).await?, Outcome::Accepted);
+/// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait CommandRouter: Send + Sync + 'static {

@@ -223,11 +223,66 @@ where
     }
 }
 
-/// Configures and starts a process manager.
+/// Configures and starts a process manager. `examples/src/shop.rs` has a full order saga; in short:
 ///
-/// ```no_run
-/// # async fn f() {}
-/// // See examples/src/shop.rs: the order saga, its router, and tests that run it.
+/// ```
+/// use std::time::Duration;
+/// use es_core::{
+///     Aggregate, CommandContext, CommandRouter, DomainEvent, EventStore, ExpectedVersion, Input, NewEvent, Outcome,
+///     ProcessManager, ProcessRunner, Reaction, RecordedEvent, Repository, RouteError, StreamId,
+/// };
+/// use es_memory::InMemoryEventStore;
+///
+/// // When a user signs up, give them a welcome credit of 5 on their wallet.
+/// #[derive(DomainEvent)]
+/// enum Signup { SignedUp { user: String } }
+///
+/// #[derive(Default)]
+/// struct Wallet(u64);
+/// #[derive(DomainEvent)]
+/// enum WalletEvent { Credited { amount: u64 } }
+/// impl Aggregate for Wallet {
+///     const CATEGORY: &'static str = "wallet";
+///     type Event = WalletEvent; type Command = u64; type Error = std::convert::Infallible;
+///     fn handle(&self, amount: &u64) -> Result<Vec<WalletEvent>, Self::Error> { Ok(vec![WalletEvent::Credited { amount: *amount }]) }
+///     fn apply(self, WalletEvent::Credited { amount }: &WalletEvent) -> Self { Wallet(self.0 + amount) }
+/// }
+///
+/// struct Welcome;
+/// impl ProcessManager for Welcome {
+///     type Event = Signup;
+///     type State = bool;
+///     type Command = String; // the user to credit
+///     fn name(&self) -> &str { "welcome" }
+///     fn correlate(&self, Signup::SignedUp { user }: &Signup, _: &RecordedEvent) -> Option<String> { Some(user.clone()) }
+///     fn apply(&self, _: bool, _: &Input<Signup>) -> bool { true }
+///     fn react(&self, _: &bool, input: &Input<Signup>) -> Reaction<String> {
+///         match input {
+///             Input::Event { event: Signup::SignedUp { user }, .. } => Reaction::none().send(user.clone()),
+///             _ => Reaction::none(),
+///         }
+///     }
+/// }
+///
+/// struct Router(Repository<Wallet, InMemoryEventStore>);
+/// #[async_trait::async_trait]
+/// impl CommandRouter for Router {
+///     type Command = String;
+///     async fn route(&self, user: &String, context: &CommandContext) -> Result<Outcome, RouteError> {
+///         context.execute(&self.0, user, &5).await
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = InMemoryEventStore::new();
+/// let wallets = Repository::<Wallet, _>::new(store.clone());
+/// let running = ProcessRunner::new(Welcome, Router(wallets.clone()), store.clone()).start(store.clone(), store.clone());
+/// let signup = NewEvent::new("SignedUp", 1, serde_json::json!({ "user": "ada" }));
+/// let at = store.append(&StreamId::new("signup-ada")?, ExpectedVersion::Any, vec![signup]).await?.last_position;
+/// running.wait_for(at, Duration::from_secs(5)).await?;
+/// assert_eq!(wallets.load("ada").await?.state.0, 5);
+/// running.shutdown().await;
+/// # Ok(()) }
 /// ```
 pub struct ProcessRunner<P, R, S> {
     engine: Arc<Engine<P, R, S>>,
