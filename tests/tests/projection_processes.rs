@@ -128,3 +128,101 @@ async fn a_standby_takes_over_when_the_active_process_dies_without_double_applic
     assert_eq!(ledger.applied(&store).await, EVENTS as i64);
     assert_eq!(ledger.totals(&store).await, expected);
 }
+
+/// Places `orders` orders (one book each) against 30 books; the rest run out of stock.
+async fn place_orders(store: &es_postgres::PgEventStore, orders: usize) {
+    use es_core::Metadata;
+    use examples::shop::{OrderCommand, OrderPlaced, ShopRouter, StockCommand};
+    let router = ShopRouter::new(store.clone());
+    router
+        .stock
+        .execute(
+            "book",
+            &StockCommand::Restock { quantity: 30 },
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
+    for i in 0..orders {
+        let order_id = format!("o-{i}");
+        let place = OrderPlaced {
+            order_id: order_id.clone(),
+            sku: "book".into(),
+            quantity: 1,
+            amount: 100,
+        };
+        router
+            .orders
+            .execute(&order_id, &OrderCommand::Place(place), Metadata::new())
+            .await
+            .unwrap();
+    }
+}
+
+/// Every stream's events as (type, payload).
+async fn streams(
+    store: &es_postgres::PgEventStore,
+) -> std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>> {
+    use es_core::{EventStore, Position};
+    let mut all = std::collections::BTreeMap::<String, Vec<_>>::new();
+    for event in store.read_all(Position::START, usize::MAX).await.unwrap() {
+        all.entry(event.stream_id.to_string())
+            .or_default()
+            .push((event.event_type, event.payload));
+    }
+    all
+}
+
+fn spawn_saga(schema: &str) -> Worker {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_saga_worker"))
+        .arg(schema)
+        .env("DATABASE_URL", database_url())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn saga_worker");
+    let stdout = child.stdout.take().expect("stdout");
+    let (send, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Worker { child, lines }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saga_process_killed_again_and_again_leaves_the_streams_of_a_clean_run() {
+    const ORDERS: usize = 40;
+    let clean = pg_store().await;
+    place_orders(&clean, ORDERS).await;
+    spawn_saga(clean.schema().as_str()).finish(Duration::from_secs(120));
+    let clean = streams(&clean).await;
+
+    let killed = pg_store().await;
+    place_orders(&killed, ORDERS).await;
+    for round in 0..4u64 {
+        let worker = spawn_saga(killed.schema().as_str());
+        worker.expect("running", Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(
+            150 + fastrand::u64(0..200) + round * 13,
+        ))
+        .await;
+        worker.kill();
+        if round == 0 {
+            assert_ne!(
+                streams(&killed).await,
+                clean,
+                "the first kill came after the saga had finished"
+            );
+        }
+    }
+    spawn_saga(killed.schema().as_str()).finish(Duration::from_secs(120));
+    let killed = streams(&killed).await;
+    assert!(
+        clean.keys().any(|s| s.starts_with("payment-")),
+        "the clean run did not get as far as payments"
+    );
+    assert_eq!(killed, clean, "a killed saga duplicated or lost a command");
+}
