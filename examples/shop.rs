@@ -126,15 +126,20 @@ where
 
 /// Waits until the saga has handled every event, including those its own commands add.
 async fn settle<S: EventStore>(store: &S, saga: &RunningProcess) -> Result<(), Error> {
-    let mut last = None;
-    loop {
+    // The head can lag behind commits while other transactions are open: trust a quiet moment once it lasts.
+    let (mut last, mut quiet) = (None, 0);
+    while quiet < 3 {
         let head = store.head().await?;
         if head == last {
-            return Ok(());
+            quiet += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
         }
+        quiet = 0;
         if let Some(head) = head {
             saga.wait_for(head, Duration::from_secs(30)).await?;
         }
         last = head;
     }
+    Ok(())
 }

@@ -174,8 +174,9 @@ async fn streams(
 }
 
 fn spawn_saga(schema: &str) -> Worker {
+    // 40 orders against 30 books: 30 payment requests, 10 orders cancelled for want of stock.
     let mut child = Command::new(env!("CARGO_BIN_EXE_saga_worker"))
-        .arg(schema)
+        .args([schema, "30", "10"])
         .env("DATABASE_URL", database_url())
         .stdout(Stdio::piped())
         .spawn()

@@ -103,12 +103,17 @@ where
 
 /// Waits until the saga has handled every event, including those its own commands keep adding.
 async fn settle<S: EventStore>(store: &S, driver: &dyn Driver) {
-    let mut last = None;
-    loop {
+    // The head can lag behind commits while other transactions in the cluster are open, so a quiet moment is
+    // only trusted once it lasts: the head unchanged over three looks 100 ms apart.
+    let (mut last, mut quiet) = (None, 0);
+    while quiet < 3 {
         let head = store.head().await.unwrap();
         if head == last {
-            return;
+            quiet += 1;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
         }
+        quiet = 0;
         if let Some(head) = head {
             driver.wait_for(head).await;
         }
