@@ -100,7 +100,8 @@ pub use process::{
 pub use projection::{
     ApplyError, BatchError, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy,
     HandlerError, Projection, ProjectionOptions, ProjectionRunner, ProjectionState,
-    ProjectionStatus, ProjectionWorker, RunnerError, RunningProjections, WorkerError, wants,
+    ProjectionStatus, ProjectionWorker, RunnerError, RunningProjections, TransientError,
+    WorkerError, describe, wants,
 };
 pub use record::{NewEvent, RecordedEvent};
 pub use repository::{AsOf, Executed, Loaded, Repository, RepositoryError};

@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use es_core::{
     ApplyError, BatchError, DeadLetter, DomainEvent, EventId, HandlerError, Position,
-    ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters, WorkerError, wants,
+    ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters, WorkerError,
+    describe, wants,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -121,7 +122,7 @@ pub struct PgProjectionWorker<P> {
 }
 
 enum Failure {
-    Handler(usize, String),
+    Handler(usize, String, bool),
     Fenced(Option<Position>),
     Db(sqlx::Error),
 }
@@ -220,11 +221,14 @@ impl<P: PgProjection> PgProjectionWorker<P> {
             let typed = self
                 .upcasters
                 .decode::<P::Event>(event)
-                .map_err(|e| Failure::Handler(index, e.to_string()))?;
+                .map_err(|e| Failure::Handler(index, e.to_string(), false))?;
             self.projection
                 .handle(tx, typed, event)
                 .await
-                .map_err(|e| Failure::Handler(index, e.to_string()))?;
+                .map_err(|e| {
+                    let (error, transient) = describe(&e);
+                    Failure::Handler(index, error, transient)
+                })?;
         }
         Ok(())
     }
@@ -236,9 +240,10 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         operation: &'static str,
     ) -> ApplyError {
         match failure {
-            Failure::Handler(index, error) => ApplyError::Handler(BatchError {
+            Failure::Handler(index, error, transient) => ApplyError::Handler(BatchError {
                 index,
                 error,
+                transient,
                 kept_before: false,
             }),
             Failure::Fenced(actual) => ApplyError::Worker(WorkerError::Fenced {
@@ -372,7 +377,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
                     self.projection
                         .reset(&mut tx)
                         .await
-                        .map_err(|e| Failure::Handler(0, e.to_string()))?;
+                        .map_err(|e| Failure::Handler(0, e.to_string(), false))?;
                     sqlx::query(&sql.delete_checkpoint)
                         .bind(&self.name)
                         .execute(&mut *tx)

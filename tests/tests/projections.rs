@@ -274,3 +274,39 @@ async fn postgres_parks_a_poison_event_in_the_batch_transaction_and_redrives_it(
     assert_eq!(ledger.applied(&store).await, 81);
     running.shutdown().await;
 }
+
+/// Fails transiently a given number of times, then handles.
+struct Flaky {
+    failures_left: std::sync::atomic::AtomicU32,
+    handled: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+#[async_trait::async_trait]
+impl es_core::Projection for Flaky {
+    type Event = LedgerEvent;
+    fn name(&self) -> &str {
+        "flaky"
+    }
+    async fn handle(&self, _: LedgerEvent, _: &es_core::RecordedEvent) -> Result<(), es_core::HandlerError> {
+        if self.failures_left.load(Ordering::SeqCst) > 0 {
+            self.failures_left.fetch_sub(1, Ordering::SeqCst);
+            return Err(Box::new(es_core::TransientError::new("broker down")));
+        }
+        self.handled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transient_failure_is_retried_past_max_attempts_and_never_dead_lettered() {
+    let store = InMemoryEventStore::new();
+    let handled = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let flaky = Flaky { failures_left: 10.into(), handled: handled.clone() };
+    let options = fast().max_attempts(2).on_failure(FailurePolicy::DeadLetter);
+    let running = ProjectionRunner::new(store.clone()).with_projection(flaky, store.clone(), options).start();
+    let (_, last) = post(&store, "a", 3, 1, 3).await;
+    running.wait_for("flaky", last, WAIT).await.unwrap();
+    assert_eq!(handled.load(Ordering::SeqCst), 3);
+    assert!(running.dead_letters("flaky").await.unwrap().is_empty());
+    running.shutdown().await;
+}

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use crate::projection::worker::ApplyError;
 use crate::projection::{
     BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions, ProjectionWorker,
-    WorkerError, wants,
+    WorkerError, describe, wants,
 };
 use crate::{CheckpointStore, Position, RecordedEvent, StoreError, Upcasters};
 
@@ -55,15 +55,16 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> Checkpointed
         }
     }
 
-    async fn handle(&self, event: &RecordedEvent) -> Result<(), String> {
+    /// Decodes and handles one event; on failure, the error's text and whether it is transient.
+    async fn handle(&self, event: &RecordedEvent) -> Result<(), (String, bool)> {
         let typed = self
             .upcasters
             .decode::<P::Event>(event)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| (e.to_string(), false))?;
         self.projection
             .handle(typed, event)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| describe(&e))
     }
 
     async fn move_checkpoint(
@@ -121,9 +122,11 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
                     self.move_checkpoint(from, events[index - 1].position)
                         .await?;
                 }
+                let (error, transient) = error;
                 return Err(ApplyError::Handler(BatchError {
                     index,
                     error,
+                    transient,
                     kept_before: true,
                 }));
             }
@@ -170,10 +173,11 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
         letter: &DeadLetter,
         event: &RecordedEvent,
     ) -> Result<(), ApplyError> {
-        if let Err(error) = self.handle(event).await {
+        if let Err((error, transient)) = self.handle(event).await {
             return Err(ApplyError::Handler(BatchError {
                 index: 0,
                 error,
+                transient,
                 kept_before: true,
             }));
         }

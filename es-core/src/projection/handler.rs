@@ -81,3 +81,30 @@ pub trait Projection: Send + Sync + 'static {
 pub fn wants<E: DomainEvent>(upcasters: &Upcasters, record: &RecordedEvent) -> bool {
     E::current_schema_version(&record.event_type).is_some() || upcasters.knows(&record.event_type)
 }
+
+/// Wraps a handler error to say it is temporary (a broker or service that is down): the runner retries the event at
+/// its longest backoff until it succeeds or the runner shuts down, and does not apply the failure policy. The
+/// checkpoint stays before the event meanwhile, so lag shows the outage.
+///
+/// ```
+/// use es_core::{HandlerError, TransientError};
+///
+/// let down: HandlerError = Box::new(TransientError::new("broker unreachable"));
+/// assert!(down.is::<TransientError>());
+/// assert_eq!(down.to_string(), "temporarily failing: broker unreachable");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("temporarily failing: {0}")]
+pub struct TransientError(#[source] pub HandlerError);
+
+impl TransientError {
+    /// Marks `error` as temporary.
+    pub fn new(error: impl Into<HandlerError>) -> Self {
+        Self(error.into())
+    }
+}
+
+/// Turns a handler error into the text and transient flag a worker reports. For worker implementors.
+pub fn describe(error: &HandlerError) -> (String, bool) {
+    (error.to_string(), error.is::<TransientError>())
+}

@@ -17,7 +17,7 @@ mod worker;
 
 pub use checkpointed::CheckpointedWorker;
 pub use dead_letter::{DeadLetter, DeadLetterStore};
-pub use handler::{HandlerError, Projection, wants};
+pub use handler::{HandlerError, Projection, TransientError, describe, wants};
 pub use options::{FailurePolicy, ProjectionOptions};
 pub use runner::{ProjectionRunner, RunnerError, RunningProjections};
 pub use status::{ProjectionState, ProjectionStatus};

@@ -380,6 +380,16 @@ impl RunningProjections {
     }
 }
 
+/// How retrying a failing event ended.
+enum Retried {
+    /// It succeeded.
+    Done,
+    /// Its attempts ran out, with the last error.
+    GaveUp(String),
+    /// The runner is shutting down.
+    Shutdown,
+}
+
 /// Why a projection task left its loop.
 enum Exit {
     Shutdown,
@@ -492,20 +502,20 @@ impl Task {
                     to = %batch.last().map_or(Position::START, |e| e.position),
                     events = batch.len(),
                 );
-                if let Some(failure) = self.process(batch, position).instrument(span).await? {
-                    return Ok(Exit::Failed(failure));
+                if let Some(exit) = self.process(batch, position).instrument(span).await? {
+                    return Ok(exit);
                 }
             }
         }
     }
 
     /// Applies one batch; on a failing event, retries it alone with backoff, then applies the failure policy.
-    /// Returns `Some(error)` when the projection must stop.
+    /// Returns `Some(exit)` when the projection must stop (it failed, or the runner shuts down mid-retry).
     async fn process(
         &mut self,
         batch: Vec<RecordedEvent>,
         position: &mut Option<Position>,
-    ) -> Result<Option<String>, WorkerError> {
+    ) -> Result<Option<Exit>, WorkerError> {
         let Some(to) = batch.last().map(|e| e.position) else {
             return Ok(None);
         };
@@ -543,22 +553,28 @@ impl Task {
                             }
                         }
                     }
-                    (failing, failure.error)
+                    (failing, (failure.error, failure.transient))
                 }
             };
             let event = &wanted[failing];
-            if let Some(error) = self.retry(event, error, position).await? {
+            let (error, transient) = error;
+            let error = match self.retry(event, error, transient, position).await? {
+                Retried::Done => None,
+                Retried::GaveUp(error) => Some(error),
+                Retried::Shutdown => return Ok(Some(Exit::Shutdown)),
+            };
+            if let Some(error) = error {
                 let attempts = self.worker.options().max_attempts;
                 match self.worker.options().failure_policy {
                     FailurePolicy::Stop => {
-                        return Ok(Some(format!(
+                        return Ok(Some(Exit::Failed(format!(
                             "event {}@{} (position {}, id {}, type `{}`) failed after {attempts} attempts: {error}",
                             event.stream_id,
                             event.version,
                             event.position,
                             event.event_id,
                             event.event_type
-                        )));
+                        ))));
                     }
                     FailurePolicy::DeadLetter => {
                         tracing::warn!(projection = self.worker.name(), position = %event.position, %error, "parking event as a dead letter");
@@ -582,17 +598,24 @@ impl Task {
         }
     }
 
-    /// Retries `event` alone until it succeeds (`None`) or attempts run out (`Some(last error)`).
+    /// Retries `event` alone until it succeeds or its attempts run out. A transient failure (the handler returned a
+    /// [`TransientError`](crate::TransientError): a broker or service that is down) is retried without limit, at
+    /// the longest backoff, until it succeeds or the runner shuts down; its checkpoint does not move meanwhile.
     async fn retry(
         &mut self,
         event: &RecordedEvent,
         mut error: String,
+        mut transient: bool,
         position: &mut Option<Position>,
-    ) -> Result<Option<String>, WorkerError> {
+    ) -> Result<Retried, WorkerError> {
         let options = self.worker.options().clone();
-        for attempt in 2..=options.max_attempts {
-            tracing::debug!(projection = self.worker.name(), position = %event.position, attempt, %error, "retrying event");
-            tokio::time::sleep(options.backoff_before(attempt)).await;
+        let mut attempt = 1;
+        while transient || attempt < options.max_attempts {
+            attempt += 1;
+            tracing::debug!(projection = self.worker.name(), position = %event.position, attempt, transient, %error, "retrying event");
+            if self.pause(options.backoff_before(attempt)).await {
+                return Ok(Retried::Shutdown);
+            }
             match self
                 .worker
                 .apply(std::slice::from_ref(event), *position, event.position)
@@ -600,13 +623,16 @@ impl Task {
             {
                 Ok(()) => {
                     self.advance(position, event.position, true);
-                    return Ok(None);
+                    return Ok(Retried::Done);
                 }
-                Err(ApplyError::Handler(failure)) => error = failure.error,
+                Err(ApplyError::Handler(failure)) => {
+                    error = failure.error;
+                    transient = failure.transient;
+                }
                 Err(ApplyError::Worker(worker)) => return Err(worker),
             }
         }
-        Ok(Some(error))
+        Ok(Retried::GaveUp(error))
     }
 
     fn advance(&self, position: &mut Option<Position>, to: Position, handled: bool) {

@@ -54,6 +54,9 @@ pub struct BatchError {
     /// Whether the events before it were kept with the checkpoint after them (at-least-once flavour) or rolled
     /// back with the batch (transactional flavour).
     pub kept_before: bool,
+    /// Whether the handler said the failure is temporary ([`TransientError`](crate::TransientError)): retried
+    /// without limit instead of the failure policy.
+    pub transient: bool,
 }
 
 /// Why a batch failed: a handler ([`BatchError`]) or the storage ([`WorkerError`]).
