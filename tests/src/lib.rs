@@ -3,6 +3,7 @@
 //! These helpers exist to fail tests loudly, so they panic with a message that says what to do.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod bank_relay;
 pub mod ledger;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,6 +14,11 @@ use es_postgres::PgEventStore;
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned())
+}
+
+/// The NATS server the tests use: `NATS_URL`, else the local server on 127.0.0.1:4222.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
 }
 
 /// The prefix of this run's schemas: `es_test_<run>_`. `scripts/test` sets `ES_TEST_RUN` and drops the schemas
@@ -95,4 +101,83 @@ pub async fn execute_in_schema(store: &PgEventStore, sql: &str) {
         .await
         .expect("reset search_path");
     result.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
+
+/// A NATS server of a test's own (JetStream on, storage in a temporary directory) that the test can stop and
+/// restart on the same port, to play a broker outage.
+#[derive(Debug)]
+pub struct PrivateNats {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateNats {
+    /// Starts one on a free port.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("a free port")
+            .local_addr()
+            .expect("addr")
+            .port();
+        let dir = std::env::temp_dir().join(format!("es-nats-{}-{port}", std::process::id()));
+        let mut server = Self {
+            port,
+            dir,
+            child: None,
+        };
+        server.restart();
+        server
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (SIGKILL), keeping its storage.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill nats-server");
+            child.wait().expect("reap nats-server");
+        }
+    }
+
+    /// Starts it again on the same port and storage, and waits until it accepts connections.
+    pub fn restart(&mut self) {
+        self.stop();
+        let binary =
+            std::env::var("NATS_SERVER").unwrap_or_else(|_| "/usr/sbin/nats-server".to_owned());
+        let child = std::process::Command::new(&binary)
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary}: {e}; set NATS_SERVER to a nats-server binary")
+            });
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("nats-server did not start on port {}", self.port);
+    }
+}
+
+impl Drop for PrivateNats {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

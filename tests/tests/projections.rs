@@ -287,7 +287,11 @@ impl es_core::Projection for Flaky {
     fn name(&self) -> &str {
         "flaky"
     }
-    async fn handle(&self, _: LedgerEvent, _: &es_core::RecordedEvent) -> Result<(), es_core::HandlerError> {
+    async fn handle(
+        &self,
+        _: LedgerEvent,
+        _: &es_core::RecordedEvent,
+    ) -> Result<(), es_core::HandlerError> {
         if self.failures_left.load(Ordering::SeqCst) > 0 {
             self.failures_left.fetch_sub(1, Ordering::SeqCst);
             return Err(Box::new(es_core::TransientError::new("broker down")));
@@ -301,9 +305,14 @@ impl es_core::Projection for Flaky {
 async fn a_transient_failure_is_retried_past_max_attempts_and_never_dead_lettered() {
     let store = InMemoryEventStore::new();
     let handled = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let flaky = Flaky { failures_left: 10.into(), handled: handled.clone() };
+    let flaky = Flaky {
+        failures_left: 10.into(),
+        handled: handled.clone(),
+    };
     let options = fast().max_attempts(2).on_failure(FailurePolicy::DeadLetter);
-    let running = ProjectionRunner::new(store.clone()).with_projection(flaky, store.clone(), options).start();
+    let running = ProjectionRunner::new(store.clone())
+        .with_projection(flaky, store.clone(), options)
+        .start();
     let (_, last) = post(&store, "a", 3, 1, 3).await;
     running.wait_for("flaky", last, WAIT).await.unwrap();
     assert_eq!(handled.load(Ordering::SeqCst), 3);

@@ -183,6 +183,8 @@ struct TaskStatus {
     state: ProjectionState,
     checkpoint: Option<Position>,
     last_event_at: Option<Instant>,
+    /// Kept by the task (read at start, then counted), so a status call never waits for a busy task.
+    dead_letters: usize,
 }
 
 impl Default for TaskStatus {
@@ -191,6 +193,7 @@ impl Default for TaskStatus {
             state: ProjectionState::Standby,
             checkpoint: None,
             last_event_at: None,
+            dead_letters: 0,
         }
     }
 }
@@ -297,14 +300,7 @@ impl RunningProjections {
                     .await?
             }
         };
-        let dead_letters = match now.state {
-            ProjectionState::Running => self
-                .dead_letters(name)
-                .await
-                .map(|l| l.len())
-                .unwrap_or_default(),
-            _ => 0,
-        };
+        let dead_letters = now.dead_letters;
         Ok(ProjectionStatus {
             name: name.to_owned(),
             state: now.state,
@@ -436,9 +432,16 @@ impl Task {
                 }
             }
         };
+        let dead_letters = self
+            .worker
+            .dead_letters()
+            .await
+            .map(|l| l.len())
+            .unwrap_or_default();
         self.status.send_modify(|s| {
             s.state = ProjectionState::Running;
             s.checkpoint = position;
+            s.dead_letters = dead_letters;
         });
         loop {
             match self.follow(&mut position).await {
@@ -590,6 +593,7 @@ impl Task {
                             failed_at: Utc::now(),
                         };
                         self.worker.park(letter, *position).await?;
+                        self.status.send_modify(|s| s.dead_letters += 1);
                         self.advance(position, event.position, true);
                     }
                 }
@@ -687,6 +691,7 @@ impl Task {
                 Err(ApplyError::Worker(error)) => return Err(error.into()),
             }
         }
+        self.status.send_modify(|s| s.dead_letters = failing);
         Ok((done, failing))
     }
 }

@@ -1,0 +1,226 @@
+//! The event store as an outbox: bank events relayed to NATS JetStream, consumed exactly once by another service,
+//! through broker outages and relay crashes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use es_core::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Position, ProjectionOptions, Repository,
+    StreamId,
+};
+use es_nats::{ConsumerConfig, Relay, RelayConfig, consume};
+use es_postgres::PgEventStore;
+use examples::bank::{Account, AccountCommand, AccountEvent};
+use tests::bank_relay::{ConsumerLog, PublicAccountEvents};
+use tests::{PrivateNats, nats_url, pg_store};
+use tokio::sync::watch;
+
+const WAIT: Duration = Duration::from_secs(120);
+
+/// A subject prefix and stream name of the test's own.
+fn unique_prefix() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+}
+
+fn options() -> ProjectionOptions {
+    ProjectionOptions::default()
+        .batch_size(200)
+        .backoff(Duration::from_millis(50), Duration::from_millis(500))
+}
+
+/// Runs the consumer in the background until the returned sender says stop.
+async fn start_consumer(
+    url: &str,
+    store: &PgEventStore,
+    log: &ConsumerLog,
+    config: &RelayConfig,
+) -> (watch::Sender<bool>, tokio::task::JoinHandle<u64>) {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .max_reconnects(None)
+        .connect(url)
+        .await
+        .unwrap();
+    let jetstream = async_nats::jetstream::new(client);
+    let consumer = ConsumerConfig {
+        stream: config.stream.clone(),
+        durable: "ledger-service".into(),
+        filter_subject: format!("{}.>", config.subject_prefix),
+    };
+    let (stop, stopped) = watch::channel(false);
+    let (store, log) = (store.clone(), log.clone());
+    let task = tokio::spawn(async move {
+        let mut applied = 0;
+        // A broker restart ends the message stream; the consumer carries on where its durable state says.
+        while !*stopped.borrow() {
+            match consume(&jetstream, &consumer, &store, &log, stopped.clone()).await {
+                Ok(n) => applied += n,
+                Err(error) => {
+                    eprintln!("consumer: {error}; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        applied
+    });
+    (stop, task)
+}
+
+/// Waits until the consumer has applied `count` events.
+async fn consumed(
+    log: &ConsumerLog,
+    store: &PgEventStore,
+    count: usize,
+) -> Vec<(String, i64, uuid::Uuid)> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let entries = log.entries(store).await;
+        if entries.len() >= count || tokio::time::Instant::now() > deadline {
+            return entries;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every stored event arrived once, and each stream's in version order.
+async fn assert_exactly_once_in_order(store: &PgEventStore, entries: &[(String, i64, uuid::Uuid)]) {
+    let stored = store.read_all(Position::START, usize::MAX).await.unwrap();
+    let ids: HashSet<uuid::Uuid> = entries.iter().map(|(_, _, id)| *id).collect();
+    assert_eq!(ids.len(), entries.len(), "an event was applied twice");
+    assert_eq!(
+        ids,
+        stored.iter().map(|e| e.event_id.as_uuid()).collect(),
+        "events were lost or invented"
+    );
+    let mut last: HashMap<&str, i64> = HashMap::new();
+    for (stream, sequence, _) in entries {
+        let previous = last.insert(stream, *sequence).unwrap_or(0);
+        assert_eq!(*sequence, previous + 1, "{stream} arrived out of order");
+    }
+}
+
+async fn delete_stream(url: &str, name: &str) {
+    let client = async_nats::connect(url).await.unwrap();
+    let _ = async_nats::jetstream::new(client).delete_stream(name).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bank_commands_reach_another_service_once_each_in_stream_order() {
+    let store = pg_store().await;
+    let log = ConsumerLog::create(&store).await;
+    let config = RelayConfig::new(unique_prefix());
+    let accounts = Repository::<Account, _>::new(store.clone());
+    for i in 0..5 {
+        let id = format!("a{i}");
+        accounts
+            .execute(
+                &id,
+                &AccountCommand::Open { owner: id.clone() },
+                Metadata::new(),
+            )
+            .await
+            .unwrap();
+        for amount in 1..=20 {
+            accounts
+                .execute(&id, &AccountCommand::Deposit { amount }, Metadata::new())
+                .await
+                .unwrap();
+        }
+    }
+    let relay = Relay::connect(&nats_url(), PublicAccountEvents, config.clone())
+        .await
+        .unwrap();
+    let running = relay.start(store.clone(), store.clone(), options());
+    let (stop, consumer) = start_consumer(&nats_url(), &store, &log, &config).await;
+    // More commands while everything runs live.
+    accounts
+        .execute(
+            "a0",
+            &AccountCommand::Withdraw { amount: 5 },
+            Metadata::new(),
+        )
+        .await
+        .unwrap();
+    let entries = consumed(&log, &store, 106).await;
+    assert_exactly_once_in_order(&store, &entries).await;
+    stop.send(true).unwrap();
+    assert_eq!(consumer.await.unwrap(), 106);
+    running.shutdown().await;
+    delete_stream(&nats_url(), &config.stream).await;
+}
+
+/// Appends `n` deposits over 10 accounts in batches of 5.
+async fn deposits(store: &PgEventStore, n: usize) {
+    for batch in 0..n / 5 {
+        let stream = StreamId::new(format!("account-b{}", batch % 10)).unwrap();
+        let events = (0..5)
+            .map(|k| {
+                NewEvent::from_domain(
+                    &AccountEvent::Deposited {
+                        amount: (batch * 5 + k) as u64,
+                    },
+                    Metadata::new(),
+                )
+                .unwrap()
+            })
+            .collect();
+        store
+            .append(&stream, ExpectedVersion::Any, events)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the_head() {
+    let mut nats = PrivateNats::start();
+    let store = pg_store().await;
+    let log = ConsumerLog::create(&store).await;
+    let config = RelayConfig::new(unique_prefix()).ack_timeout(Duration::from_secs(1));
+    deposits(&store, 5_000).await;
+    let relay = Relay::connect(&nats.url(), PublicAccountEvents, config.clone())
+        .await
+        .unwrap();
+    let running = relay.start(store.clone(), store.clone(), options());
+    let (stop, consumer) = start_consumer(&nats.url(), &store, &log, &config).await;
+
+    // Take the broker away mid-run, for a while.
+    consumed(&log, &store, 300).await;
+    nats.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = running
+        .status(&format!("relay-{}", config.subject_prefix))
+        .await
+        .unwrap();
+    assert!(
+        during.lag_events > 0,
+        "the relay's lag must show the outage"
+    );
+    nats.restart();
+
+    let entries = consumed(&log, &store, 5_000).await;
+    assert_eq!(entries.len(), 5_000);
+    assert_exactly_once_in_order(&store, &entries).await;
+    let head = store.head().await.unwrap();
+    running
+        .wait_for(
+            &format!("relay-{}", config.subject_prefix),
+            head.unwrap(),
+            WAIT,
+        )
+        .await
+        .unwrap();
+    let status = running
+        .status(&format!("relay-{}", config.subject_prefix))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status.checkpoint, status.lag_events, status.dead_letters),
+        (head, 0, 0)
+    );
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+    running.shutdown().await;
+}
