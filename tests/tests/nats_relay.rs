@@ -224,3 +224,98 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
     consumer.await.unwrap();
     running.shutdown().await;
 }
+
+/// A `relay_worker` process.
+struct RelayProcess(std::process::Child, std::sync::mpsc::Receiver<String>);
+
+impl RelayProcess {
+    fn spawn(schema: &str, prefix: &str, events: usize) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_relay_worker"))
+            .args([schema, prefix, &events.to_string()])
+            .env("DATABASE_URL", tests::database_url())
+            .env("NATS_URL", nats_url())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn relay_worker");
+        let stdout = child.stdout.take().unwrap();
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self(child, lines)
+    }
+
+    fn expect(&self, line: &str) {
+        loop {
+            match self.1.recv_timeout(Duration::from_secs(60)) {
+                Ok(got) if got == line => return,
+                Ok(_) => {}
+                Err(_) => panic!("the relay did not print `{line}`"),
+            }
+        }
+    }
+
+    fn kill(mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+
+    fn finish(mut self) {
+        self.expect("done");
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_duplicates() {
+    const EVENTS: usize = 2_000;
+    let store = pg_store().await;
+    let log = ConsumerLog::create(&store).await;
+    let prefix = unique_prefix();
+    let config = RelayConfig::new(&prefix);
+    deposits(&store, EVENTS).await;
+    let (stop, consumer) = {
+        // The relay process creates the stream; wait for it before the consumer attaches.
+        let first = RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS);
+        first.expect("running");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        first.kill();
+        start_consumer(&nats_url(), &store, &log, &config).await
+    };
+    for round in 0..4u64 {
+        let relay = RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS);
+        relay.expect("running");
+        tokio::time::sleep(Duration::from_millis(
+            150 + fastrand::u64(0..150) + round * 20,
+        ))
+        .await;
+        relay.kill();
+    }
+    let client = async_nats::connect(nats_url()).await.unwrap();
+    let mut stream = async_nats::jetstream::new(client)
+        .get_stream(&config.stream)
+        .await
+        .unwrap();
+    let before = stream.info().await.unwrap().state.messages;
+    assert!(
+        before < EVENTS as u64,
+        "the relay had finished before the last kill ({before} stored)"
+    );
+    RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS).finish();
+    let entries = consumed(&log, &store, EVENTS).await;
+    assert_eq!(entries.len(), EVENTS);
+    assert_exactly_once_in_order(&store, &entries).await;
+    // Re-publications after each kill were dropped by the server: one stored message per event.
+    assert_eq!(stream.info().await.unwrap().state.messages, EVENTS as u64);
+    stop.send(true).unwrap();
+    consumer.await.unwrap();
+    delete_stream(&nats_url(), &config.stream).await;
+}
