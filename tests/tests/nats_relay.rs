@@ -276,7 +276,7 @@ impl RelayProcess {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_duplicates() {
-    const EVENTS: usize = 2_000;
+    const EVENTS: usize = 5_000;
     let store = pg_store().await;
     let log = ConsumerLog::create(&store).await;
     let prefix = unique_prefix();
@@ -286,7 +286,7 @@ async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_d
         // The relay process creates the stream; wait for it before the consumer attaches.
         let first = RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS);
         first.expect("running");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         first.kill();
         start_consumer(&nats_url(), &store, &log, &config).await
     };
