@@ -2,15 +2,17 @@
 //! so that the ratios hold on a noisy machine.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--quick] [--database-url URL] [--json PATH]
+//! cargo run --release -p es-bench -- [--quick] [--database-url URL] [--nats-url URL] [--json PATH]
 //! ```
-//! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS). The bench works
-//! in a schema of its own (`es_bench_<pid>`) and drops it when done.
+//! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS); `--nats-url` (else
+//! `NATS_URL`, else 127.0.0.1:4222). The bench works in a schema of its own (`es_bench_<pid>`) and a JetStream
+//! stream of its own, and drops both when done.
 
 mod commands;
 mod load;
 mod postgres;
 mod projections;
+mod relay;
 mod report;
 mod sagas;
 mod stats;
@@ -27,6 +29,7 @@ pub(crate) struct Options {
     /// Events in the store for catch-up figures.
     pub(crate) catch_up_events: usize,
     database_url: String,
+    nats_url: String,
     json: Option<String>,
 }
 
@@ -39,6 +42,8 @@ impl Options {
             database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| {
                 "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
             }),
+            nats_url: std::env::var("NATS_URL")
+                .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()),
             json: None,
         };
         let mut args = std::env::args().skip(1);
@@ -52,6 +57,7 @@ impl Options {
                 "--database-url" => {
                     options.database_url = args.next().ok_or("--database-url needs a URL")?
                 }
+                "--nats-url" => options.nats_url = args.next().ok_or("--nats-url needs a URL")?,
                 "--json" => options.json = Some(args.next().ok_or("--json needs a path")?),
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unknown argument `{other}`")),
@@ -69,7 +75,9 @@ async fn main() -> ExitCode {
             if !message.is_empty() {
                 eprintln!("es-bench: {message}");
             }
-            eprintln!("usage: es-bench [--quick] [--database-url URL] [--json PATH]");
+            eprintln!(
+                "usage: es-bench [--quick] [--database-url URL] [--nats-url URL] [--json PATH]"
+            );
             return ExitCode::from(2);
         }
     };
