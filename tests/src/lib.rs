@@ -4,6 +4,7 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bank_relay;
+pub mod child;
 pub mod ledger;
 
 use std::sync::atomic::{AtomicU32, Ordering};

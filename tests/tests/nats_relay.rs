@@ -14,6 +14,7 @@ use es_nats::{ConsumerConfig, Relay, RelayConfig, consume};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
 use tests::bank_relay::{ConsumerLog, PublicAccountEvents};
+use tests::child::ChildProcess;
 use tests::{PrivateNats, nats_url, pg_store};
 use tokio::sync::watch;
 
@@ -226,52 +227,11 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
 }
 
 /// A `relay_worker` process.
-struct RelayProcess(std::process::Child, std::sync::mpsc::Receiver<String>);
-
-impl RelayProcess {
-    fn spawn(schema: &str, prefix: &str, events: usize) -> Self {
-        use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_relay_worker"))
-            .args([schema, prefix, &events.to_string()])
-            .env("DATABASE_URL", tests::database_url())
-            .env("NATS_URL", nats_url())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn relay_worker");
-        let stdout = child.stdout.take().unwrap();
-        let (send, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self(child, lines)
-    }
-
-    fn expect(&self, line: &str) {
-        loop {
-            match self.1.recv_timeout(Duration::from_secs(60)) {
-                Ok(got) if got == line => return,
-                Ok(_) => {}
-                Err(_) => panic!("the relay did not print `{line}`"),
-            }
-        }
-    }
-
-    fn kill(mut self) {
-        self.0.kill().unwrap();
-        self.0.wait().unwrap();
-    }
-
-    fn finish(mut self) {
-        self.expect("done");
-        assert!(self.0.wait().unwrap().success());
-    }
+fn spawn_relay(schema: &str, prefix: &str, events: usize) -> ChildProcess {
+    ChildProcess::spawn(
+        env!("CARGO_BIN_EXE_relay_worker"),
+        &[schema, prefix, &events.to_string()],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -284,15 +244,15 @@ async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_d
     deposits(&store, EVENTS).await;
     let (stop, consumer) = {
         // The relay process creates the stream; wait for it before the consumer attaches.
-        let first = RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS);
-        first.expect("running");
+        let first = spawn_relay(store.schema().as_str(), &prefix, EVENTS);
+        first.expect("running", WAIT);
         tokio::time::sleep(Duration::from_millis(100)).await;
         first.kill();
         start_consumer(&nats_url(), &store, &log, &config).await
     };
     for round in 0..4u64 {
-        let relay = RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS);
-        relay.expect("running");
+        let relay = spawn_relay(store.schema().as_str(), &prefix, EVENTS);
+        relay.expect("running", WAIT);
         tokio::time::sleep(Duration::from_millis(
             150 + fastrand::u64(0..150) + round * 20,
         ))
@@ -309,7 +269,7 @@ async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_d
         before < EVENTS as u64,
         "the relay had finished before the last kill ({before} stored)"
     );
-    RelayProcess::spawn(store.schema().as_str(), &prefix, EVENTS).finish();
+    spawn_relay(store.schema().as_str(), &prefix, EVENTS).finish(WAIT);
     let entries = consumed(&log, &store, EVENTS).await;
     assert_eq!(entries.len(), EVENTS);
     assert_exactly_once_in_order(&store, &entries).await;

@@ -3,74 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use tests::child::ChildProcess;
 use tests::ledger::{PgLedger, post};
-use tests::{database_url, pg_store};
+use tests::pg_store;
 
 const EVENTS: usize = 3_000;
 
-/// A `ledger_worker` process and the lines it prints.
-struct Worker {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Worker {
-    fn spawn(schema: &str, pause_ms: u64) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ledger_worker"))
-            .args([schema, &EVENTS.to_string(), &pause_ms.to_string()])
-            .env("DATABASE_URL", database_url())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("spawn ledger_worker");
-        let stdout = child.stdout.take().expect("stdout");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self { child, lines }
-    }
-
-    /// Waits for the worker to print `line`.
-    fn expect(&self, line: &str, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(got) if got == line => return,
-                Ok(_) => {}
-                Err(_) => panic!("the worker did not print `{line}` within {within:?}"),
-            }
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-
-    fn finish(mut self, within: Duration) {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(status.success(), "the worker failed: {status}");
-                return;
-            }
-            if Instant::now() > deadline {
-                self.kill();
-                panic!("the worker did not finish within {within:?}");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
+/// A `ledger_worker` process relaying at `pause_ms` per event.
+fn spawn_ledger(schema: &str, pause_ms: u64) -> ChildProcess {
+    ChildProcess::spawn(
+        env!("CARGO_BIN_EXE_ledger_worker"),
+        &[schema, &EVENTS.to_string(), &pause_ms.to_string()],
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +27,7 @@ async fn a_projection_killed_mid_batch_again_and_again_ends_exactly_once() {
     let schema = store.schema().as_str().to_owned();
     let mut kills = 0;
     for round in 0..5u64 {
-        let worker = Worker::spawn(&schema, 1);
+        let worker = spawn_ledger(&schema, 1);
         worker.expect("running", Duration::from_secs(30));
         // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
         tokio::time::sleep(Duration::from_millis(
@@ -96,7 +42,7 @@ async fn a_projection_killed_mid_batch_again_and_again_ends_exactly_once() {
             "round {round}: the worker finished before it was killed ({applied})"
         );
     }
-    Worker::spawn(&schema, 0).finish(Duration::from_secs(120));
+    spawn_ledger(&schema, 0).finish(Duration::from_secs(120));
     assert_eq!(kills, 5);
     assert_eq!(ledger.applied(&store).await, EVENTS as i64);
     assert_eq!(
@@ -112,9 +58,9 @@ async fn a_standby_takes_over_when_the_active_process_dies_without_double_applic
     let ledger = PgLedger::create(&store).await;
     let (expected, _) = post(&store, "acct", EVENTS, 5, 10).await;
     let schema = store.schema().as_str().to_owned();
-    let active = Worker::spawn(&schema, 1);
+    let active = spawn_ledger(&schema, 1);
     active.expect("running", Duration::from_secs(30));
-    let standby = Worker::spawn(&schema, 0);
+    let standby = spawn_ledger(&schema, 0);
     standby.expect("standby", Duration::from_secs(30));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
@@ -173,24 +119,9 @@ async fn streams(
     all
 }
 
-fn spawn_saga(schema: &str) -> Worker {
+fn spawn_saga(schema: &str) -> ChildProcess {
     // 40 orders against 30 books: 30 payment requests, 10 orders cancelled for want of stock.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_saga_worker"))
-        .args([schema, "30", "10"])
-        .env("DATABASE_URL", database_url())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn saga_worker");
-    let stdout = child.stdout.take().expect("stdout");
-    let (send, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Worker { child, lines }
+    ChildProcess::spawn(env!("CARGO_BIN_EXE_saga_worker"), &[schema, "30", "10"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

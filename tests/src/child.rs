@@ -1,0 +1,71 @@
+//! Child processes for the crash tests: spawn a test binary, watch what it prints, SIGKILL it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// A running test binary and the lines it prints.
+#[derive(Debug)]
+pub struct ChildProcess {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ChildProcess {
+    /// Spawns `binary` with `args`, the tests' `DATABASE_URL` and `NATS_URL` in its environment.
+    pub fn spawn(binary: &str, args: &[&str]) -> Self {
+        let mut child = Command::new(binary)
+            .args(args)
+            .env("DATABASE_URL", crate::database_url())
+            .env("NATS_URL", crate::nats_url())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {binary}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { child, lines }
+    }
+
+    /// Waits for the process to print `line`.
+    pub fn expect(&self, line: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(got) if got == line => return,
+                Ok(_) => {}
+                Err(_) => panic!("the process did not print `{line}` within {within:?}"),
+            }
+        }
+    }
+
+    /// SIGKILLs it and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+
+    /// Waits for it to exit successfully.
+    pub fn finish(mut self, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                assert!(status.success(), "the process failed: {status}");
+                return;
+            }
+            if Instant::now() > deadline {
+                self.kill();
+                panic!("the process did not finish within {within:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
