@@ -182,3 +182,42 @@ impl Drop for PrivateNats {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Every stream's events as (type, payload), for comparing runs whose event ids differ. Waits until the global
+/// order shows every stored event (PostgreSQL's horizon can hold back the newest while other transactions in the
+/// cluster are open).
+pub async fn all_streams<S>(
+    store: &S,
+) -> std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>>
+where
+    S: es_core::EventStore + es_core::EventCatalog,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stored: u64 = store
+            .stored_event_types()
+            .await
+            .expect("event types")
+            .iter()
+            .map(|k| k.count)
+            .sum();
+        let events = store
+            .read_all(es_core::Position::START, usize::MAX)
+            .await
+            .expect("read_all");
+        if events.len() as u64 == stored {
+            let mut all = std::collections::BTreeMap::<String, Vec<_>>::new();
+            for event in events {
+                all.entry(event.stream_id.to_string())
+                    .or_default()
+                    .push((event.event_type, event.payload));
+            }
+            return all;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "read_all never showed all {stored} stored events"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tests::child::ChildProcess;
 use tests::ledger::{PgLedger, post};
-use tests::pg_store;
+use tests::{all_streams, pg_store};
 
 const EVENTS: usize = 3_000;
 
@@ -105,20 +105,6 @@ async fn place_orders(store: &es_postgres::PgEventStore, orders: usize) {
     }
 }
 
-/// Every stream's events as (type, payload).
-async fn streams(
-    store: &es_postgres::PgEventStore,
-) -> std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>> {
-    use es_core::{EventStore, Position};
-    let mut all = std::collections::BTreeMap::<String, Vec<_>>::new();
-    for event in store.read_all(Position::START, usize::MAX).await.unwrap() {
-        all.entry(event.stream_id.to_string())
-            .or_default()
-            .push((event.event_type, event.payload));
-    }
-    all
-}
-
 fn spawn_saga(schema: &str) -> ChildProcess {
     // 40 orders against 30 books: 30 payment requests, 10 orders cancelled for want of stock.
     ChildProcess::spawn(env!("CARGO_BIN_EXE_saga_worker"), &[schema, "30", "10"])
@@ -130,7 +116,7 @@ async fn a_saga_process_killed_again_and_again_leaves_the_streams_of_a_clean_run
     let clean = pg_store().await;
     place_orders(&clean, ORDERS).await;
     spawn_saga(clean.schema().as_str()).finish(Duration::from_secs(120));
-    let clean = streams(&clean).await;
+    let clean = all_streams(&clean).await;
 
     let killed = pg_store().await;
     place_orders(&killed, ORDERS).await;
@@ -144,14 +130,14 @@ async fn a_saga_process_killed_again_and_again_leaves_the_streams_of_a_clean_run
         worker.kill();
         if round == 0 {
             assert_ne!(
-                streams(&killed).await,
+                all_streams(&killed).await,
                 clean,
                 "the first kill came after the saga had finished"
             );
         }
     }
     spawn_saga(killed.schema().as_str()).finish(Duration::from_secs(120));
-    let killed = streams(&killed).await;
+    let killed = all_streams(&killed).await;
     assert!(
         clean.keys().any(|s| s.starts_with("payment-")),
         "the clean run did not get as far as payments"

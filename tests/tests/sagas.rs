@@ -9,15 +9,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use es_core::{
-    CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, ProcessRunner,
-    ProcessStore, Projection, ProjectionOptions, ProjectionRunner, RecordedEvent,
+    CheckpointStore, DeadLetterStore, EventCatalog, EventStore, HandlerError, Metadata, Position,
+    ProcessRunner, ProcessStore, Projection, ProjectionOptions, ProjectionRunner, RecordedEvent,
 };
 use es_memory::InMemoryEventStore;
 use examples::shop::{
     OrderCommand, OrderPlaced, OrderSaga, OrderSagaState, OrderStatus, PaymentCommand, ShopRouter,
     Stage, StockCommand,
 };
-use tests::pg_store;
+use tests::{all_streams, pg_store};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -127,17 +127,6 @@ fn fast() -> ProjectionOptions {
         .backoff(Duration::from_millis(5), Duration::from_millis(50))
 }
 
-/// Every stream's events as (type, payload), for comparing runs whose event ids differ.
-async fn streams<S: EventStore>(store: &S) -> BTreeMap<String, Vec<(String, serde_json::Value)>> {
-    let mut all = BTreeMap::<String, Vec<_>>::new();
-    for event in store.read_all(Position::START, usize::MAX).await.unwrap() {
-        all.entry(event.stream_id.to_string())
-            .or_default()
-            .push((event.event_type, event.payload));
-    }
-    all
-}
-
 /// A process store that loses the first save of every step, as a crash between sending the step's commands and
 /// saving its state would: the step runs again and re-sends the same commands.
 #[derive(Clone)]
@@ -201,7 +190,13 @@ enum Mode {
 /// Four orders at once — shipped, payment failed, payment timed out, out of stock — and the checks of their ends.
 async fn run_shop<S>(store: S, mode: Mode) -> BTreeMap<String, Vec<(String, serde_json::Value)>>
 where
-    S: EventStore + ProcessStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+    S: EventStore
+        + EventCatalog
+        + ProcessStore
+        + CheckpointStore
+        + DeadLetterStore
+        + Clone
+        + 'static,
 {
     let router = ShopRouter::new(store.clone());
     let (orders, stock, payments) = (
@@ -324,7 +319,7 @@ where
         );
     }
     driver.stop().await;
-    streams(&store).await
+    all_streams(&store).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
