@@ -95,7 +95,8 @@ impl<C> Reaction<C> {
 /// A long-running workflow across aggregates: per-instance state folded from its inputs, and pure reactions.
 ///
 /// `apply` and `react` are pure and synchronous, like an aggregate's: the runner may call them again for a
-/// redelivered input and relies on getting the same commands. See `examples/src/shop.rs` for an order saga.
+/// redelivered input and relies on getting the same commands. [`ProcessRunner`](crate::ProcessRunner) shows a
+/// runnable one; `examples/src/shop.rs` has an order saga with compensation and a deadline.
 pub trait ProcessManager: Send + Sync + 'static {
     /// The events it reads (others are skipped before decoding).
     type Event: DomainEvent;
