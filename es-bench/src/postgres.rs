@@ -237,27 +237,20 @@ impl Bench {
              VALUES ($1, 1, $2, 'Deposited', 1, $3, '{{}}')",
             self.schema
         );
-        let started = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|task| {
-                let (pool, sql, payload) = (self.pool.clone(), sql.clone(), self.payload.clone());
-                tokio::spawn(async move {
-                    for i in 0..n / tasks {
-                        sqlx::query(&sql)
-                            .bind(format!("raw-{task}-{i}-{}", Uuid::now_v7().simple()))
-                            .bind(Uuid::now_v7())
-                            .bind(&payload)
-                            .execute(&pool)
-                            .await?;
-                    }
-                    Ok::<_, sqlx::Error>(())
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await??;
-        }
-        Ok(rate(n / tasks * tasks, started.elapsed()))
+        let (pool, payload) = (self.pool.clone(), self.payload.clone());
+        spread(n, tasks, move |task, i| {
+            let (pool, sql, payload) = (pool.clone(), sql.clone(), payload.clone());
+            async move {
+                sqlx::query(&sql)
+                    .bind(format!("raw-{task}-{i}-{}", Uuid::now_v7().simple()))
+                    .bind(Uuid::now_v7())
+                    .bind(&payload)
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
     }
 
     /// How many stored events the projection benchmarks handle (every `Ticked`).
@@ -299,59 +292,52 @@ impl Bench {
 
     /// `n` appends of one event each to new streams, over `tasks` tasks.
     async fn store_appends(&self, n: usize, tasks: usize, label: &str) -> Result<f64, Error> {
-        let started = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|task| {
-                let store = self.store.clone();
-                let event = self.event();
-                let label = label.to_owned();
-                tokio::spawn(async move {
-                    for i in 0..n / tasks {
-                        let stream = StreamId::new(format!("{label}-{task}-{i}"))?;
-                        let mut event = event.clone();
-                        event.event_id = es_core::EventId::new();
-                        store
-                            .append(&stream, ExpectedVersion::NoStream, vec![event])
-                            .await?;
-                    }
-                    Ok::<_, Error>(())
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await??;
-        }
-        Ok(rate(n / tasks * tasks, started.elapsed()))
+        let (store, event, label) = (self.store.clone(), self.event(), label.to_owned());
+        spread(n, tasks, move |task, i| {
+            let (store, event) = (
+                store.clone(),
+                event.clone().with_event_id(es_core::EventId::new()),
+            );
+            let stream = StreamId::new(format!("{label}-{task}-{i}"));
+            async move {
+                store
+                    .append(&stream?, ExpectedVersion::NoStream, vec![event])
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
+    }
+
+    /// The call of the rejected design: the append function, then `pg_notify` inside the same transaction.
+    fn notify_inside_sql(&self) -> String {
+        format!(
+            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
+             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
+            self.schema
+        )
     }
 
     /// Like `store_appends` over `tasks` tasks, through the variant that notifies inside the transaction.
     async fn notify_inside_appends(&self, n: usize, tasks: usize) -> Result<f64, Error> {
-        let sql = format!(
-            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
-             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
-            self.schema
+        let (pool, sql, payload) = (
+            self.pool.clone(),
+            self.notify_inside_sql(),
+            self.payload.clone(),
         );
-        let started = Instant::now();
-        let handles: Vec<_> = (0..tasks)
-            .map(|task| {
-                let (pool, sql, payload) = (self.pool.clone(), sql.clone(), self.payload.clone());
-                tokio::spawn(async move {
-                    for i in 0..n / tasks {
-                        sqlx::query(&sql)
-                            .bind(format!("inside-{task}-{i}"))
-                            .bind(vec![Uuid::now_v7()])
-                            .bind(vec![&payload])
-                            .execute(&pool)
-                            .await?;
-                    }
-                    Ok::<_, sqlx::Error>(())
-                })
-            })
-            .collect();
-        for handle in handles {
-            handle.await??;
-        }
-        Ok(rate(n / tasks * tasks, started.elapsed()))
+        spread(n, tasks, move |task, i| {
+            let (pool, sql, payload) = (pool.clone(), sql.clone(), payload.clone());
+            async move {
+                sqlx::query(&sql)
+                    .bind(format!("inside-{task}-{i}"))
+                    .bind(vec![Uuid::now_v7()])
+                    .bind(vec![&payload])
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            }
+        })
+        .await
     }
 
     /// Copies the store's events into the raw table, so both reads cover the same rows.
@@ -492,11 +478,7 @@ impl Bench {
         listener
             .listen(&format!("bench_inside_{}", self.schema))
             .await?;
-        let sql = format!(
-            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
-             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
-            self.schema
-        );
+        let sql = self.notify_inside_sql();
         let mut out = Vec::new();
         for i in 0..samples {
             let started = Instant::now();
@@ -512,4 +494,29 @@ impl Bench {
         }
         Ok(out)
     }
+}
+
+/// Runs `n` operations over `tasks` tasks (task `t` runs `op(t, i)` for its share of `i`), each awaited before the
+/// next; returns operations per second.
+async fn spread<F, Fut>(n: usize, tasks: usize, op: F) -> Result<f64, Error>
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send,
+{
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                for i in 0..n / tasks {
+                    op(task, i).await?;
+                }
+                Ok::<_, Error>(())
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await??;
+    }
+    Ok(rate(n / tasks * tasks, started.elapsed()))
 }

@@ -162,10 +162,12 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     }
 
     fn conn(&mut self) -> Result<&mut PgConnection, WorkerError> {
-        self.conn.as_mut().ok_or_else(|| WorkerError::Other {
-            projection: self.name.clone(),
-            error: "not the active instance (lock not held)".to_owned(),
-        })
+        self.conn.as_mut().ok_or_else(|| not_active(&self.name))
+    }
+
+    /// Takes the lock-holding connection out for one transaction; put it back with `self.conn = Some(..)`.
+    fn take_conn(&mut self) -> Result<PgConnection, WorkerError> {
+        self.conn.take().ok_or_else(|| not_active(&self.name))
     }
 
     async fn try_lock(&self) -> Result<Option<PgConnection>, sqlx::Error> {
@@ -256,6 +258,14 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     }
 }
 
+/// The error for an operation attempted without holding the projection's lock.
+fn not_active(projection: &str) -> WorkerError {
+    WorkerError::Other {
+        projection: projection.to_owned(),
+        error: "not the active instance (lock not held)".to_owned(),
+    }
+}
+
 async fn load_checkpoint(
     store: &PgEventStore,
     conn: &mut PgConnection,
@@ -314,12 +324,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         from: Option<Position>,
         to: Position,
     ) -> Result<(), ApplyError> {
-        let mut conn = self.conn.take().ok_or_else(|| {
-            ApplyError::Worker(WorkerError::Other {
-                projection: self.name.clone(),
-                error: "not the active instance (lock not held)".to_owned(),
-            })
-        })?;
+        let mut conn = self.take_conn().map_err(ApplyError::Worker)?;
         let result = async {
             let mut tx = Connection::begin(&mut conn).await?;
             self.handle_all(&mut tx, events).await?;
@@ -337,10 +342,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         letter: DeadLetter,
         from: Option<Position>,
     ) -> Result<(), WorkerError> {
-        let mut conn = self.conn.take().ok_or_else(|| WorkerError::Other {
-            projection: self.name.clone(),
-            error: "not the active instance (lock not held)".to_owned(),
-        })?;
+        let mut conn = self.take_conn()?;
         let sql = &self.store.inner.sql;
         let result = async {
             let mut tx = Connection::begin(&mut conn).await?;
@@ -365,10 +367,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         from: Option<Position>,
         to: Option<Position>,
     ) -> Result<(), WorkerError> {
-        let mut conn = self.conn.take().ok_or_else(|| WorkerError::Other {
-            projection: self.name.clone(),
-            error: "not the active instance (lock not held)".to_owned(),
-        })?;
+        let mut conn = self.take_conn()?;
         let sql = &self.store.inner.sql;
         let result = async {
             let mut tx = Connection::begin(&mut conn).await?;
@@ -409,12 +408,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         letter: &DeadLetter,
         event: &RecordedEvent,
     ) -> Result<(), ApplyError> {
-        let mut conn = self.conn.take().ok_or_else(|| {
-            ApplyError::Worker(WorkerError::Other {
-                projection: self.name.clone(),
-                error: "not the active instance (lock not held)".to_owned(),
-            })
-        })?;
+        let mut conn = self.take_conn().map_err(ApplyError::Worker)?;
         let sql = &self.store.inner.sql;
         let result = async {
             let mut tx = Connection::begin(&mut conn).await?;
