@@ -204,43 +204,88 @@ impl Upcasters {
                         current,
                     });
                 }
-                let (mut t, mut v) = (event_type.as_str(), from);
-                // Each step moves forward, so a chain is at most as long as the registry.
-                for _ in 0..=self.len() {
-                    let current = E::current_schema_version(t);
-                    if current == Some(v) {
-                        break;
+                match self.walk::<E>(event_type, from, |_| {}) {
+                    End::Current(..) => {}
+                    End::Missing {
+                        event_type,
+                        from,
+                        current,
+                    } => {
+                        return Err(UpcasterError::MissingLink {
+                            event_type: event_type.to_owned(),
+                            from,
+                            current,
+                        });
                     }
-                    match (self.link(t, v), current) {
-                        (Some(link), _) => {
-                            t = link.to_type.as_deref().unwrap_or(t);
-                            v = link.to_version;
-                        }
-                        (None, Some(current)) if v < current => {
-                            return Err(UpcasterError::MissingLink {
-                                event_type: t.to_owned(),
-                                from: v,
-                                current,
-                            });
-                        }
-                        (None, Some(current)) => {
-                            return Err(UpcasterError::PastCurrent {
-                                event_type: t.to_owned(),
-                                to: v,
-                                current,
-                            });
-                        }
-                        (None, None) => {
-                            return Err(UpcasterError::UnknownTarget {
-                                from_type: event_type.clone(),
-                                event_type: t.to_owned(),
-                            });
-                        }
+                    End::Past {
+                        event_type,
+                        to,
+                        current,
+                    } => {
+                        return Err(UpcasterError::PastCurrent {
+                            event_type: event_type.to_owned(),
+                            to,
+                            current,
+                        });
+                    }
+                    End::Unknown {
+                        event_type: unknown,
+                        ..
+                    } => {
+                        return Err(UpcasterError::UnknownTarget {
+                            from_type: event_type.clone(),
+                            event_type: unknown.to_owned(),
+                        });
                     }
                 }
             }
         }
         Ok(())
+    }
+
+    /// Follows the chain from `(event_type, version)` until the version `E` reads, calling `step` for each link
+    /// taken, and says where it ended. Each link moves forward, so a chain is at most as long as the registry.
+    fn walk<'a, E: DomainEvent>(
+        &'a self,
+        event_type: &'a str,
+        version: u32,
+        mut step: impl FnMut(&Link),
+    ) -> End<'a> {
+        let (mut t, mut v) = (event_type, version);
+        for _ in 0..=self.len() {
+            let current = E::current_schema_version(t);
+            if current == Some(v) {
+                break;
+            }
+            match (self.link(t, v), current) {
+                (Some(link), _) => {
+                    step(link);
+                    t = link.to_type.as_deref().unwrap_or(t);
+                    v = link.to_version;
+                }
+                (None, Some(current)) if v < current => {
+                    return End::Missing {
+                        event_type: t,
+                        from: v,
+                        current,
+                    };
+                }
+                (None, Some(current)) => {
+                    return End::Past {
+                        event_type: t,
+                        to: v,
+                        current,
+                    };
+                }
+                (None, None) => {
+                    return End::Unknown {
+                        event_type: t,
+                        version: v,
+                    };
+                }
+            }
+        }
+        End::Current(t, v)
     }
 
     /// The number of registered steps.
@@ -273,29 +318,33 @@ impl Upcasters {
         schema_version: u32,
         payload: &serde_json::Value,
     ) -> Result<E, DecodeError> {
-        let (mut t, mut v, mut payload) = (event_type, schema_version, Cow::Borrowed(payload));
-        for _ in 0..=self.len() {
-            let current = E::current_schema_version(t);
-            if current == Some(v) {
-                break;
+        let mut payload = Cow::Borrowed(payload);
+        let upcast = |link: &Link| {
+            let owned = std::mem::take(&mut payload).into_owned();
+            payload = Cow::Owned((link.transform)(owned));
+        };
+        match self.walk::<E>(event_type, schema_version, upcast) {
+            End::Missing {
+                event_type,
+                from,
+                current,
+            } => Err(DecodeError::MissingUpcaster {
+                event_type: event_type.to_owned(),
+                stored: from,
+                current,
+            }),
+            // At the version the code reads, or past it or at a type it does not know: the decoder says which.
+            End::Current(t, v)
+            | End::Past {
+                event_type: t,
+                to: v,
+                ..
             }
-            match (self.link(t, v), current) {
-                (Some(link), _) => {
-                    payload = Cow::Owned((link.transform)(payload.into_owned()));
-                    t = link.to_type.as_deref().unwrap_or(t);
-                    v = link.to_version;
-                }
-                (None, Some(current)) if v < current => {
-                    return Err(DecodeError::MissingUpcaster {
-                        event_type: t.to_owned(),
-                        stored: v,
-                        current,
-                    });
-                }
-                (None, _) => break,
-            }
+            | End::Unknown {
+                event_type: t,
+                version: v,
+            } => E::decode(t, v, &payload),
         }
-        E::decode(t, v, &payload)
     }
 
     /// Upcasts and decodes a stored event.
@@ -313,6 +362,26 @@ impl Upcasters {
                 source,
             })
     }
+}
+
+/// Where following a chain of upcasters ended.
+enum End<'a> {
+    /// At a type and version the code reads.
+    Current(&'a str, u32),
+    /// Below the version the code reads, with no link onwards.
+    Missing {
+        event_type: &'a str,
+        from: u32,
+        current: u32,
+    },
+    /// Beyond the version the code reads.
+    Past {
+        event_type: &'a str,
+        to: u32,
+        current: u32,
+    },
+    /// At a type the code does not know.
+    Unknown { event_type: &'a str, version: u32 },
 }
 
 impl fmt::Debug for Upcasters {
