@@ -221,3 +221,37 @@ where
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// Opens account `1`, then deposits 1 from each of `tasks` tasks `each` times, all racing on the one stream; returns
+/// the account as loaded afterwards.
+pub async fn racing_deposits<S: es_core::EventStore + 'static>(
+    accounts: es_core::Repository<examples::bank::Account, S>,
+    tasks: usize,
+    each: usize,
+) -> es_core::Loaded<examples::bank::Account> {
+    use examples::bank::AccountCommand;
+    let accounts = std::sync::Arc::new(accounts);
+    let open = AccountCommand::Open { owner: "A".into() };
+    accounts
+        .execute("1", &open, es_core::Metadata::new())
+        .await
+        .expect("open");
+    let racers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let accounts = std::sync::Arc::clone(&accounts);
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    let deposit = AccountCommand::Deposit { amount: 1 };
+                    accounts
+                        .execute("1", &deposit, es_core::Metadata::new())
+                        .await
+                        .expect("deposit");
+                }
+            })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.expect("task");
+    }
+    accounts.load("1").await.expect("load")
+}

@@ -2,8 +2,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::Arc;
-
 use es_core::{
     DecodeError, EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository,
     RepositoryError, StoreError, StreamId, StreamRead, Version,
@@ -306,32 +304,8 @@ async fn a_second_process_sees_appends_live_through_notifications() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_repository_retries_conflicts_on_postgres() {
-    let accounts = Arc::new(Repository::<Account, _>::new(pg_store().await).with_max_attempts(50));
-    accounts
-        .execute(
-            "1",
-            &AccountCommand::Open { owner: "A".into() },
-            Metadata::new(),
-        )
-        .await
-        .unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let accounts = Arc::clone(&accounts);
-            tokio::spawn(async move {
-                for _ in 0..10 {
-                    accounts
-                        .execute("1", &AccountCommand::Deposit { amount: 1 }, Metadata::new())
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let loaded = accounts.load("1").await.unwrap();
+    let accounts = Repository::<Account, _>::new(pg_store().await).with_max_attempts(50);
+    let loaded = tests::racing_deposits(accounts, 8, 10).await;
     assert_eq!((loaded.version.get(), loaded.state.balance), (81, 80));
 }
 

@@ -48,33 +48,8 @@ async fn command_metadata_flows_into_every_event() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commands_on_one_aggregate_all_land_by_deciding_again() {
-    let accounts =
-        Arc::new(Accounts::new(Arc::new(InMemoryEventStore::new())).with_max_attempts(100));
-    accounts
-        .execute(
-            "1",
-            &AccountCommand::Open { owner: "A".into() },
-            Metadata::new(),
-        )
-        .await
-        .unwrap();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let accounts = Arc::clone(&accounts);
-            tokio::spawn(async move {
-                for _ in 0..25 {
-                    accounts
-                        .execute("1", &AccountCommand::Deposit { amount: 1 }, Metadata::new())
-                        .await
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let loaded = accounts.load("1").await.unwrap();
+    let accounts = Accounts::new(Arc::new(InMemoryEventStore::new())).with_max_attempts(100);
+    let loaded = tests::racing_deposits(accounts, 8, 25).await;
     assert_eq!(loaded.state.balance, 200);
     assert_eq!(loaded.version.get(), 201);
 }
