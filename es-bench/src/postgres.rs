@@ -65,12 +65,11 @@ impl Bench {
             format!("CREATE INDEX ON \"{s}\".raw_events (transaction_id, global_position)"),
             // The rejected design, kept here only to measure it: NOTIFY inside the append's transaction.
             format!(
-                "CREATE FUNCTION \"{s}\".append_events_notify_inside(p_stream_id text, p_expected bigint,
-                    p_event_ids uuid[], p_types text[], p_schema_versions integer[], p_payloads jsonb[],
-                    p_metadata jsonb[]) RETURNS SETOF record LANGUAGE plpgsql AS $$
+                "CREATE FUNCTION \"{s}\".append_notify_inside(p_stream_id text, p_event_id uuid, p_payload jsonb)
+                 RETURNS SETOF record LANGUAGE plpgsql AS $$
                  BEGIN
-                    RETURN QUERY SELECT * FROM \"{s}\".append_events(p_stream_id, p_expected, p_event_ids, p_types,
-                        p_schema_versions, p_payloads, p_metadata);
+                    RETURN QUERY SELECT * FROM \"{s}\".append_many(ARRAY[p_stream_id], ARRAY[0::bigint], ARRAY[1],
+                        ARRAY[p_event_id], ARRAY['Deposited'], ARRAY[1], ARRAY[p_payload], ARRAY['{{}}'::jsonb]);
                     PERFORM pg_notify('bench_inside_{s}', '');
                  END $$"
             ),
@@ -312,8 +311,9 @@ impl Bench {
     /// The call of the rejected design: the append function, then `pg_notify` inside the same transaction.
     fn notify_inside_sql(&self) -> String {
         format!(
-            "SELECT 1 FROM \"{}\".append_events_notify_inside($1, 0, $2, ARRAY['Deposited'], ARRAY[1], $3, ARRAY['{{}}'::jsonb]) \
-             AS t(outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, i text, j text, k bigint)",
+            "SELECT 1 FROM \"{}\".append_notify_inside($1, $2, $3) \
+             AS t(i integer, outcome text, a bigint, b bigint, c bigint, d bigint, e bigint, f bigint, g bigint, h uuid, \
+                  j text, k text, l bigint)",
             self.schema
         )
     }
@@ -330,8 +330,8 @@ impl Bench {
             async move {
                 sqlx::query(&sql)
                     .bind(format!("inside-{task}-{i}"))
-                    .bind(vec![Uuid::now_v7()])
-                    .bind(vec![&payload])
+                    .bind(Uuid::now_v7())
+                    .bind(&payload)
                     .execute(&pool)
                     .await?;
                 Ok(())
@@ -484,8 +484,8 @@ impl Bench {
             let started = Instant::now();
             sqlx::query(&sql)
                 .bind(format!("inside-live-{i}"))
-                .bind(vec![Uuid::now_v7()])
-                .bind(vec![&self.payload])
+                .bind(Uuid::now_v7())
+                .bind(&self.payload)
                 .execute(&self.pool)
                 .await?;
             listener.recv().await?;

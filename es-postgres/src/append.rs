@@ -1,69 +1,102 @@
-//! Appends: one call of the schema's `append_events` function per batch.
+//! Appends: one call of the schema's `append_many` function carries one or more appends, each to its own stream,
+//! in one round trip and one transaction; every append gets its own outcome row.
 
 use es_core::{
-    AppendResult, DuplicateReason, EventId, ExpectedVersion, Metadata, NewEvent, StoreError,
-    StreamId, Version, validate_append,
+    AppendResult, DuplicateReason, EventId, ExpectedVersion, NewEvent, StoreError,
+    StreamId, Version,
 };
-use sqlx::Row;
-use sqlx::postgres::PgRow;
+use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
+use sqlx::{Executor, Row};
 use uuid::Uuid;
 
 use crate::error::{backend, sqlstate};
 use crate::rows::position;
-use crate::store::Inner;
 
-/// Unique violation: with the per-stream lock, only two writers racing the same event id into different streams
-/// get here; the retry then sees the committed row and classifies it.
-const UNIQUE_VIOLATION: &str = "23505";
 /// jsonb refuses `\u0000` in strings.
 const UNSUPPORTED_UNICODE_ESCAPE: &str = "22P05";
 
-pub(crate) async fn append(
-    inner: &Inner,
-    stream: &StreamId,
-    expected: ExpectedVersion,
-    events: &[NewEvent],
-) -> Result<AppendResult, StoreError> {
-    validate_append(stream, events)?;
-    let expected_param = match expected {
+/// One append waiting to be written: the arguments of `EventStore::append`, already validated.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub(crate) stream: StreamId,
+    pub(crate) expected: ExpectedVersion,
+    pub(crate) events: Vec<NewEvent>,
+}
+
+/// The outcome of each request of a group, in order; `Err` when the call itself failed (then nothing of the group
+/// was written, or, if the connection broke after the commit, all of it: a retry tells which).
+pub(crate) async fn call(
+    conn: &mut PgConnection,
+    sql: &str,
+    group: &[Request],
+) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+    let events = || group.iter().flat_map(|r| r.events.iter());
+    let total = group.iter().map(|r| r.events.len()).sum();
+    let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
+    let expected: Vec<Option<i64>> = group.iter().map(|r| expected_param(r.expected)).collect();
+    let counts: Vec<i32> = group
+        .iter()
+        .map(|r| i32::try_from(r.events.len()).unwrap_or(i32::MAX))
+        .collect();
+    let mut ids = Vec::with_capacity(total);
+    let mut types = Vec::with_capacity(total);
+    let mut schema_versions = Vec::with_capacity(total);
+    let mut payloads = Vec::with_capacity(total);
+    let mut metadata = Vec::with_capacity(total);
+    for event in events() {
+        ids.push(event.event_id.as_uuid());
+        types.push(event.event_type.as_ref());
+        schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+        payloads.push(&event.payload);
+        metadata.push(Json(&event.metadata));
+    }
+    let rows = conn
+        .fetch_all(
+            sqlx::query(sql)
+                .bind(&streams)
+                .bind(&expected)
+                .bind(&counts)
+                .bind(&ids)
+                .bind(&types)
+                .bind(&schema_versions)
+                .bind(&payloads)
+                .bind(&metadata),
+        )
+        .await?;
+    let mut outcomes: Vec<Option<Result<AppendResult, StoreError>>> =
+        group.iter().map(|_| None).collect();
+    for row in &rows {
+        let index: i32 = row.try_get("append_index")?;
+        let slot = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| outcomes.get_mut(i).zip(group.get(i)));
+        if let Some((slot, request)) = slot {
+            *slot = Some(outcome(row, &request.stream, request.expected));
+        }
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Err(unexpected("missing outcome row".to_owned()))))
+        .collect())
+}
+
+/// The error of a request that failed alone.
+pub(crate) fn failed(error: sqlx::Error, request: &Request) -> StoreError {
+    match sqlstate(&error).as_deref() {
+        Some(UNSUPPORTED_UNICODE_ESCAPE) => nul_character(&request.stream, &request.events),
+        _ => backend("append")(error),
+    }
+}
+
+fn expected_param(expected: ExpectedVersion) -> Option<i64> {
+    match expected {
         ExpectedVersion::Any => None,
         ExpectedVersion::NoStream => Some(0),
         ExpectedVersion::StreamExists => Some(-1),
         ExpectedVersion::Exact(version) => Some(i64::try_from(version.get()).unwrap_or(i64::MAX)),
-    };
-    let ids: Vec<Uuid> = events.iter().map(|e| e.event_id.as_uuid()).collect();
-    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_ref()).collect();
-    let schema_versions: Vec<i32> = events
-        .iter()
-        .map(|e| i32::try_from(e.schema_version).unwrap_or(i32::MAX))
-        .collect();
-    let payloads: Vec<&serde_json::Value> = events.iter().map(|e| &e.payload).collect();
-    let metadata: Vec<Json<&Metadata>> = events.iter().map(|e| Json(&e.metadata)).collect();
-
-    let mut attempt = 0;
-    let row = loop {
-        attempt += 1;
-        let result = sqlx::query(&inner.sql.append)
-            .bind(stream.as_str())
-            .bind(expected_param)
-            .bind(&ids)
-            .bind(&types)
-            .bind(&schema_versions)
-            .bind(&payloads)
-            .bind(&metadata)
-            .fetch_one(&inner.pool)
-            .await;
-        match result {
-            Ok(row) => break row,
-            Err(error) => match sqlstate(&error).as_deref() {
-                Some(UNIQUE_VIOLATION) if attempt == 1 => continue,
-                Some(UNSUPPORTED_UNICODE_ESCAPE) => return Err(nul_character(stream, events)),
-                _ => return Err(backend("append")(error)),
-            },
-        }
-    };
-    outcome(&row, stream, expected)
+    }
 }
 
 fn outcome(
@@ -129,7 +162,7 @@ fn unexpected(what: String) -> StoreError {
     StoreError::Backend {
         operation: "append",
         source: format!(
-            "append_events returned an unexpected {what}; is the schema migrated by this version?"
+            "append_many returned an unexpected {what}; is the schema migrated by this version?"
         )
         .into(),
     }

@@ -36,6 +36,7 @@ mod catalog;
 mod checkpoints;
 mod dead_letters;
 mod error;
+mod group_commit;
 mod live;
 mod processes;
 mod projection;

@@ -112,7 +112,7 @@ impl Sql {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         let s = schema.quoted();
         Self {
-            append: format!("SELECT * FROM {s}.append_events($1, $2, $3, $4, $5, $6, $7)"),
+            append: format!("SELECT * FROM {s}.append_many($1, $2, $3, $4, $5, $6, $7, $8)"),
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version >= $2 \
                  ORDER BY stream_version LIMIT $3"

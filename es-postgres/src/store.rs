@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use es_core::{
     AppendResult, Direction, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId, StreamRead,
+    RecordedEvent, StoreError, StreamId, StreamRead, validate_append,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -15,14 +15,19 @@ use crate::error::{PgSetupError, backend};
 use crate::live::Live;
 use crate::rows::{bind_half, recorded_event};
 use crate::schema::{SchemaName, Sql};
-use crate::{append, subscription};
+use crate::append::Request;
+use crate::group_commit::Committer;
+use crate::subscription;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// An event store on PostgreSQL (13 or newer): events, snapshots and checkpoints in one schema.
 ///
-/// - **Appends** are one round trip: a server-side function locks the stream, checks the expected version and
-///   idempotency, and inserts the batch with one `UNNEST` insert.
+/// - **Appends** are one round trip: a server-side function locks the stream, checks the expected version, and
+///   inserts the batch with one `UNNEST` insert (idempotency is checked by the insert itself). Appends from
+///   concurrent tasks that arrive while others are on their way share one round trip and one transaction (group
+///   commit, see [`PgEventStoreBuilder::max_appends_in_flight`]), each with its own outcome. They run over a few
+///   connections of the store's own, opened with the pool's options, not through the pool.
 /// - **The global order never skips**: `read_all` and `subscribe_all` read in `(transaction id, position)` order
 ///   and only below the oldest running transaction, so an event that commits late is never passed over. A
 ///   write transaction left open anywhere in the cluster delays readers (never makes them skip): set
@@ -58,6 +63,7 @@ pub(crate) struct Inner {
     pub(crate) live: Live,
     pub(crate) poll_interval: Duration,
     pub(crate) page_size: usize,
+    pub(crate) committer: Arc<Committer>,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -87,6 +93,7 @@ pub struct PgEventStoreBuilder {
     max_connections: u32,
     poll_interval: Duration,
     page_size: usize,
+    max_appends_in_flight: usize,
 }
 
 impl Default for PgEventStoreBuilder {
@@ -96,6 +103,7 @@ impl Default for PgEventStoreBuilder {
             max_connections: 10,
             poll_interval: Duration::from_millis(250),
             page_size: 1_000,
+            max_appends_in_flight: 2,
         }
     }
 }
@@ -125,14 +133,24 @@ impl PgEventStoreBuilder {
         self
     }
 
+    /// How many append transactions may be on their way at once (default 2, at least 1): each runs on a
+    /// connection of the store's own, and appends that arrive while all are busy wait and then go together, in one
+    /// transaction (group commit). More lets single appends overlap; fewer makes larger groups.
+    pub fn max_appends_in_flight(mut self, max: usize) -> Self {
+        self.max_appends_in_flight = max.max(1);
+        self
+    }
+
     /// Connects a new pool to `url` and builds the store. Call [`PgEventStore::migrate`] once before use.
     ///
     /// # Errors
     /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::InvalidUrl`], [`PgSetupError::Connect`].
     pub async fn connect(self, url: &str) -> Result<PgEventStore, PgSetupError> {
         let options: PgConnectOptions = url.parse().map_err(PgSetupError::InvalidUrl)?;
+        // Connections are checked when they fail, not pinged before every use (a round trip each).
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(PgSetupError::Connect)?;
@@ -140,6 +158,9 @@ impl PgEventStoreBuilder {
     }
 
     /// Builds the store on an existing pool. Must be called inside a Tokio runtime (it starts the notifier task).
+    /// Reads run on the pool; appends on connections of the store's own, opened with the pool's connect options.
+    /// Build the pool with `test_before_acquire(false)`, as [`connect`](Self::connect) does: sqlx's default pings
+    /// every connection before handing it out, a round trip per query.
     ///
     /// # Errors
     /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::NoRuntime`].
@@ -148,8 +169,14 @@ impl PgEventStoreBuilder {
         let sql = Sql::new(&schema);
         let live =
             Live::start(pool.clone(), sql.notify_channel.clone()).ok_or(PgSetupError::NoRuntime)?;
+        let committer = Arc::new(Committer::new(
+            sql.append.clone(),
+            (*pool.connect_options()).clone(),
+            self.max_appends_in_flight,
+        ));
         Ok(PgEventStore {
             inner: Arc::new(Inner {
+                committer,
                 pool,
                 schema,
                 sql,
@@ -236,7 +263,13 @@ impl EventStore for PgEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let result = append::append(&self.inner, stream, expected, &events).await?;
+        validate_append(stream, &events)?;
+        let request = Request {
+            stream: stream.clone(),
+            expected,
+            events,
+        };
+        let result = self.inner.committer.append(request).await?;
         if !result.replayed {
             self.inner.live.committed();
         }

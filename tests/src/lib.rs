@@ -72,7 +72,7 @@ pub async fn append_in_open_transaction(
 ) -> es_core::EventId {
     let id = es_core::EventId::new();
     let sql = format!(
-        "SELECT outcome FROM \"{}\".append_events($1, NULL, $2, $3, $4, $5, $6)",
+        "SELECT outcome FROM \"{}\".append_many(ARRAY[$1], ARRAY[NULL::bigint], ARRAY[1], $2, $3, $4, $5, $6)",
         store.schema()
     );
     let (outcome,): (String,) = sqlx::query_as(&sql)

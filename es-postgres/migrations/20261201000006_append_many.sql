@@ -1,0 +1,251 @@
+-- Appends at the insert limit, and several appends in one transaction (group commit).
+--
+-- Measured against migration 1's `append_events`: that function wrote a `streams` row as well as each event, probed
+-- the event-id index before inserting, kept a fourth index on `events`, and ran up to seven statements. Here:
+-- - the stream's version is the newest `stream_version` in the primary key, read under the stream's advisory lock
+--   (nobody else can write the stream meanwhile), so the `streams` table goes;
+-- - idempotency is folded into the insert (`ON CONFLICT (event_id) DO NOTHING`); only an append whose ids are
+--   (partly) stored already, or whose expected version does not hold, is classified, by `classify_append`;
+-- - the `(event_type, schema_version, global_position)` index goes: the event catalog scans the table instead
+--   (an operator's check, not a hot path).
+-- Existing events keep their versions and positions.
+
+DROP INDEX events_type_version;
+DROP FUNCTION append_events(text, bigint, uuid[], text[], integer[], jsonb[], jsonb[]);
+DROP TABLE streams;
+
+-- What an append that cannot simply be written is: a retry of an earlier one ('replayed', with the original
+-- versions and positions), a reused id ('duplicate'), or a wrong expectation ('conflict', with the actual version).
+-- Runs under the stream's lock, after any rows this transaction inserted for the append were removed again.
+CREATE FUNCTION classify_append(
+    p_stream_id text,
+    p_expected bigint,
+    p_event_ids uuid[],
+    p_current bigint
+) RETURNS TABLE (
+    outcome text,
+    first_version bigint,
+    last_version bigint,
+    first_tx bigint,
+    first_position bigint,
+    last_tx bigint,
+    last_position bigint,
+    actual_version bigint,
+    dup_event_id uuid,
+    dup_reason text,
+    dup_stream text,
+    dup_version bigint
+)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+SET enable_seqscan = off
+AS $$
+DECLARE
+    n integer := cardinality(p_event_ids);
+    v_found integer;
+    v_first record;
+    v_bad record;
+BEGIN
+    SELECT count(*) INTO v_found FROM events WHERE event_id = ANY (p_event_ids);
+    IF v_found = 0 THEN
+        RETURN QUERY SELECT 'conflict', NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+            NULL::bigint, p_current, NULL::uuid, NULL::text, NULL::text, NULL::bigint;
+        RETURN;
+    END IF;
+    IF v_found < n THEN
+        RETURN QUERY SELECT 'duplicate', NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+            NULL::bigint, NULL::bigint, u.id, 'part_of_batch_stored', NULL::text, NULL::bigint
+          FROM unnest(p_event_ids) WITH ORDINALITY AS u(id, ord)
+          JOIN events e ON e.event_id = u.id
+         ORDER BY u.ord LIMIT 1;
+        RETURN;
+    END IF;
+    -- Every id is stored: a retry if they are in this stream, in batch order, starting where this expectation
+    -- would have written them.
+    SELECT u.id, e.stream_id AS found_stream, e.stream_version AS found_version
+      INTO v_first
+      FROM unnest(p_event_ids) WITH ORDINALITY AS u(id, ord)
+      JOIN events e ON e.event_id = u.id
+     WHERE u.ord = 1;
+    SELECT u.id, e.stream_id AS found_stream, e.stream_version AS found_version
+      INTO v_bad
+      FROM unnest(p_event_ids) WITH ORDINALITY AS u(id, ord)
+      JOIN events e ON e.event_id = u.id
+     WHERE e.stream_id <> p_stream_id
+        OR e.stream_version <> v_first.found_version + u.ord - 1
+     ORDER BY u.ord
+     LIMIT 1;
+    IF v_bad.id IS NULL AND NOT (
+           p_expected IS NULL
+        OR (p_expected = -1 AND v_first.found_version > 1)
+        OR (p_expected >= 0 AND v_first.found_version = p_expected + 1)) THEN
+        v_bad := v_first;
+    END IF;
+    IF v_bad.id IS NOT NULL THEN
+        RETURN QUERY SELECT 'duplicate', NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
+            NULL::bigint, NULL::bigint, v_bad.id,
+            CASE WHEN v_bad.found_stream <> p_stream_id THEN 'stored_in_other_stream'
+                 ELSE 'stored_at_other_version' END,
+            v_bad.found_stream, v_bad.found_version;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT 'replayed', min(e.stream_version), max(e.stream_version),
+               (array_agg(e.transaction_id::text::bigint ORDER BY e.stream_version))[1],
+               (array_agg(e.global_position ORDER BY e.stream_version))[1],
+               (array_agg(e.transaction_id::text::bigint ORDER BY e.stream_version DESC))[1],
+               (array_agg(e.global_position ORDER BY e.stream_version DESC))[1],
+               NULL::bigint, NULL::uuid, NULL::text, NULL::text, NULL::bigint
+          FROM events e WHERE e.event_id = ANY (p_event_ids);
+END
+$$;
+
+-- Appends one or more batches, each to its own stream, in one transaction. Returns one row per append, in the
+-- order given (`append_index` 1..n), whose `outcome` says what happened to it:
+--   'appended'  versions first..last were written at positions (first_tx, first_position)..(last_tx, last_position)
+--   'replayed'  every id was already stored as a run this expectation could have written: its original result
+--   'conflict'  the stream is at `actual_version` (NULL: missing); nothing written for this append
+--   'duplicate' `dup_event_id` is stored in a way that makes this no retry (`dup_reason`); nothing written for it
+-- One append's outcome never depends on another's: each is decided on its own stream under its own lock.
+-- p_streams, p_expected, p_counts: one element per append. p_expected: NULL any, -1 stream exists, 0 no stream,
+-- n > 0 exactly version n. The event arrays hold the appends' events one after another, p_counts[i] for append i.
+-- The streams' advisory locks are taken first, in one fixed order (no deadlock between groups), before the first
+-- write: the transaction id, which orders the global feed, is assigned only after each stream's previous writer
+-- committed, so the feed keeps every stream's order.
+CREATE FUNCTION append_many(
+    p_streams text[],
+    p_expected bigint[],
+    p_counts integer[],
+    p_event_ids uuid[],
+    p_types text[],
+    p_schema_versions integer[],
+    p_payloads jsonb[],
+    p_metadata jsonb[]
+) RETURNS TABLE (
+    append_index integer,
+    outcome text,
+    first_version bigint,
+    last_version bigint,
+    first_tx bigint,
+    first_position bigint,
+    last_tx bigint,
+    last_position bigint,
+    actual_version bigint,
+    dup_event_id uuid,
+    dup_reason text,
+    dup_stream text,
+    dup_version bigint
+)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+SET enable_seqscan = off
+AS $$
+DECLARE
+    n_appends integer := coalesce(cardinality(p_streams), 0);
+    v_current bigint[];
+    v_base bigint[];
+    v_start integer[];
+    v_written integer[];
+    v_first_version bigint[];
+    v_last_version bigint[];
+    v_first_position bigint[];
+    v_last_position bigint[];
+    v_ok boolean;
+    v_offset integer := 0;
+    v_tx bigint;
+    r record;
+    i integer;
+BEGIN
+    IF n_appends = 0 OR cardinality(p_expected) <> n_appends OR cardinality(p_counts) <> n_appends
+       OR coalesce(cardinality(p_event_ids), 0) <> (SELECT sum(c) FROM unnest(p_counts) c)
+       OR EXISTS (SELECT 1 FROM unnest(p_counts) c WHERE c IS NULL OR c < 1) THEN
+        RAISE EXCEPTION 'append_many: malformed arguments' USING ERRCODE = '22023';
+    END IF;
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION 'append_many must be the first write of its transaction' USING ERRCODE = '55000';
+    END IF;
+    IF n_appends = 1 THEN
+        PERFORM pg_advisory_xact_lock(hashtextextended(p_streams[1], 0));
+        SELECT max(e.stream_version) INTO r FROM events e WHERE e.stream_id = p_streams[1];
+        v_current := ARRAY[r.max];
+    ELSE
+        PERFORM pg_advisory_xact_lock(k)
+           FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest(p_streams) s ORDER BY 1) AS locks;
+        SELECT array_agg((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.sid) ORDER BY s.ord)
+          INTO v_current
+          FROM unnest(p_streams) WITH ORDINALITY AS s(sid, ord);
+    END IF;
+
+    -- Which appends hold their expectation, and where each one's events start.
+    v_base := array_fill(NULL::bigint, ARRAY[n_appends]);
+    v_start := array_fill(0, ARRAY[n_appends]);
+    FOR i IN 1..n_appends LOOP
+        v_start[i] := v_offset;
+        v_offset := v_offset + p_counts[i];
+        v_ok := CASE
+            WHEN p_expected[i] IS NULL THEN true
+            WHEN p_expected[i] = -1 THEN v_current[i] IS NOT NULL
+            ELSE coalesce(v_current[i], 0) = p_expected[i]
+        END;
+        IF v_ok THEN
+            v_base[i] := coalesce(v_current[i], 0);
+        END IF;
+    END LOOP;
+
+    v_written := array_fill(0, ARRAY[n_appends]);
+    v_first_version := array_fill(NULL::bigint, ARRAY[n_appends]);
+    v_last_version := array_fill(NULL::bigint, ARRAY[n_appends]);
+    v_first_position := array_fill(NULL::bigint, ARRAY[n_appends]);
+    v_last_position := array_fill(NULL::bigint, ARRAY[n_appends]);
+    IF EXISTS (SELECT 1 FROM unnest(v_base) b WHERE b IS NOT NULL) THEN
+        FOR r IN
+            WITH batch AS (
+                SELECT a.ord::integer AS idx, v_base[a.ord] + (u.ord - v_start[a.ord]) AS version,
+                       u.id, u.t, u.sv, u.p, u.m, u.ord
+                  FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+                       WITH ORDINALITY AS u(id, t, sv, p, m, ord)
+                  JOIN unnest(p_counts) WITH ORDINALITY AS a(c, ord)
+                    ON u.ord > v_start[a.ord] AND u.ord <= v_start[a.ord] + a.c
+                 WHERE v_base[a.ord] IS NOT NULL
+            ), inserted AS (
+                INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload,
+                                    metadata)
+                SELECT p_streams[b.idx], b.version, b.id, b.t, b.sv, b.p, coalesce(b.m, '{}')
+                  FROM batch b
+                 ORDER BY b.ord
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING events.stream_id, events.stream_version, events.global_position
+            )
+            SELECT s.ord::integer AS idx, count(*)::integer AS written, min(ins.stream_version) AS fv,
+                   max(ins.stream_version) AS lv, min(ins.global_position) AS fp, max(ins.global_position) AS lp
+              FROM inserted ins
+              JOIN unnest(p_streams) WITH ORDINALITY AS s(sid, ord) ON s.sid = ins.stream_id
+             WHERE v_base[s.ord] IS NOT NULL
+             GROUP BY s.ord
+        LOOP
+            v_written[r.idx] := r.written;
+            v_first_version[r.idx] := r.fv;
+            v_last_version[r.idx] := r.lv;
+            v_first_position[r.idx] := r.fp;
+            v_last_position[r.idx] := r.lp;
+        END LOOP;
+        v_tx := pg_current_xact_id()::text::bigint;
+    END IF;
+
+    FOR i IN 1..n_appends LOOP
+        IF v_base[i] IS NOT NULL AND v_written[i] = p_counts[i] THEN
+            RETURN QUERY SELECT i, 'appended', v_first_version[i], v_last_version[i], v_tx, v_first_position[i],
+                v_tx, v_last_position[i], NULL::bigint, NULL::uuid, NULL::text, NULL::text, NULL::bigint;
+            CONTINUE;
+        END IF;
+        IF v_written[i] > 0 THEN
+            -- Some ids of this append were stored already: take back the part written, then classify it.
+            DELETE FROM events
+             WHERE stream_id = p_streams[i] AND stream_version > v_base[i]
+               AND stream_version <= v_base[i] + p_counts[i];
+        END IF;
+        RETURN QUERY SELECT i, c.* FROM classify_append(p_streams[i], p_expected[i],
+            p_event_ids[v_start[i] + 1 : v_start[i] + p_counts[i]], v_current[i]) AS c;
+    END LOOP;
+END
+$$;

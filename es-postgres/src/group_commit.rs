@@ -1,0 +1,181 @@
+//! Group commit: appends from concurrent tasks that arrive while earlier ones are on their way go to the server
+//! together, in one round trip and one transaction, over connections of the store's own (no pool: no ping before
+//! or after each use).
+//!
+//! An append joins a queue. When fewer than `max_in_flight` groups are being written, it starts a writer task at
+//! once (an idle store adds no delay); otherwise the next writer to finish takes it, with everything else queued
+//! by then. A group never holds two appends to the same stream (the later one waits for the next group, so a
+//! stream's appends keep their order), and each append's outcome is decided on its own stream alone: a conflict,
+//! a reused id or a refused event in one never fails the others. When a whole call fails (a bad payload the
+//! server refuses, a broken connection), its appends are written again one by one, so each gets exactly the
+//! outcome it would have had alone; appends are idempotent by event id, so a group that did commit before its
+//! connection broke comes back as `replayed`.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use es_core::{AppendResult, StoreError};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use tokio::sync::oneshot;
+
+use crate::append::{self, Request};
+use crate::error::backend;
+
+/// The most appends one call carries.
+const MAX_GROUP_APPENDS: usize = 64;
+/// The most events one call carries (a larger single append goes alone).
+const MAX_GROUP_EVENTS: usize = 4_096;
+
+type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
+
+/// The queue of appends and the connections that write them.
+pub(crate) struct Committer {
+    sql: String,
+    options: PgConnectOptions,
+    max_in_flight: usize,
+    queue: parking_lot::Mutex<Queue>,
+    /// Connections not in use by a writer; a writer opens one when none is idle.
+    idle: parking_lot::Mutex<Vec<PgConnection>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<(Request, Reply)>,
+    /// Writer tasks running.
+    writers: usize,
+}
+
+impl std::fmt::Debug for Committer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Committer")
+            .field("max_in_flight", &self.max_in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Committer {
+    pub(crate) fn new(sql: String, options: PgConnectOptions, max_in_flight: usize) -> Self {
+        Self {
+            sql,
+            options,
+            max_in_flight: max_in_flight.max(1),
+            queue: parking_lot::Mutex::new(Queue::default()),
+            idle: parking_lot::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Writes `request`, alone or with others, and returns its own outcome.
+    pub(crate) async fn append(
+        self: &Arc<Self>,
+        request: Request,
+    ) -> Result<AppendResult, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        let start_writer = {
+            let mut queue = self.queue.lock();
+            queue.pending.push_back((request, reply));
+            let start = queue.writers < self.max_in_flight;
+            if start {
+                queue.writers += 1;
+            }
+            start
+        };
+        if start_writer {
+            // A task of its own, so that a caller that gives up waiting cannot strand the group's other appends.
+            tokio::spawn(Arc::clone(self).write());
+        }
+        outcome.await.map_err(|_| StoreError::Backend {
+            operation: "append",
+            source: "the append's writer task ended without an outcome (runtime shutting down?)".into(),
+        })?
+    }
+
+    /// A writer: takes groups off the queue until it is empty.
+    async fn write(self: Arc<Self>) {
+        // Appends woken at the same moment as the one that started this writer join its first group.
+        tokio::task::yield_now().await;
+        loop {
+            let group = {
+                let mut queue = self.queue.lock();
+                if queue.pending.is_empty() {
+                    queue.writers -= 1;
+                    return;
+                }
+                take_group(&mut queue.pending)
+            };
+            self.write_group(group).await;
+        }
+    }
+
+    async fn write_group(&self, group: Vec<(Request, Reply)>) {
+        let (requests, replies): (Vec<Request>, Vec<Reply>) = group.into_iter().unzip();
+        let outcomes = match self.call(&requests).await {
+            Ok(outcomes) => outcomes,
+            Err(error) if requests.len() == 1 => vec![Err(append::failed(error, &requests[0]))],
+            Err(error) => {
+                tracing::debug!(%error, appends = requests.len(), "group append failed; writing its appends one by one");
+                let mut outcomes = Vec::with_capacity(requests.len());
+                for request in requests {
+                    let alone = std::slice::from_ref(&request);
+                    outcomes.push(match self.call(alone).await {
+                        Ok(mut outcome) => outcome.pop().unwrap_or_else(|| {
+                            Err(backend("append")(sqlx::Error::RowNotFound))
+                        }),
+                        Err(error) => Err(append::failed(error, &request)),
+                    });
+                }
+                outcomes
+            }
+        };
+        for (reply, outcome) in replies.into_iter().zip(outcomes) {
+            // The caller may have stopped waiting; its append stands either way.
+            let _ = reply.send(outcome);
+        }
+    }
+
+    /// One call on an idle connection (opened if none is idle). A connection that failed is closed, not reused.
+    async fn call(
+        &self,
+        requests: &[Request],
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+        let idle = self.idle.lock().pop();
+        let mut conn = match idle {
+            Some(conn) => conn,
+            None => PgConnection::connect_with(&self.options).await?,
+        };
+        let result = append::call(&mut conn, &self.sql, requests).await;
+        match &result {
+            Ok(_) | Err(sqlx::Error::Database(_)) => self.idle.lock().push(conn),
+            Err(_) => drop(conn),
+        }
+        result
+    }
+}
+
+/// The next group: queued appends in order, at most one per stream (later ones stay queued, in order), within
+/// the size limits, and always at least the first.
+fn take_group(pending: &mut VecDeque<(Request, Reply)>) -> Vec<(Request, Reply)> {
+    let mut group = Vec::new();
+    let mut streams = HashSet::new();
+    let mut events = 0;
+    let mut rest = VecDeque::new();
+    while let Some(item) = pending.pop_front() {
+        let size = item.0.events.len();
+        let fits = group.is_empty()
+            || (group.len() < MAX_GROUP_APPENDS && events + size <= MAX_GROUP_EVENTS);
+        if !fits {
+            pending.push_front(item);
+            break;
+        }
+        if streams.insert(item.0.stream.clone()) {
+            events += size;
+            group.push(item);
+        } else {
+            rest.push_back(item);
+        }
+    }
+    while let Some(item) = rest.pop_back() {
+        pending.push_front(item);
+    }
+    group
+}
