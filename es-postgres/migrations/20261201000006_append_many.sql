@@ -100,7 +100,8 @@ BEGIN
 END
 $$;
 
--- Appends one or more batches, each to its own stream, in one transaction. Returns one row per append, in the
+-- Appends several batches, each to its own stream, in one transaction (a group commit; one append alone goes
+-- through the leaner `append_one`, whose rows look the same). Returns one row per append, in the
 -- order given (`append_index` 1..n), whose `outcome` says what happened to it:
 --   'appended'  versions first..last were written at positions (first_tx, first_position)..(last_tx, last_position)
 --   'replayed'  every id was already stored as a run this expectation could have written: its original result
@@ -164,17 +165,11 @@ BEGIN
     IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
         RAISE EXCEPTION 'append_many must be the first write of its transaction' USING ERRCODE = '55000';
     END IF;
-    IF n_appends = 1 THEN
-        PERFORM pg_advisory_xact_lock(hashtextextended(p_streams[1], 0));
-        SELECT max(e.stream_version) INTO r FROM events e WHERE e.stream_id = p_streams[1];
-        v_current := ARRAY[r.max];
-    ELSE
-        PERFORM pg_advisory_xact_lock(k)
-           FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest(p_streams) s ORDER BY 1) AS locks;
-        SELECT array_agg((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.sid) ORDER BY s.ord)
-          INTO v_current
-          FROM unnest(p_streams) WITH ORDINALITY AS s(sid, ord);
-    END IF;
+    PERFORM pg_advisory_xact_lock(k)
+       FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest(p_streams) s ORDER BY 1) AS locks;
+    SELECT array_agg((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.sid) ORDER BY s.ord)
+      INTO v_current
+      FROM unnest(p_streams) WITH ORDINALITY AS s(sid, ord);
 
     -- Which appends hold their expectation, and where each one's events start.
     v_base := array_fill(NULL::bigint, ARRAY[n_appends]);
@@ -232,12 +227,12 @@ BEGIN
         v_tx := pg_current_xact_id()::text::bigint;
     END IF;
 
+    RETURN QUERY SELECT g.i, 'appended', v_first_version[g.i], v_last_version[g.i], v_tx, v_first_position[g.i],
+        v_tx, v_last_position[g.i], NULL::bigint, NULL::uuid, NULL::text, NULL::text, NULL::bigint
+      FROM generate_series(1, n_appends) AS g(i)
+     WHERE v_base[g.i] IS NOT NULL AND v_written[g.i] = p_counts[g.i];
     FOR i IN 1..n_appends LOOP
-        IF v_base[i] IS NOT NULL AND v_written[i] = p_counts[i] THEN
-            RETURN QUERY SELECT i, 'appended', v_first_version[i], v_last_version[i], v_tx, v_first_position[i],
-                v_tx, v_last_position[i], NULL::bigint, NULL::uuid, NULL::text, NULL::text, NULL::bigint;
-            CONTINUE;
-        END IF;
+        CONTINUE WHEN v_base[i] IS NOT NULL AND v_written[i] = p_counts[i];
         IF v_written[i] > 0 THEN
             -- Some ids of this append were stored already: take back the part written, then classify it.
             DELETE FROM events
@@ -247,5 +242,79 @@ BEGIN
         RETURN QUERY SELECT i, c.* FROM classify_append(p_streams[i], p_expected[i],
             p_event_ids[v_start[i] + 1 : v_start[i] + p_counts[i]], v_current[i]) AS c;
     END LOOP;
+END
+$$;
+
+-- One append, with the same arguments and outcome row as one element of `append_many`: the common case, kept to
+-- four statements (lock, current version, insert, answer).
+CREATE FUNCTION append_one(
+    p_stream_id text,
+    p_expected bigint,
+    p_event_ids uuid[],
+    p_types text[],
+    p_schema_versions integer[],
+    p_payloads jsonb[],
+    p_metadata jsonb[]
+) RETURNS TABLE (
+    append_index integer,
+    outcome text,
+    first_version bigint,
+    last_version bigint,
+    first_tx bigint,
+    first_position bigint,
+    last_tx bigint,
+    last_position bigint,
+    actual_version bigint,
+    dup_event_id uuid,
+    dup_reason text,
+    dup_stream text,
+    dup_version bigint
+)
+LANGUAGE plpgsql
+SET search_path FROM CURRENT
+SET enable_seqscan = off
+AS $$
+DECLARE
+    n integer := coalesce(cardinality(p_event_ids), 0);
+    v_current bigint;
+    v_base bigint;
+    r record;
+BEGIN
+    IF n = 0 THEN
+        RAISE EXCEPTION 'empty append to stream %', p_stream_id USING ERRCODE = '22023';
+    END IF;
+    IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
+        RAISE EXCEPTION 'append_one must be the first write of its transaction' USING ERRCODE = '55000';
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
+    SELECT max(e.stream_version) INTO v_current FROM events e WHERE e.stream_id = p_stream_id;
+    IF (p_expected = -1 AND v_current IS NULL) OR (p_expected >= 0 AND coalesce(v_current, 0) <> p_expected) THEN
+        RETURN QUERY SELECT 1, c.* FROM classify_append(p_stream_id, p_expected, p_event_ids, v_current) AS c;
+        RETURN;
+    END IF;
+    v_base := coalesce(v_current, 0);
+    WITH inserted AS (
+        INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata)
+        SELECT p_stream_id, v_base + u.ord, u.id, u.t, u.sv, u.p, coalesce(u.m, '{}')
+          FROM unnest(p_event_ids, p_types, p_schema_versions, p_payloads, p_metadata)
+               WITH ORDINALITY AS u(id, t, sv, p, m, ord)
+         ORDER BY u.ord
+        ON CONFLICT (event_id) DO NOTHING
+        RETURNING events.stream_version, events.global_position
+    )
+    SELECT count(*)::integer AS written, min(i.stream_version) AS fv, max(i.stream_version) AS lv,
+           min(i.global_position) AS fp, max(i.global_position) AS lp
+      INTO r FROM inserted i;
+    IF r.written = n THEN
+        RETURN QUERY SELECT 1, 'appended', r.fv, r.lv, pg_current_xact_id()::text::bigint, r.fp,
+            pg_current_xact_id()::text::bigint, r.lp, NULL::bigint, NULL::uuid, NULL::text, NULL::text,
+            NULL::bigint;
+        RETURN;
+    END IF;
+    IF r.written > 0 THEN
+        DELETE FROM events
+         WHERE stream_id = p_stream_id AND stream_version > v_base AND stream_version <= v_base + n;
+    END IF;
+    RETURN QUERY SELECT 1, c.* FROM classify_append(p_stream_id, p_expected, p_event_ids, v_current) AS c;
 END
 $$;

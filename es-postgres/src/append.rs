@@ -16,6 +16,13 @@ use crate::rows::position;
 /// jsonb refuses `\u0000` in strings.
 const UNSUPPORTED_UNICODE_ESCAPE: &str = "22P05";
 
+/// The two calls: `append_one` for an append alone, `append_many` for a group.
+#[derive(Clone, Debug)]
+pub(crate) struct AppendSql {
+    pub(crate) one: String,
+    pub(crate) many: String,
+}
+
 /// One append waiting to be written: the arguments of `EventStore::append`, already validated.
 #[derive(Debug)]
 pub(crate) struct Request {
@@ -28,7 +35,7 @@ pub(crate) struct Request {
 /// was written, or, if the connection broke after the commit, all of it: a retry tells which).
 pub(crate) async fn call(
     conn: &mut PgConnection,
-    sql: &str,
+    sql: &AppendSql,
     group: &[Request],
 ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
     let events = || group.iter().flat_map(|r| r.events.iter());
@@ -51,12 +58,18 @@ pub(crate) async fn call(
         payloads.push(&event.payload);
         metadata.push(Json(&event.metadata));
     }
+    let query = match group {
+        [one] => sqlx::query(&sql.one)
+            .bind(one.stream.as_str())
+            .bind(expected_param(one.expected)),
+        _ => sqlx::query(&sql.many)
+            .bind(&streams)
+            .bind(&expected)
+            .bind(&counts),
+    };
     let rows = conn
         .fetch_all(
-            sqlx::query(sql)
-                .bind(&streams)
-                .bind(&expected)
-                .bind(&counts)
+            query
                 .bind(&ids)
                 .bind(&types)
                 .bind(&schema_versions)

@@ -19,7 +19,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;
 
-use crate::append::{self, Request};
+use crate::append::{self, AppendSql, Request};
 use crate::error::backend;
 
 /// The most appends one call carries.
@@ -31,7 +31,7 @@ type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 
 /// The queue of appends and the connections that write them.
 pub(crate) struct Committer {
-    sql: String,
+    sql: AppendSql,
     options: PgConnectOptions,
     max_in_flight: usize,
     queue: parking_lot::Mutex<Queue>,
@@ -55,7 +55,7 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    pub(crate) fn new(sql: String, options: PgConnectOptions, max_in_flight: usize) -> Self {
+    pub(crate) fn new(sql: AppendSql, options: PgConnectOptions, max_in_flight: usize) -> Self {
         Self {
             sql,
             options,

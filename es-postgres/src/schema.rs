@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::append::AppendSql;
 use crate::error::PgSetupError;
 
 /// A validated PostgreSQL schema name: lower-case ASCII letters, digits and `_`, starting with a letter or `_`,
@@ -76,7 +77,7 @@ impl fmt::Display for SchemaName {
 /// (and stays in sqlx's per-connection statement cache).
 #[derive(Debug)]
 pub(crate) struct Sql {
-    pub(crate) append: String,
+    pub(crate) append: AppendSql,
     pub(crate) read_forward: String,
     pub(crate) read_backward: String,
     pub(crate) read_all: String,
@@ -112,7 +113,10 @@ impl Sql {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         let s = schema.quoted();
         Self {
-            append: format!("SELECT * FROM {s}.append_many($1, $2, $3, $4, $5, $6, $7, $8)"),
+            append: AppendSql {
+                one: format!("SELECT * FROM {s}.append_one($1, $2, $3, $4, $5, $6, $7)"),
+                many: format!("SELECT * FROM {s}.append_many($1, $2, $3, $4, $5, $6, $7, $8)"),
+            },
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version >= $2 \
                  ORDER BY stream_version LIMIT $3"
