@@ -11,7 +11,7 @@ use crate::stats::rate;
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// A meter that ticks once per command: the smallest aggregate with a real decision.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Meter {
     ticks: u64,
 }

@@ -12,7 +12,7 @@ use crate::DomainEvent;
 /// ```
 /// use es_core::{Aggregate, DomainEvent};
 ///
-/// #[derive(Default)]
+/// #[derive(Default, Clone)]
 /// struct Counter { value: u64 }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
@@ -44,7 +44,7 @@ use crate::DomainEvent;
 /// let counter = events.iter().fold(counter, Counter::apply);
 /// assert_eq!(counter.value, 2);
 /// ```
-pub trait Aggregate: Default + Send + Sync + 'static {
+pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// The stream category: the aggregate with id `42` lives in stream `{CATEGORY}-42`.
     const CATEGORY: &'static str;
     /// The events this aggregate records.

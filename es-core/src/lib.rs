@@ -9,7 +9,7 @@
 //! use es_core::{Aggregate, DomainEvent, Metadata, Repository};
 //! use es_memory::InMemoryEventStore;
 //!
-//! #[derive(Default, Debug)]
+//! #[derive(Default, Debug, Clone)]
 //! struct Account { open: bool, balance: u64 }
 //!
 //! #[derive(Debug, PartialEq, DomainEvent)]
@@ -104,7 +104,7 @@ pub use projection::{
     WorkerError, describe, wants,
 };
 pub use record::{NewEvent, RecordedEvent};
-pub use repository::{AsOf, Executed, Loaded, Repository, RepositoryError};
+pub use repository::{AsOf, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository, RepositoryError};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};
 pub use snapshot::{Snapshot, SnapshotStore, validate_snapshot};
 pub use snapshot_policy::{SnapshotDue, SnapshotPolicy, Snapshotting};

@@ -16,9 +16,12 @@ pub(crate) trait Snapshotter<A>: Send + Sync {
     /// undecodable, a store error) are logged and skipped: the events are the source of truth.
     async fn load(&self, stream: &StreamId, at_most: Option<Version>) -> Option<(A, Version)>;
 
-    /// Writes a snapshot if the policy says so. Failures are logged, never returned: a snapshot is an
-    /// optimisation and must not fail the command that triggered it.
-    async fn after_execute(&self, stream: &StreamId, state: &A, due: SnapshotDue);
+    /// The snapshot to write after a command, if the policy says one is due and the state encodes (a failure
+    /// is logged: a snapshot is an optimisation and must not fail the command that triggered it).
+    fn prepare(&self, stream: &StreamId, state: &A, due: &SnapshotDue) -> Option<Snapshot>;
+
+    /// Writes `snapshot`; failures are logged, never returned.
+    async fn save(&self, snapshot: Snapshot);
 }
 
 pub(crate) struct StoreSnapshotter<A, T> {
@@ -55,26 +58,30 @@ impl<A: Snapshotting, T: SnapshotStore> Snapshotter<A> for StoreSnapshotter<A, T
         }
     }
 
-    async fn after_execute(&self, stream: &StreamId, state: &A, due: SnapshotDue) {
-        if !self.policy.is_due(&due) {
-            return;
+    fn prepare(&self, stream: &StreamId, state: &A, due: &SnapshotDue) -> Option<Snapshot> {
+        if !self.policy.is_due(due) {
+            return None;
         }
         let state = match serde_json::to_value(state.to_snapshot()) {
             Ok(state) => state,
             Err(error) => {
                 tracing::warn!(%stream, %error, "cannot encode snapshot; skipped");
-                return;
+                return None;
             }
         };
-        let snapshot = Snapshot {
+        Some(Snapshot {
             stream_id: stream.clone(),
             snapshot_type: A::SNAPSHOT_TYPE.to_owned(),
             schema_version: A::SNAPSHOT_VERSION,
             version: due.version,
             state,
-        };
+        })
+    }
+
+    async fn save(&self, snapshot: Snapshot) {
+        let (stream, version) = (snapshot.stream_id.clone(), snapshot.version);
         if let Err(error) = self.store.save_snapshot(snapshot).await {
-            tracing::warn!(%stream, version = %due.version, %error, "cannot write snapshot; the command stands");
+            tracing::warn!(%stream, %version, %error, "cannot write snapshot; the command stands");
         }
     }
 }

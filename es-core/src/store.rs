@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 use crate::error::{DuplicateReason, StoreError};
-use crate::{ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+use crate::{EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
 
 /// The direction of a stream read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -260,6 +260,16 @@ pub trait EventStore: Send + Sync {
         }
     }
 
+    /// Whether the event with id `event_id` is stored in `stream` (how a command sent again by id is recognised).
+    /// The default reads the stream; backends answer from their event-id index.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+        let events = self.read_stream(stream, StreamRead::forward()).await?;
+        Ok(events.iter().any(|e| e.event_id == event_id))
+    }
+
     /// How many events `read_all` shows after `after` (a projection's lag). The default pages through `read_all`;
     /// backends answer directly.
     ///
@@ -315,5 +325,9 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
         (**self).count_after(after).await
+    }
+
+    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+        (**self).contains_event(stream, event_id).await
     }
 }

@@ -17,6 +17,13 @@ pub(crate) struct Log {
 }
 
 impl Log {
+    /// Whether `event_id` is stored in `stream`.
+    pub(crate) fn contains(&self, stream: &StreamId, event_id: EventId) -> bool {
+        self.ids
+            .get(&event_id)
+            .is_some_and(|&index| self.events[index].stream_id == *stream)
+    }
+
     /// The sequence number of the last event (0 when empty).
     pub(crate) fn head(&self) -> u64 {
         self.events.len() as u64

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, DeadLetter, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
+    AppendResult, DeadLetter, EventId, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
     RecordedEvent, Snapshot, StoreError, StreamId, StreamRead,
 };
 use parking_lot::{Mutex, RwLock};
@@ -128,5 +128,9 @@ impl EventStore for InMemoryEventStore {
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
         Ok(self.shared.log.read().count_after(after))
+    }
+
+    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+        Ok(self.shared.log.read().contains(stream, event_id))
     }
 }

@@ -8,7 +8,7 @@
 //! use es_core::{Metadata, Repository};
 //! use es_postgres::PgEventStore;
 //! # use es_core::{Aggregate, DomainEvent};
-//! # #[derive(Default)] struct Counter;
+//! # #[derive(Default, Clone)] struct Counter;
 //! # #[derive(DomainEvent)] enum CounterEvent { Incremented }
 //! # impl Aggregate for Counter {
 //! #     const CATEGORY: &'static str = "counter";

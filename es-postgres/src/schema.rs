@@ -92,6 +92,7 @@ pub(crate) struct Sql {
     pub(crate) sample_events: String,
     pub(crate) head: String,
     pub(crate) count_after: String,
+    pub(crate) contains_event: String,
     pub(crate) park: String,
     pub(crate) dead_letters: String,
     pub(crate) remove_dead_letter: String,
@@ -167,6 +168,9 @@ impl Sql {
                 "SELECT transaction_id::text::bigint, global_position FROM {s}.events \
                  WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
                  ORDER BY events.transaction_id DESC, events.global_position DESC LIMIT 1"
+            ),
+            contains_event: format!(
+                "SELECT EXISTS (SELECT 1 FROM {s}.events WHERE event_id = $1 AND stream_id = $2)"
             ),
             count_after: format!(
                 "SELECT count(*) FROM {s}.events \

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, Direction, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
+    AppendResult, Direction, EventId, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
     RecordedEvent, StoreError, StreamId, StreamRead, validate_append,
 };
 use sqlx::PgPool;
@@ -321,6 +321,15 @@ impl EventStore for PgEventStore {
             .await
             .map_err(backend("head"))?;
         Ok(row.map(|(tx, pos)| crate::rows::position(tx, pos)))
+    }
+
+    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+        sqlx::query_scalar(&self.inner.sql.contains_event)
+            .bind(event_id.as_uuid())
+            .bind(stream.as_str())
+            .fetch_one(&self.inner.pool)
+            .await
+            .map_err(backend("contains_event"))
     }
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {

@@ -133,7 +133,7 @@ async fn loads_long_streams_in_pages() {
 #[tokio::test]
 async fn a_command_that_decides_nothing_appends_nothing() {
     /// An aggregate whose command is a no-op once done.
-    #[derive(Default)]
+    #[derive(Default, Clone)]
     struct Flag(bool);
     #[derive(Debug, PartialEq, es_core::DomainEvent)]
     enum FlagEvent {

@@ -14,7 +14,7 @@ use tests::{execute_in_schema, pg_store};
 
 /// A ticket as today's code sees it. `Opened` history: v1 `{name}`; v2 renamed it `title` and added `priority`;
 /// v3 added `tags`.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, PartialEq, Clone)]
 struct Ticket {
     title: String,
     priority: u8,

@@ -69,7 +69,7 @@ impl CommandContext {
 ///
 /// ```
 /// # use es_core::{Aggregate, DomainEvent};
-/// # #[derive(Default)] struct Stock;
+/// # #[derive(Default, Clone)] struct Stock;
 /// # #[derive(DomainEvent)] enum StockEvent { Reserved }
 /// # #[derive(Debug, thiserror::Error)] #[error("no stock")] struct NoStock;
 /// # impl Aggregate for Stock {

@@ -237,7 +237,7 @@ where
 /// #[derive(DomainEvent)]
 /// enum Signup { SignedUp { user: String } }
 ///
-/// #[derive(Default)]
+/// #[derive(Default, Clone)]
 /// struct Wallet(u64);
 /// #[derive(DomainEvent)]
 /// enum WalletEvent { Credited { amount: u64 } }

@@ -10,7 +10,7 @@ use crate::{Aggregate, DomainEvent};
 /// ```
 /// use es_core::{Aggregate, DomainEvent, testing::given};
 ///
-/// #[derive(Default)]
+/// #[derive(Default, Clone)]
 /// struct Door { open: bool }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]

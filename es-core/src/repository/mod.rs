@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::EventId;
-use crate::error::{EncodeError, EventDecodeError, StoreError, StreamIdError};
+use crate::error::{DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError};
 use crate::snapshotter::{Snapshotter, StoreSnapshotter};
 use crate::upcast::UpcasterError;
 use crate::{
@@ -15,6 +14,16 @@ use crate::{
     event_id_for,
 };
 use uuid::Uuid;
+
+mod cache;
+
+use cache::AggregateCache;
+
+/// How many streams' states a repository caches by default.
+pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
+
+/// How many snapshot writes may be in flight at once per repository.
+const SNAPSHOT_WRITES: usize = 4;
 
 /// An aggregate's state as loaded, with the stream version it reflects.
 #[derive(Clone, Debug, PartialEq)]
@@ -116,7 +125,7 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
 /// use es_core::{Aggregate, DomainEvent, Metadata, Repository};
 /// use es_memory::InMemoryEventStore;
 ///
-/// #[derive(Default, Debug)]
+/// #[derive(Default, Debug, Clone)]
 /// struct Counter { value: u64 }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
@@ -151,7 +160,8 @@ pub struct Repository<A, S> {
     page_size: usize,
     upcasters: Arc<Upcasters>,
     snapshots: Option<Arc<dyn Snapshotter<A>>>,
-    aggregate: PhantomData<fn() -> A>,
+    cache: Arc<AggregateCache<A>>,
+    snapshot_writes: Arc<tokio::sync::Semaphore>,
 }
 
 impl<A, S: Clone> Clone for Repository<A, S> {
@@ -162,7 +172,8 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             page_size: self.page_size,
             upcasters: Arc::clone(&self.upcasters),
             snapshots: self.snapshots.clone(),
-            aggregate: PhantomData,
+            cache: Arc::clone(&self.cache),
+            snapshot_writes: Arc::clone(&self.snapshot_writes),
         }
     }
 }
@@ -175,6 +186,7 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
             .field("page_size", &self.page_size)
             .field("upcasters", &self.upcasters)
             .field("snapshots", &self.snapshots.is_some())
+            .field("cache", &self.cache)
             .finish()
     }
 }
@@ -185,11 +197,39 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Self {
             store,
             max_attempts: 3,
-            page_size: 1_000,
+            page_size: usize::MAX,
             upcasters: Arc::new(Upcasters::new()),
             snapshots: None,
-            aggregate: PhantomData,
+            cache: Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY)),
+            snapshot_writes: Arc::new(tokio::sync::Semaphore::new(SNAPSHOT_WRITES)),
         }
+    }
+
+    /// Caches the state of up to `streams` aggregates (default [`DEFAULT_CACHE_CAPACITY`]; 0 turns the cache
+    /// off). A command on a cached aggregate decides on the cached state and appends with its version, with no
+    /// read: one round trip. When another process wrote the stream meanwhile, the append is refused
+    /// (optimistic concurrency), the entry is dropped, and the command is decided again on fresh state: a
+    /// decision on stale state never commits. Loads read only the events after a cached state. The least
+    /// recently used aggregates leave the cache first. With or without the cache, this repository's commands on
+    /// one aggregate take turns instead of racing each other (clones of a repository share its cache and turns).
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
+    /// # use es_memory::InMemoryEventStore;
+    /// # #[derive(Default, Clone)] struct Counter(u64);
+    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn handle(&self, _: &()) -> Result<Vec<CounterEvent>, Self::Error> { Ok(vec![CounterEvent::Incremented]) }
+    /// #     fn apply(self, _: &CounterEvent) -> Self { Counter(self.0 + 1) }
+    /// # }
+    /// let uncached = Repository::<Counter, _>::new(InMemoryEventStore::new()).with_cache(0);
+    /// # let _ = uncached;
+    /// ```
+    pub fn with_cache(mut self, streams: usize) -> Self {
+        self.cache = Arc::new(AggregateCache::new(streams));
+        self
     }
 
     /// Decodes stored events through `upcasters`, after checking that every chain ends at a version the
@@ -210,7 +250,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         self
     }
 
-    /// Reads streams in pages of `size` events when loading (at least 1; default 1,000).
+    /// Reads streams in pages of `size` events when loading (at least 1; default: the whole stream in one read).
     pub fn with_page_size(mut self, size: usize) -> Self {
         self.page_size = size.max(1);
         self
@@ -256,38 +296,34 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }
     }
 
+    /// A fresh load; from this process's cached state when it has one (then only newer events are read, and
+    /// `snapshot` is `None`: no snapshot was read).
     async fn load_stream(&self, stream: &StreamId) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        self.fold(stream, None, None).await
+        match self.cache.peek(stream) {
+            Some(cached) => {
+                let start = Loaded {
+                    snapshot: None,
+                    ..cached
+                };
+                self.fold_from(stream, start, None, None).await
+            }
+            None => self.fold(stream, None, None).await,
+        }
     }
 
-    /// Folds `stream` from its newest usable snapshot (none when loading by time), in pages, up to `until`
-    /// (a version) or through events recorded at or before `until_time`.
+    /// Folds `stream` from its newest usable snapshot (none when loading by time) up to `until` (a version) or
+    /// through events recorded at or before `until_time`.
     async fn fold(
         &self,
         stream: &StreamId,
         until: Option<Version>,
         until_time: Option<DateTime<Utc>>,
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
-        self.fold_watching(stream, until, until_time, None)
-            .await
-            .map(|(loaded, _)| loaded)
-    }
-
-    /// [`fold`](Self::fold), also telling whether an event with id `watch` is in the stream. Watching folds from
-    /// the start (a snapshot would hide the events before it).
-    async fn fold_watching(
-        &self,
-        stream: &StreamId,
-        until: Option<Version>,
-        until_time: Option<DateTime<Utc>>,
-        watch: Option<EventId>,
-    ) -> Result<(Loaded<A>, bool), RepositoryError<A::Error>> {
-        let mut seen = false;
-        let snapshot = match (&self.snapshots, until_time, watch) {
-            (Some(snapshots), None, None) => snapshots.load(stream, until).await,
+        let snapshot = match (&self.snapshots, until_time) {
+            (Some(snapshots), None) => snapshots.load(stream, until).await,
             _ => None,
         };
-        let mut loaded = match snapshot {
+        let start = match snapshot {
             Some((state, version)) => Loaded {
                 state,
                 version,
@@ -299,13 +335,24 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 snapshot: None,
             },
         };
+        self.fold_from(stream, start, until, until_time).await
+    }
+
+    /// Folds the events of `stream` after `loaded` into it, in pages of the configured size.
+    async fn fold_from(
+        &self,
+        stream: &StreamId,
+        mut loaded: Loaded<A>,
+        until: Option<Version>,
+        until_time: Option<DateTime<Utc>>,
+    ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
         loop {
             let remaining = until.map_or(usize::MAX, |v| {
                 usize::try_from(v.get().saturating_sub(loaded.version.get())).unwrap_or(usize::MAX)
             });
             let limit = self.page_size.min(remaining);
             if limit == 0 {
-                return Ok((loaded, seen));
+                return Ok(loaded);
             }
             let read = StreamRead::forward()
                 .from(loaded.version.next())
@@ -313,19 +360,17 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             let page = self.store.read_stream(stream, read).await?;
             for recorded in &page {
                 if until_time.is_some_and(|time| recorded.recorded_at > time) {
-                    return Ok((loaded, seen));
+                    return Ok(loaded);
                 }
-                seen |= watch == Some(recorded.event_id);
                 let event = self.upcasters.decode::<A::Event>(recorded)?;
                 loaded.state = loaded.state.apply(&event);
                 loaded.version = recorded.version;
             }
             if page.len() < limit {
-                return Ok((loaded, seen));
+                return Ok(loaded);
             }
         }
     }
-
     /// Executes `command` on aggregate `id`: load, decide, append; on a lost race, again on fresh state.
     ///
     /// `metadata` is the command's: every event it produces carries its correlation id, causation id and
@@ -351,7 +396,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// ```
     /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
     /// # use es_memory::InMemoryEventStore;
-    /// # #[derive(Default)] struct Counter(u64);
+    /// # #[derive(Default, Clone)] struct Counter(u64);
     /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
     /// # impl Aggregate for Counter {
     /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
@@ -394,42 +439,46 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             occurred_at: metadata.occurred_at.or_else(|| Some(Utc::now())),
             ..metadata
         };
+        // This process's commands on the stream take turns here; the entry is the state the last one left.
+        let slot = self.cache.slot(&stream);
+        let mut entry = slot.entry.lock().await;
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let watch = command_id.map(|command| event_id_for(command, 0));
-            let (loaded, replayed) = self.fold_watching(&stream, None, None, watch).await?;
-            let Loaded {
-                state,
-                version,
-                snapshot,
-            } = loaded;
-            if replayed {
-                return Ok(Executed {
-                    state,
-                    version,
-                    events: Vec::new(),
-                    append: None,
-                    attempts,
-                    replayed,
-                });
-            }
-            let events = state
-                .handle(command)
-                .map_err(|source| RepositoryError::Rejected {
-                    stream: stream.clone(),
-                    source,
-                })?;
-            if events.is_empty() {
-                return Ok(Executed {
-                    state,
-                    version,
-                    events,
-                    append: None,
-                    attempts,
-                    replayed: false,
-                });
-            }
+            // Taken out: if this command fails half-way (or is dropped), the next one loads afresh.
+            let current = match entry.take() {
+                Some(cached) => cached,
+                None => self.fold(&stream, None, None).await?,
+            };
+            let events = match current.state.handle(command) {
+                Ok(events) if !events.is_empty() => events,
+                decision => {
+                    // Deciding nothing or refusing can be the echo of this very command having run already.
+                    if let Some(command) = command_id {
+                        let first = event_id_for(command, 0);
+                        if self.store.contains_event(&stream, first).await? {
+                            return self.replayed(&stream, attempts, &mut entry).await;
+                        }
+                    }
+                    let state = current.state.clone();
+                    let version = current.version;
+                    self.keep(&mut entry, current);
+                    return match decision {
+                        Ok(events) => Ok(Executed {
+                            state,
+                            version,
+                            events,
+                            append: None,
+                            attempts,
+                            replayed: false,
+                        }),
+                        Err(source) => Err(RepositoryError::Rejected {
+                            stream: stream.clone(),
+                            source,
+                        }),
+                    };
+                }
+            };
             let mut batch = events
                 .iter()
                 .map(|event| NewEvent::from_domain(event, metadata.clone()))
@@ -439,22 +488,31 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     event.event_id = event_id_for(command, index);
                 }
             }
-            match self
-                .store
-                .append(&stream, ExpectedVersion::Exact(version), batch)
-                .await
-            {
+            let expected = ExpectedVersion::Exact(current.version);
+            match self.store.append(&stream, expected, batch).await {
+                Ok(append) if append.replayed && command_id.is_some() => {
+                    return self.replayed(&stream, attempts, &mut entry).await;
+                }
                 Ok(append) => {
-                    let state = events.iter().fold(state, A::apply);
-                    if let Some(snapshots) = &self.snapshots {
-                        let due = SnapshotDue {
+                    let state = events.iter().fold(current.state, A::apply);
+                    let due = SnapshotDue {
+                        version: append.last_version,
+                        events_since_snapshot: append.last_version.get()
+                            - current.snapshot.unwrap_or(Version::INITIAL).get(),
+                        new_events: events.len(),
+                    };
+                    let snapshot = match self.snapshot_after(&stream, &state, due).await {
+                        true => Some(append.last_version),
+                        false => current.snapshot,
+                    };
+                    self.keep(
+                        &mut entry,
+                        Loaded {
+                            state: state.clone(),
                             version: append.last_version,
-                            events_since_snapshot: append.last_version.get()
-                                - snapshot.unwrap_or(Version::INITIAL).get(),
-                            new_events: events.len(),
-                        };
-                        snapshots.after_execute(&stream, &state, due).await;
-                    }
+                            snapshot,
+                        },
+                    );
                     return Ok(Executed {
                         state,
                         version: append.last_version,
@@ -472,15 +530,105 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     });
                 }
                 Err(StoreError::Conflict { actual, .. }) => {
-                    tracing::debug!(%stream, expected = %version, ?actual, attempts, "append lost a race; deciding again");
+                    tracing::debug!(%stream, expected = %current.version, ?actual, attempts, "append lost a race; deciding again");
                     backoff(attempts).await;
                 }
-                // The same command id executed concurrently: the next load sees it and reports the replay.
-                Err(StoreError::DuplicateEventId { .. })
-                    if command_id.is_some() && attempts < self.max_attempts => {}
+                // This command's events are in the stream already (it ran before, here or elsewhere).
+                Err(StoreError::DuplicateEventId { reason, .. })
+                    if command_id.is_some()
+                        && !matches!(reason, DuplicateReason::StoredInOtherStream(_)) =>
+                {
+                    return self.replayed(&stream, attempts, &mut entry).await;
+                }
                 Err(other) => return Err(other.into()),
             }
         }
+    }
+
+    /// Keeps `loaded` as the stream's cached state, if the cache keeps states.
+    fn keep(&self, entry: &mut Option<Loaded<A>>, loaded: Loaded<A>) {
+        if self.cache.keeps_state() {
+            *entry = Some(loaded);
+        }
+    }
+
+    /// The answer for a command that had run before: nothing written, the stream's current state.
+    async fn replayed(
+        &self,
+        stream: &StreamId,
+        attempts: u32,
+        entry: &mut Option<Loaded<A>>,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let loaded = self.fold(stream, None, None).await?;
+        let executed = Executed {
+            state: loaded.state.clone(),
+            version: loaded.version,
+            events: Vec::new(),
+            append: None,
+            attempts,
+            replayed: true,
+        };
+        self.keep(entry, loaded);
+        Ok(executed)
+    }
+
+    /// Writes a snapshot of `state` in the background when the policy says one is due; `true` when one was
+    /// started. At most [`SNAPSHOT_WRITES`] are in flight; past that a due snapshot is skipped with a warning
+    /// (the next due one is written instead): a snapshot never delays or fails a command.
+    async fn snapshot_after(&self, stream: &StreamId, state: &A, due: SnapshotDue) -> bool {
+        let Some(snapshots) = &self.snapshots else {
+            return false;
+        };
+        let Some(snapshot) = snapshots.prepare(stream, state, &due) else {
+            return false;
+        };
+        let Ok(permit) = Arc::clone(&self.snapshot_writes).try_acquire_owned() else {
+            tracing::warn!(%stream, version = %due.version, "snapshot skipped: {SNAPSHOT_WRITES} snapshot writes are still in flight");
+            return false;
+        };
+        let snapshots = Arc::clone(snapshots);
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    snapshots.save(snapshot).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => snapshots.save(snapshot).await,
+        }
+        true
+    }
+
+    /// Waits until every snapshot write started so far has finished (tests, and a graceful shutdown).
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId};
+    /// # use es_memory::InMemoryEventStore;
+    /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Counter(u64);
+    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn handle(&self, _: &()) -> Result<Vec<CounterEvent>, Self::Error> { Ok(vec![CounterEvent::Incremented]) }
+    /// #     fn apply(self, _: &CounterEvent) -> Self { Counter(self.0 + 1) }
+    /// # }
+    /// # impl Snapshotting for Counter {
+    /// #     const SNAPSHOT_TYPE: &'static str = "counter"; const SNAPSHOT_VERSION: u32 = 1; type Snapshot = Counter;
+    /// #     fn to_snapshot(&self) -> Counter { self.clone() }
+    /// #     fn from_snapshot(s: Counter) -> Self { s }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = InMemoryEventStore::new();
+    /// let counters = Repository::<Counter, _>::new(store.clone()).with_snapshots(store.clone(), SnapshotPolicy::every(1));
+    /// counters.execute("a", &(), Metadata::new()).await?;
+    /// counters.flush_snapshots().await;
+    /// assert!(store.load_snapshot(&StreamId::new("counter-a")?, "counter").await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub async fn flush_snapshots(&self) {
+        let all = u32::try_from(SNAPSHOT_WRITES).unwrap_or(u32::MAX);
+        // Closed never: the semaphore lives as long as the repository.
+        let _ = self.snapshot_writes.acquire_many(all).await;
     }
 }
 
