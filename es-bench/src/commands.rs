@@ -38,6 +38,8 @@ pub(crate) struct Commands {
     pub(crate) rate: f64,
     /// Appends that lost a race and were decided again.
     pub(crate) retries: u64,
+    /// Commands that failed (gave up after losing every race).
+    pub(crate) failed: u64,
 }
 
 /// `n` commands over `tasks` tasks. With `streams >= tasks` each task has meters of its own, 10 commands each (short
@@ -50,34 +52,44 @@ pub(crate) async fn execute<S: EventStore + Clone + 'static>(
     tasks: usize,
     streams: usize,
 ) -> Result<Commands, Error> {
-    let repository = Arc::new(Repository::<Meter, _>::new(store.clone()).with_max_attempts(1_000));
+    // Default settings (3 attempts): a command that loses every race counts as failed, not retried forever.
+    let repository = Arc::new(Repository::<Meter, _>::new(store.clone()));
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|task| {
             let repository = Arc::clone(&repository);
             let label = label.to_owned();
             tokio::spawn(async move {
-                let mut retries = 0;
+                let (mut retries, mut failed) = (0, 0);
                 for i in 0..n / tasks {
                     let meter = if streams >= tasks {
                         format!("{label}-{task}-{}", i / 10)
                     } else {
                         format!("{label}-shared-{}-{}", i / 25, (task + i) % streams)
                     };
-                    let done = repository.execute(&meter, &(), Metadata::new()).await?;
-                    retries += u64::from(done.attempts - 1);
+                    match repository.execute(&meter, &(), Metadata::new()).await {
+                        Ok(done) => retries += u64::from(done.attempts - 1),
+                        Err(es_core::RepositoryError::TooManyConflicts { attempts, .. }) => {
+                            retries += u64::from(attempts - 1);
+                            failed += 1;
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
                 }
-                Ok::<_, Error>(retries)
+                Ok::<_, Error>((retries, failed))
             })
         })
         .collect();
-    let mut retries = 0;
+    let (mut retries, mut failed) = (0, 0);
     for handle in handles {
-        retries += handle.await??;
+        let (r, f) = handle.await??;
+        retries += r;
+        failed += f;
     }
     Ok(Commands {
         rate: rate(n / tasks * tasks, started.elapsed()),
         retries,
+        failed,
     })
 }
 
@@ -151,7 +163,10 @@ pub(crate) async fn memory(n: usize) -> Result<Vec<crate::report::Figure>, Error
             "commands/s",
         )
         .against("execute, 8 tasks on their own streams", par.rate)
-        .note(format!("{} conflicts decided again", hot.retries)),
+        .note(format!(
+            "{} conflicts decided again, {} commands failed",
+            hot.retries, hot.failed
+        )),
         Figure::new("memory: append batches of 100 events", batch, "events/s")
             .against("Vec push of 100 under a mutex", vec_pushes(n, 100)),
     ])

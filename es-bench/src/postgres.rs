@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use es_postgres::PgEventStore;
 use futures::{FutureExt, StreamExt};
-use sqlx::PgPool;
+use sqlx::{Connection, PgPool};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use uuid::Uuid;
 
@@ -16,6 +16,10 @@ use crate::stats::{percentile_ms, rate};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const CONCURRENCY: usize = 8;
+
+/// The raw limit's names in the table.
+const RAW_LIMIT: &str = "raw limit: prepared INSERT into the plain table, 1 connection";
+const RAW_LIMIT_8: &str = "raw limit: prepared INSERT into the plain table, 8 connections";
 
 /// A bench schema with the store's tables and a raw table of the same shape; dropped at the end.
 struct Bench {
@@ -29,6 +33,7 @@ pub(crate) async fn run(options: &Options, url: &str) -> Result<Vec<Figure>, Err
     let schema = format!("es_bench_{}", std::process::id());
     let pool = PgPoolOptions::new()
         .max_connections(CONCURRENCY as u32 + 4)
+        .test_before_acquire(false)
         .connect(url)
         .await?;
     let store = PgEventStore::builder()
@@ -63,6 +68,11 @@ impl Bench {
                     PRIMARY KEY (stream_id, stream_version))"
             ),
             format!("CREATE INDEX ON \"{s}\".raw_events (transaction_id, global_position)"),
+            // The raw limit: the plainest table that holds events in stream order.
+            format!(
+                "CREATE TABLE \"{s}\".raw_limit (id bigserial PRIMARY KEY, stream_id text, version int, type text,
+                    payload jsonb, UNIQUE (stream_id, version))"
+            ),
             // The rejected design, kept here only to measure it: NOTIFY inside the append's transaction.
             format!(
                 "CREATE FUNCTION \"{s}\".append_notify_inside(p_stream_id text, p_event_id uuid, p_payload jsonb)
@@ -83,21 +93,26 @@ impl Bench {
         let n = options.appends;
         let mut figures = Vec::new();
 
+        let limit_seq = self.raw_limit_inserts(url, n, 1).await?;
         let raw_seq = self.raw_inserts(n, 1).await?;
         let store_seq = self.store_appends(n, 1, "seq").await?;
+        let same_shape = |raw: f64| format!("same-shape raw table, pooled INSERT: {raw:.0} events/s");
         figures.push(
             Figure::new(
                 "append, 1 event per append, sequential",
                 store_seq,
                 "events/s",
             )
-            .against("raw sqlx single-row INSERT", raw_seq),
+            .against(RAW_LIMIT, limit_seq)
+            .note(same_shape(raw_seq)),
         );
+        let limit_par = self.raw_limit_inserts(url, n, CONCURRENCY).await?;
         let raw_par = self.raw_inserts(n, CONCURRENCY).await?;
         let store_par = self.store_appends(n, CONCURRENCY, "par").await?;
         figures.push(
             Figure::new("append, 1 event per append, 8 tasks", store_par, "events/s")
-                .against("raw sqlx single-row INSERT, 8 connections", raw_par),
+                .against(RAW_LIMIT_8, limit_par)
+                .note(same_shape(raw_par)),
         );
         let seq = crate::commands::execute(&self.store, "exec-seq", n, 1, 1).await?;
         let par =
@@ -109,7 +124,7 @@ impl Bench {
                 seq.rate,
                 "commands/s",
             )
-            .against("raw sqlx single-row INSERT", raw_seq)
+            .against(RAW_LIMIT, limit_seq)
             .note("1 event per command, 10 commands per meter"),
         );
         figures.push(
@@ -118,7 +133,7 @@ impl Bench {
                 par.rate,
                 "commands/s",
             )
-            .against("raw sqlx single-row INSERT, 8 connections", raw_par),
+            .against(RAW_LIMIT_8, limit_par),
         );
         figures.push(
             Figure::new(
@@ -127,7 +142,10 @@ impl Bench {
                 "commands/s",
             )
             .against("execute, 8 tasks on their own streams", par.rate)
-            .note(format!("{} conflicts decided again", hot.retries)),
+            .note(format!(
+                "{} conflicts decided again, {} commands failed",
+                hot.retries, hot.failed
+            )),
         );
         let calls = (n / 20).max(10);
         let raw_batch = self.raw_unnest_batches(calls, 100).await?;
@@ -250,6 +268,43 @@ impl Bench {
             }
         })
         .await
+    }
+
+    /// `n` single-row autocommit inserts into the plain raw table, each prepared, over `connections` dedicated
+    /// connections (no pool), 10 versions per stream: the raw limit of an append.
+    async fn raw_limit_inserts(&self, url: &str, n: usize, connections: usize) -> Result<f64, Error> {
+        let sql = format!(
+            "INSERT INTO \"{}\".raw_limit (stream_id, version, type, payload) VALUES ($1, $2, 'Deposited', $3)",
+            self.schema
+        );
+        let mut conns = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            conns.push(sqlx::PgConnection::connect(url).await?);
+        }
+        let started = Instant::now();
+        let handles: Vec<_> = conns
+            .into_iter()
+            .enumerate()
+            .map(|(task, mut conn)| {
+                let (sql, payload) = (sql.clone(), self.payload.clone());
+                let run = Uuid::now_v7().simple().to_string();
+                tokio::spawn(async move {
+                    for i in 0..n / connections {
+                        sqlx::query(&sql)
+                            .bind(format!("raw-{run}-{task}-{}", i / 10))
+                            .bind(i32::try_from(i % 10 + 1)?)
+                            .bind(&payload)
+                            .execute(&mut conn)
+                            .await?;
+                    }
+                    Ok::<_, Error>(())
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.await??;
+        }
+        Ok(rate(n / connections * connections, started.elapsed()))
     }
 
     /// How many stored events the projection benchmarks handle (every `Ticked`).

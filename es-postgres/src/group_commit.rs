@@ -27,6 +27,9 @@ const MAX_GROUP_APPENDS: usize = 64;
 /// The most events one call carries (a larger single append goes alone).
 const MAX_GROUP_EVENTS: usize = 4_096;
 
+/// The most scheduler turns a writer waits for the callers of its last group to come back.
+const MAX_GATHER_TURNS: usize = 16;
+
 type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 
 /// The queue of appends and the connections that write them.
@@ -103,7 +106,16 @@ impl Committer {
                 }
                 take_group(&mut queue.pending)
             };
+            let callers = group.len();
             self.write_group(group).await;
+            // The callers just answered are the likeliest next appends: give them a moment (a few turns of the
+            // scheduler, no timer) to come back and share the next group. A lone append waits for nobody.
+            for _ in 1..callers.min(MAX_GATHER_TURNS) {
+                if self.queue.lock().pending.len() >= callers {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
         }
     }
 

@@ -103,7 +103,7 @@ impl Default for PgEventStoreBuilder {
             max_connections: 10,
             poll_interval: Duration::from_millis(250),
             page_size: 1_000,
-            max_appends_in_flight: 2,
+            max_appends_in_flight: 1,
         }
     }
 }
@@ -133,9 +133,10 @@ impl PgEventStoreBuilder {
         self
     }
 
-    /// How many append transactions may be on their way at once (default 2, at least 1): each runs on a
+    /// How many append transactions may be on their way at once (default 1, at least 1): each runs on a
     /// connection of the store's own, and appends that arrive while all are busy wait and then go together, in one
-    /// transaction (group commit). More lets single appends overlap; fewer makes larger groups.
+    /// transaction (group commit). More lets large appends overlap; fewer makes larger groups (measured with 8
+    /// tasks on 2 cores: 1 in flight gave the most appends per second).
     pub fn max_appends_in_flight(mut self, max: usize) -> Self {
         self.max_appends_in_flight = max.max(1);
         self
