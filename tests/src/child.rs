@@ -47,6 +47,22 @@ impl ChildProcess {
         }
     }
 
+    /// Waits for the process to print a line starting with `prefix`, and returns the rest of it.
+    pub fn line_starting_with(&self, prefix: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(got) => {
+                    if let Some(rest) = got.strip_prefix(prefix) {
+                        return rest.to_owned();
+                    }
+                }
+                Err(_) => panic!("the process printed no line starting with `{prefix}` within {within:?}"),
+            }
+        }
+    }
+
     /// SIGKILLs it and reaps it.
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");

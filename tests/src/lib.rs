@@ -6,6 +6,7 @@
 pub mod bank_relay;
 pub mod child;
 pub mod ledger;
+pub mod tally;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU32, Ordering};
