@@ -1,0 +1,112 @@
+//! Group commit on PostgreSQL: concurrent appends share transactions, and each still gets exactly the outcome it
+//! would have had alone: a conflict, a refused event, a reused id or a retry in one never changes another's.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use es_core::{
+    DuplicateReason, EventId, EventStore, ExpectedVersion, NewEvent, Position, StoreError, StreamId,
+    StreamRead, Version,
+};
+use es_postgres::PgEventStore;
+use tests::pg_store;
+use tokio::sync::Barrier;
+
+const ROUNDS: u64 = 10;
+
+fn event(n: u64) -> NewEvent {
+    NewEvent::new("Happened", 1, serde_json::json!({ "n": n }))
+}
+
+/// One task's appends, by kind; panics on any outcome other than the one the append would have alone.
+async fn run_task(store: PgEventStore, task: usize, barrier: Arc<Barrier>, taken: EventId) {
+    let stream = StreamId::new(format!("task-{task}")).unwrap();
+    let mut version = 0;
+    barrier.wait().await;
+    for round in 0..ROUNDS {
+        match (task % 4, round % 2) {
+            // A wrong expectation every other round: refused, nothing written.
+            (1, 1) => {
+                let wrong = ExpectedVersion::Exact(Version::new(version + 5));
+                let result = store.append(&stream, wrong, vec![event(round)]).await;
+                let actual = (version > 0).then(|| Version::new(version));
+                assert!(
+                    matches!(&result, Err(StoreError::Conflict { actual: a, .. }) if *a == actual),
+                    "task {task} round {round}: {result:?}"
+                );
+            }
+            // A payload PostgreSQL refuses every other round.
+            (2, 1) => {
+                let bad = NewEvent::new("Happened", 1, serde_json::json!({ "text": "nul \u{0}" }));
+                let result = store.append(&stream, ExpectedVersion::Any, vec![bad]).await;
+                assert!(matches!(result, Err(StoreError::InvalidEvent { .. })), "task {task}: {result:?}");
+            }
+            // An id already stored in another stream every other round.
+            (3, 1) => {
+                let reused = event(round).with_event_id(taken);
+                let result = store.append(&stream, ExpectedVersion::Any, vec![reused]).await;
+                assert!(
+                    matches!(&result, Err(StoreError::DuplicateEventId { reason: DuplicateReason::StoredInOtherStream(_), .. })),
+                    "task {task}: {result:?}"
+                );
+            }
+            // Otherwise a good append, sent twice: the second time a retry with the original result.
+            _ => {
+                let batch = vec![event(round), event(round)];
+                let expected = ExpectedVersion::Exact(Version::new(version));
+                let first = store.append(&stream, expected, batch.clone()).await.unwrap();
+                assert_eq!(first.first_version.get(), version + 1, "task {task}");
+                let again = store.append(&stream, expected, batch).await.unwrap();
+                assert!(again.replayed && again.last_position == first.last_position, "task {task}");
+                version += 2;
+            }
+        }
+    }
+}
+
+async fn concurrent_appends_keep_their_own_outcomes(tasks: usize) {
+    let store = pg_store().await;
+    let taken = EventId::new();
+    store
+        .append(&StreamId::new("taken").unwrap(), ExpectedVersion::NoStream, vec![event(0).with_event_id(taken)])
+        .await
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|task| tokio::spawn(run_task(store.clone(), task, Arc::clone(&barrier), taken)))
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+
+    // Each stream holds exactly its good appends, in order.
+    let good_rounds = |task: usize| if task % 4 == 0 { ROUNDS } else { ROUNDS / 2 };
+    for task in 0..tasks {
+        let stream = StreamId::new(format!("task-{task}")).unwrap();
+        let events = store.read_stream(&stream, StreamRead::forward()).await.unwrap();
+        assert_eq!(events.len() as u64, 2 * good_rounds(task), "task {task}");
+        let positions: Vec<Position> = events.iter().map(|e| e.position).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "task {task}");
+    }
+    // And the appends did share transactions.
+    let all = store.read_all(Position::START, usize::MAX).await.unwrap();
+    let mut streams_per_transaction: HashMap<u64, HashSet<StreamId>> = HashMap::new();
+    for event in &all {
+        streams_per_transaction
+            .entry(event.position.commit)
+            .or_default()
+            .insert(event.stream_id.clone());
+    }
+    let largest = streams_per_transaction.values().map(HashSet::len).max().unwrap_or(0);
+    assert!(largest >= 2, "no transaction held appends to two streams: no group was formed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_concurrent_appenders_keep_their_own_outcomes() {
+    concurrent_appends_keep_their_own_outcomes(8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_four_concurrent_appenders_keep_their_own_outcomes() {
+    concurrent_appends_keep_their_own_outcomes(64).await;
+}
