@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use es_postgres::PgEventStore;
 use futures::{FutureExt, StreamExt};
-use sqlx::{Connection, PgPool};
 use sqlx::postgres::{PgListener, PgPoolOptions};
+use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
 use crate::Options;
@@ -96,7 +96,8 @@ impl Bench {
         let limit_seq = self.raw_limit_inserts(url, n, 1).await?;
         let raw_seq = self.raw_inserts(n, 1).await?;
         let store_seq = self.store_appends(n, 1, "seq").await?;
-        let same_shape = |raw: f64| format!("same-shape raw table, pooled INSERT: {raw:.0} events/s");
+        let same_shape =
+            |raw: f64| format!("same-shape raw table, pooled INSERT: {raw:.0} events/s");
         figures.push(
             Figure::new(
                 "append, 1 event per append, sequential",
@@ -272,7 +273,12 @@ impl Bench {
 
     /// `n` single-row autocommit inserts into the plain raw table, each prepared, over `connections` dedicated
     /// connections (no pool), 10 versions per stream: the raw limit of an append.
-    async fn raw_limit_inserts(&self, url: &str, n: usize, connections: usize) -> Result<f64, Error> {
+    async fn raw_limit_inserts(
+        &self,
+        url: &str,
+        n: usize,
+        connections: usize,
+    ) -> Result<f64, Error> {
         let sql = format!(
             "INSERT INTO \"{}\".raw_limit (stream_id, version, type, payload) VALUES ($1, $2, 'Deposited', $3)",
             self.schema

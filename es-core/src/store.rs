@@ -265,7 +265,11 @@ pub trait EventStore: Send + Sync {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+    async fn contains_event(
+        &self,
+        stream: &StreamId,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
         let events = self.read_stream(stream, StreamRead::forward()).await?;
         Ok(events.iter().any(|e| e.event_id == event_id))
     }
@@ -327,7 +331,11 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         (**self).count_after(after).await
     }
 
-    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+    async fn contains_event(
+        &self,
+        stream: &StreamId,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
         (**self).contains_event(stream, event_id).await
     }
 }

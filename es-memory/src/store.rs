@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, DeadLetter, EventId, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, Snapshot, StoreError, StreamId, StreamRead,
+    AppendResult, DeadLetter, EventId, EventStore, EventStream, ExpectedVersion, NewEvent,
+    Position, RecordedEvent, Snapshot, StoreError, StreamId, StreamRead,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -130,7 +130,11 @@ impl EventStore for InMemoryEventStore {
         Ok(self.shared.log.read().count_after(after))
     }
 
-    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+    async fn contains_event(
+        &self,
+        stream: &StreamId,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
         Ok(self.shared.log.read().contains(stream, event_id))
     }
 }

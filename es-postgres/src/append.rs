@@ -2,8 +2,8 @@
 //! in one round trip and one transaction; every append gets its own outcome row.
 
 use es_core::{
-    AppendResult, DuplicateReason, EventId, ExpectedVersion, NewEvent, StoreError,
-    StreamId, Version,
+    AppendResult, DuplicateReason, EventId, ExpectedVersion, NewEvent, StoreError, StreamId,
+    Version,
 };
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;

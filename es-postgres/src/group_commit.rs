@@ -89,7 +89,8 @@ impl Committer {
         }
         outcome.await.map_err(|_| StoreError::Backend {
             operation: "append",
-            source: "the append's writer task ended without an outcome (runtime shutting down?)".into(),
+            source: "the append's writer task ended without an outcome (runtime shutting down?)"
+                .into(),
         })?
     }
 
@@ -130,9 +131,9 @@ impl Committer {
                 for request in requests {
                     let alone = std::slice::from_ref(&request);
                     outcomes.push(match self.call(alone).await {
-                        Ok(mut outcome) => outcome.pop().unwrap_or_else(|| {
-                            Err(backend("append")(sqlx::Error::RowNotFound))
-                        }),
+                        Ok(mut outcome) => outcome
+                            .pop()
+                            .unwrap_or_else(|| Err(backend("append")(sqlx::Error::RowNotFound))),
                         Err(error) => Err(append::failed(error, &request)),
                     });
                 }

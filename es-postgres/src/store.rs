@@ -11,12 +11,12 @@ use es_core::{
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use crate::append::Request;
 use crate::error::{PgSetupError, backend};
+use crate::group_commit::Committer;
 use crate::live::Live;
 use crate::rows::{bind_half, recorded_event};
 use crate::schema::{SchemaName, Sql};
-use crate::append::Request;
-use crate::group_commit::Committer;
 use crate::subscription;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -324,7 +324,11 @@ impl EventStore for PgEventStore {
         Ok(row.map(|(tx, pos)| crate::rows::position(tx, pos)))
     }
 
-    async fn contains_event(&self, stream: &StreamId, event_id: EventId) -> Result<bool, StoreError> {
+    async fn contains_event(
+        &self,
+        stream: &StreamId,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
         sqlx::query_scalar(&self.inner.sql.contains_event)
             .bind(event_id.as_uuid())
             .bind(stream.as_str())
@@ -413,6 +417,96 @@ mod tests {
                 "{plan}"
             );
         }
+    }
+
+    /// Migration 6 drops the `streams` table and the append function of release 0.1: a store written by that
+    /// release keeps every event, version and position, and appends go on from where it stopped.
+    #[tokio::test]
+    async fn migrating_a_store_written_by_the_previous_schema_keeps_its_events_and_positions() {
+        let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+            "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
+        });
+        let schema = format!("es_test_upgrade_{}", std::process::id());
+        let store = PgEventStore::builder()
+            .schema(&schema)
+            .connect(&url)
+            .await
+            .unwrap();
+        let mut conn = store.pool().acquire().await.unwrap().detach();
+        for statement in [
+            format!("CREATE SCHEMA \"{schema}\""),
+            format!("SET search_path TO \"{schema}\""),
+        ] {
+            sqlx::query(&statement).execute(&mut conn).await.unwrap();
+        }
+        let previous = sqlx::migrate::Migrator {
+            migrations: std::borrow::Cow::Owned(MIGRATOR.migrations[..5].to_vec()),
+            ignore_missing: false,
+            locking: true,
+            no_tx: false,
+        };
+        previous.run_direct(&mut conn).await.unwrap();
+        for n in 0..3 {
+            let (outcome,): (String,) = sqlx::query_as(
+                "SELECT outcome FROM append_events('acct-1', NULL, ARRAY[gen_random_uuid()], ARRAY['E'], \
+                 ARRAY[1], ARRAY[jsonb_build_object('n', $1::int)], ARRAY['{}'::jsonb])",
+            )
+            .bind(n)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            assert_eq!(outcome, "appended");
+        }
+        let before: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT transaction_id::text::bigint, global_position, stream_version FROM events ORDER BY global_position",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+
+        store.migrate().await.unwrap();
+        let stream = StreamId::new("acct-1").unwrap();
+        let events = store
+            .read_stream(&stream, StreamRead::forward())
+            .await
+            .unwrap();
+        let after: Vec<(i64, i64, i64)> = events
+            .iter()
+            .map(|e| {
+                (
+                    bind_half(e.position.commit),
+                    bind_half(e.position.prepare),
+                    bind_half(e.version.get()),
+                )
+            })
+            .collect();
+        assert_eq!(after, before);
+        assert_eq!(events[2].payload, serde_json::json!({ "n": 2 }));
+        let stale = store
+            .append(
+                &stream,
+                ExpectedVersion::Exact(es_core::Version::new(2)),
+                vec![NewEvent::new("E", 1, serde_json::json!({}))],
+            )
+            .await;
+        assert!(
+            matches!(stale, Err(StoreError::Conflict { .. })),
+            "{stale:?}"
+        );
+        let next = store
+            .append(
+                &stream,
+                ExpectedVersion::Exact(es_core::Version::new(3)),
+                vec![NewEvent::new("E", 1, serde_json::json!({}))],
+            )
+            .await
+            .unwrap();
+        assert_eq!(next.last_version.get(), 4);
+        sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+            .execute(store.pool())
+            .await
+            .unwrap();
     }
 
     #[test]

@@ -58,7 +58,9 @@ impl ChildProcess {
                         return rest.to_owned();
                     }
                 }
-                Err(_) => panic!("the process printed no line starting with `{prefix}` within {within:?}"),
+                Err(_) => {
+                    panic!("the process printed no line starting with `{prefix}` within {within:?}")
+                }
             }
         }
     }

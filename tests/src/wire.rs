@@ -19,7 +19,8 @@ pub struct CountingProxy {
 impl CountingProxy {
     /// Starts a proxy to the tests' PostgreSQL server.
     pub async fn start() -> Self {
-        let upstream: PgConnectOptions = crate::database_url().parse().expect("DATABASE_URL parses");
+        let upstream: PgConnectOptions =
+            crate::database_url().parse().expect("DATABASE_URL parses");
         let target = format!("{}:{}", upstream.get_host(), upstream.get_port());
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("address").port();

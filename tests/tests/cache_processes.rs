@@ -37,19 +37,32 @@ async fn two_processes_with_their_own_caches_lose_no_update_and_never_commit_a_s
         assert_eq!(numbers[0] + numbers[2], COMMANDS, "{report}");
         writer.finish(Duration::from_secs(30));
     }
-    assert!(again > 0, "the caches never went stale: the test proved nothing");
+    assert!(
+        again > 0,
+        "the caches never went stale: the test proved nothing"
+    );
 
     let mut stored = 0;
     for n in 0..STREAMS {
         let stream = StreamId::new(format!("tally-{n}")).unwrap();
-        let events = store.read_stream(&stream, StreamRead::forward()).await.unwrap();
+        let events = store
+            .read_stream(&stream, StreamRead::forward())
+            .await
+            .unwrap();
         for (index, event) in events.iter().enumerate() {
             let version = index as u64 + 1;
             assert_eq!(event.version.get(), version);
             let TallyEvent::Counted { seen } = event.decode::<TallyEvent>().unwrap();
-            assert_eq!(seen, version - 1, "{stream}@{version} was decided on the state at version {seen}");
+            assert_eq!(
+                seen,
+                version - 1,
+                "{stream}@{version} was decided on the state at version {seen}"
+            );
         }
         stored += events.len() as u64;
     }
-    assert_eq!(stored, succeeded, "acknowledged commands and stored events differ");
+    assert_eq!(
+        stored, succeeded,
+        "acknowledged commands and stored events differ"
+    );
 }

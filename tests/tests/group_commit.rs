@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use es_core::{
-    DuplicateReason, EventId, EventStore, ExpectedVersion, NewEvent, Position, StoreError, StreamId,
-    StreamRead, Version,
+    DuplicateReason, EventId, EventStore, ExpectedVersion, NewEvent, Position, StoreError,
+    StreamId, StreamRead, Version,
 };
 use es_postgres::PgEventStore;
 use tests::pg_store;
@@ -39,14 +39,25 @@ async fn run_task(store: PgEventStore, task: usize, barrier: Arc<Barrier>, taken
             (2, 1) => {
                 let bad = NewEvent::new("Happened", 1, serde_json::json!({ "text": "nul \u{0}" }));
                 let result = store.append(&stream, ExpectedVersion::Any, vec![bad]).await;
-                assert!(matches!(result, Err(StoreError::InvalidEvent { .. })), "task {task}: {result:?}");
+                assert!(
+                    matches!(result, Err(StoreError::InvalidEvent { .. })),
+                    "task {task}: {result:?}"
+                );
             }
             // An id already stored in another stream every other round.
             (3, 1) => {
                 let reused = event(round).with_event_id(taken);
-                let result = store.append(&stream, ExpectedVersion::Any, vec![reused]).await;
+                let result = store
+                    .append(&stream, ExpectedVersion::Any, vec![reused])
+                    .await;
                 assert!(
-                    matches!(&result, Err(StoreError::DuplicateEventId { reason: DuplicateReason::StoredInOtherStream(_), .. })),
+                    matches!(
+                        &result,
+                        Err(StoreError::DuplicateEventId {
+                            reason: DuplicateReason::StoredInOtherStream(_),
+                            ..
+                        })
+                    ),
                     "task {task}: {result:?}"
                 );
             }
@@ -54,10 +65,16 @@ async fn run_task(store: PgEventStore, task: usize, barrier: Arc<Barrier>, taken
             _ => {
                 let batch = vec![event(round), event(round)];
                 let expected = ExpectedVersion::Exact(Version::new(version));
-                let first = store.append(&stream, expected, batch.clone()).await.unwrap();
+                let first = store
+                    .append(&stream, expected, batch.clone())
+                    .await
+                    .unwrap();
                 assert_eq!(first.first_version.get(), version + 1, "task {task}");
                 let again = store.append(&stream, expected, batch).await.unwrap();
-                assert!(again.replayed && again.last_position == first.last_position, "task {task}");
+                assert!(
+                    again.replayed && again.last_position == first.last_position,
+                    "task {task}"
+                );
                 version += 2;
             }
         }
@@ -68,7 +85,11 @@ async fn concurrent_appends_keep_their_own_outcomes(tasks: usize) {
     let store = pg_store().await;
     let taken = EventId::new();
     store
-        .append(&StreamId::new("taken").unwrap(), ExpectedVersion::NoStream, vec![event(0).with_event_id(taken)])
+        .append(
+            &StreamId::new("taken").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event(0).with_event_id(taken)],
+        )
         .await
         .unwrap();
     let barrier = Arc::new(Barrier::new(tasks));
@@ -83,7 +104,10 @@ async fn concurrent_appends_keep_their_own_outcomes(tasks: usize) {
     let good_rounds = |task: usize| if task % 4 == 0 { ROUNDS } else { ROUNDS / 2 };
     for task in 0..tasks {
         let stream = StreamId::new(format!("task-{task}")).unwrap();
-        let events = store.read_stream(&stream, StreamRead::forward()).await.unwrap();
+        let events = store
+            .read_stream(&stream, StreamRead::forward())
+            .await
+            .unwrap();
         assert_eq!(events.len() as u64, 2 * good_rounds(task), "task {task}");
         let positions: Vec<Position> = events.iter().map(|e| e.position).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "task {task}");
@@ -97,8 +121,15 @@ async fn concurrent_appends_keep_their_own_outcomes(tasks: usize) {
             .or_default()
             .insert(event.stream_id.clone());
     }
-    let largest = streams_per_transaction.values().map(HashSet::len).max().unwrap_or(0);
-    assert!(largest >= 2, "no transaction held appends to two streams: no group was formed");
+    let largest = streams_per_transaction
+        .values()
+        .map(HashSet::len)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        largest >= 2,
+        "no transaction held appends to two streams: no group was formed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,46 +47,80 @@ async fn a_command_on_a_cached_aggregate_is_one_round_trip_and_a_cold_one_is_two
         .execute("warm", &open, Metadata::new())
         .await
         .unwrap();
-    accounts.execute("warm", &deposit, Metadata::new()).await.unwrap();
-    accounts.execute("warm", &deposit, Metadata::new()).await.unwrap();
+    accounts
+        .execute("warm", &deposit, Metadata::new())
+        .await
+        .unwrap();
+    accounts
+        .execute("warm", &deposit, Metadata::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let before = proxy.count();
     for _ in 0..20 {
-        accounts.execute("warm", &deposit, Metadata::new()).await.unwrap();
+        accounts
+            .execute("warm", &deposit, Metadata::new())
+            .await
+            .unwrap();
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
     let all = proxy.since(before);
     let notifies = all.iter().filter(|sql| sql.contains("pg_notify")).count();
     let pings = all.iter().filter(|sql| *sql == PING).count();
-    let warm: Vec<_> = trips(&proxy, before).into_iter().filter(|sql| sql != PING).collect();
+    let warm: Vec<_> = trips(&proxy, before)
+        .into_iter()
+        .filter(|sql| sql != PING)
+        .collect();
     assert_eq!(warm.len(), 20, "{all:#?}");
     // The only pooled connection use meanwhile is the notifier's, pinged by sqlx when handed back.
     assert!(pings <= notifies, "{all:#?}");
-    assert!(warm.iter().all(|sql| sql.contains("append_one")), "{warm:#?}");
+    assert!(
+        warm.iter().all(|sql| sql.contains("append_one")),
+        "{warm:#?}"
+    );
 
     // Cold: a read on a pooled connection (which sqlx pings in the background when it is handed back), then the
     // append.
     let before = proxy.count();
-    accounts.execute("cold", &open, Metadata::new()).await.unwrap();
+    accounts
+        .execute("cold", &open, Metadata::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let all = proxy.since(before);
     let notifies = all.iter().filter(|sql| sql.contains("pg_notify")).count();
     let cold = trips(&proxy, before);
     let (pings, caller): (Vec<_>, Vec<_>) = cold.iter().partition(|sql| *sql == PING);
     assert_eq!(caller.len(), 2, "{all:#?}");
-    assert_eq!(pings.len(), 1 + notifies, "the read's connection, and the notifier's: {all:#?}");
-    assert!(caller[0].contains("FROM") && caller[1].contains("append_one"), "{cold:#?}");
+    assert_eq!(
+        pings.len(),
+        1 + notifies,
+        "the read's connection, and the notifier's: {all:#?}"
+    );
+    assert!(
+        caller[0].contains("FROM") && caller[1].contains("append_one"),
+        "{cold:#?}"
+    );
     assert_eq!(accounts.load("warm").await.unwrap().state.balance, 22);
 
     // Another process (here: a repository with a cache of its own) wrote meanwhile: the stale decision is refused
     // by the store, and the command is decided again on fresh state.
     let other = accounts.clone().with_cache(DEFAULT_CACHE_CAPACITY);
-    other.execute("warm", &deposit, Metadata::new()).await.unwrap();
+    other
+        .execute("warm", &deposit, Metadata::new())
+        .await
+        .unwrap();
     let before = proxy.count();
-    let done = accounts.execute("warm", &deposit, Metadata::new()).await.unwrap();
+    let done = accounts
+        .execute("warm", &deposit, Metadata::new())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let stale: Vec<_> = trips(&proxy, before).into_iter().filter(|sql| sql != PING).collect();
+    let stale: Vec<_> = trips(&proxy, before)
+        .into_iter()
+        .filter(|sql| sql != PING)
+        .collect();
     assert_eq!((done.attempts, done.state.balance), (2, 24));
     assert_eq!(stale.len(), 3, "refused append, read, append: {stale:#?}");
 }

@@ -32,9 +32,14 @@ async fn main() {
     let mut state = seed;
     for _ in 0..commands {
         // A small LCG: both processes wander over the same streams in different orders.
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let stream = (state >> 33) % streams;
-        match tallies.execute(&stream.to_string(), &(), Metadata::new()).await {
+        match tallies
+            .execute(&stream.to_string(), &(), Metadata::new())
+            .await
+        {
             Ok(done) => {
                 succeeded += 1;
                 again += done.attempts - 1;
