@@ -79,6 +79,15 @@ pub enum DecodeError {
         /// The version the code reads.
         current: u32,
     },
+    /// The stored payload is not JSON at all.
+    #[error("payload of event type `{event_type}` is not valid JSON")]
+    InvalidJson {
+        /// The stored type name.
+        event_type: String,
+        /// What serde reported.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The payload does not fit the type.
     #[error("payload of event type `{event_type}` does not decode")]
     Payload {
@@ -239,6 +248,17 @@ pub enum StoreError {
     Corrupt {
         /// Where.
         position: Position,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A stored row of a stream could not be read back while folding it (named by stream and version: a load
+    /// reads no positions). A corrupted row, or a schema edited by hand.
+    #[error("corrupt event {stream}@{version}: {reason}")]
+    CorruptStream {
+        /// The stream.
+        stream: StreamId,
+        /// The version of the row (0 when the version itself did not read).
+        version: Version,
         /// What is wrong.
         reason: String,
     },

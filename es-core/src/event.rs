@@ -117,4 +117,34 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
         schema_version: u32,
         payload: &serde_json::Value,
     ) -> Result<Self, DecodeError>;
+
+    /// Decodes a stored payload given as JSON text, as [`decode`](Self::decode) does. `#[derive(DomainEvent)]`
+    /// decodes straight from the text, without building a `serde_json::Value` (how loads stay close to a raw
+    /// select); this default parses a `Value` first.
+    ///
+    /// ```
+    /// use es_core::DomainEvent;
+    ///
+    /// #[derive(Debug, PartialEq, DomainEvent)]
+    /// enum Light { SwitchedOn { lux: u32 } }
+    ///
+    /// let on = Light::decode_str("SwitchedOn", 1, r#"{"lux": 300}"#)?;
+    /// assert_eq!(on, Light::SwitchedOn { lux: 300 });
+    /// # Ok::<(), es_core::DecodeError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode), and [`DecodeError::InvalidJson`] when the text is not JSON.
+    fn decode_str(
+        event_type: &str,
+        schema_version: u32,
+        payload: &str,
+    ) -> Result<Self, DecodeError> {
+        let value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|source| DecodeError::InvalidJson {
+                event_type: event_type.to_owned(),
+                source,
+            })?;
+        Self::decode(event_type, schema_version, &value)
+    }
 }

@@ -108,7 +108,10 @@ pub use repository::{AsOf, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository,
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};
 pub use snapshot::{Snapshot, SnapshotStore, validate_snapshot};
 pub use snapshot_policy::{SnapshotDue, SnapshotPolicy, Snapshotting};
-pub use store::{AppendResult, Direction, EventStore, EventStream, StreamRead, validate_append};
+pub use store::{
+    AppendResult, Direction, EventStore, EventStream, EventView, FoldRead, PayloadView, StreamRead,
+    Visit, validate_append,
+};
 pub use stream::StreamId;
 pub use typed::{Decoded, ReadError, TypedRead};
 pub use upcast::{UpcasterError, Upcasters};

@@ -6,7 +6,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::error::{DecodeError, EventDecodeError};
-use crate::{DomainEvent, RecordedEvent};
+use crate::{DomainEvent, EventView, PayloadView, RecordedEvent};
 
 type Transform = Arc<dyn Fn(serde_json::Value) -> serde_json::Value + Send + Sync>;
 
@@ -344,6 +344,43 @@ impl Upcasters {
                 event_type: t,
                 version: v,
             } => E::decode(t, v, &payload),
+        }
+    }
+
+    /// Decodes a stored payload given as JSON text: straight from the text when it is at the version the code
+    /// reads (no upcaster to run), else parsed and upcast as [`decode_payload`](Self::decode_payload) does.
+    ///
+    /// # Errors
+    /// As [`decode_payload`](Self::decode_payload), and [`DecodeError::InvalidJson`].
+    pub fn decode_text<E: DomainEvent>(
+        &self,
+        event_type: &str,
+        schema_version: u32,
+        payload: &str,
+    ) -> Result<E, DecodeError> {
+        if E::current_schema_version(event_type) == Some(schema_version) {
+            return E::decode_str(event_type, schema_version, payload);
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(payload).map_err(|source| DecodeError::InvalidJson {
+                event_type: event_type.to_owned(),
+                source,
+            })?;
+        self.decode_payload(event_type, schema_version, &value)
+    }
+
+    /// Upcasts and decodes a stored event as a load sees it.
+    ///
+    /// # Errors
+    /// As [`decode_payload`](Self::decode_payload) and [`decode_text`](Self::decode_text).
+    pub fn decode_view<E: DomainEvent>(&self, event: &EventView<'_>) -> Result<E, DecodeError> {
+        match event.payload {
+            PayloadView::Value(value) => {
+                self.decode_payload(event.event_type, event.schema_version, value)
+            }
+            PayloadView::Text(text) => {
+                self.decode_text(event.event_type, event.schema_version, text)
+            }
         }
     }
 

@@ -70,6 +70,22 @@ fn struct_body(event: &EventType) -> TokenStream {
             <Self as ::es_core::__private::serde::Deserialize>::deserialize(payload)
                 .map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
         }
+
+        fn decode_str(
+            event_type: &str,
+            schema_version: u32,
+            payload: &str,
+        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
+            if event_type != #name {
+                return ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+                    event_type: event_type.to_owned(),
+                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+                });
+            }
+            #check
+            __json::from_str::<Self>(payload)
+                .map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
+        }
     }
 }
 
@@ -78,7 +94,8 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
     let idents: Vec<_> = variants.iter().map(|v| v.ident).collect();
     let versions: Vec<_> = variants.iter().map(|v| v.event.version).collect();
     let encode_arms = variants.iter().map(encode_arm);
-    let decode_arms = variants.iter().map(decode_arm);
+    let decode_arms = variants.iter().map(|v| decode_arm(v, From::Value));
+    let decode_str_arms = variants.iter().map(|v| decode_arm(v, From::Text));
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
 
@@ -114,6 +131,39 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
                 }),
             }
         }
+
+        fn decode_str(
+            event_type: &str,
+            schema_version: u32,
+            payload: &str,
+        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
+            match event_type {
+                #(#decode_str_arms)*
+                _ => ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+                    event_type: event_type.to_owned(),
+                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+                }),
+            }
+        }
+    }
+}
+
+/// What a generated decoder reads the payload from.
+#[derive(Clone, Copy)]
+enum From {
+    /// A parsed `serde_json::Value` (`payload: &Value`).
+    Value,
+    /// JSON text (`payload: &str`), decoded without building a `Value`.
+    Text,
+}
+
+/// Deserializes `ty` from the decoder's `payload`.
+fn deserialize(ty: TokenStream, from: From) -> TokenStream {
+    match from {
+        From::Value => {
+            quote!(<#ty as ::es_core::__private::serde::Deserialize>::deserialize(payload))
+        }
+        From::Text => quote!(__json::from_str::<#ty>(payload)),
     }
 }
 
@@ -142,25 +192,26 @@ fn encode_arm(variant: &Variant<'_>) -> TokenStream {
     }
 }
 
-fn decode_arm(variant: &Variant<'_>) -> TokenStream {
+fn decode_arm(variant: &Variant<'_>, from: From) -> TokenStream {
     let ident = variant.ident;
     let name = &variant.event.name;
     let check = version_check(&variant.event);
     let error = quote!(|source| ::es_core::DecodeError::Payload { event_type: #name, source });
     let build = match &variant.payload {
         Payload::Unit | Payload::Tuple(_) => quote!(::core::result::Result::Ok(Self::#ident)),
-        Payload::Newtype => quote! {
-            ::es_core::__private::serde::Deserialize::deserialize(payload).map(Self::#ident).map_err(#error)
-        },
+        Payload::Newtype => {
+            let read = deserialize(quote!(_), from);
+            quote!(#read.map(Self::#ident).map_err(#error))
+        }
         Payload::Named(fields) => {
             let field_idents: Vec<_> = fields.iter().map(|(ident, _, _)| *ident).collect();
             let types: Vec<_> = fields.iter().map(|(_, ty, _)| *ty).collect();
+            let read = deserialize(quote!(__Payload), from);
             quote! {
                 #[derive(::es_core::__private::serde::Deserialize)]
                 #[serde(crate = "::es_core::__private::serde")]
                 struct __Payload { #(#field_idents: #types,)* }
-                let __Payload { #(#field_idents),* } =
-                    <__Payload as ::es_core::__private::serde::Deserialize>::deserialize(payload).map_err(#error)?;
+                let __Payload { #(#field_idents),* } = #read.map_err(#error)?;
                 ::core::result::Result::Ok(Self::#ident { #(#field_idents),* })
             }
         }

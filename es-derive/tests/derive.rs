@@ -32,7 +32,39 @@ fn round_trip<E: DomainEvent + std::fmt::Debug + PartialEq>(event: E) -> serde_j
     let payload = event.encode().unwrap();
     let back = E::decode(event.event_type(), event.schema_version(), &payload).unwrap();
     assert_eq!(back, event);
+    // Straight from the text, as loads decode: the same event.
+    let text = payload.to_string();
+    let from_text = E::decode_str(event.event_type(), event.schema_version(), &text).unwrap();
+    assert_eq!(from_text, event);
     payload
+}
+
+#[test]
+fn decoding_from_text_fails_exactly_as_decoding_a_value_does() {
+    let cases = [
+        ("Nope", 1, r#"{}"#),
+        ("Renamed", 2, r#"{"name": "a", "previous": null}"#),
+        ("Renamed", 1, r#"{"name": 7}"#),
+        ("Pinged", 3, r#"{"at": "soon"}"#),
+    ];
+    for (event_type, version, text) in cases {
+        let value: serde_json::Value = serde_json::from_str(text).unwrap();
+        let from_value = Ship::decode(event_type, version, &value).map_err(|e| e.to_string());
+        let from_text = Ship::decode_str(event_type, version, text).map_err(|e| e.to_string());
+        assert!(from_value.is_err(), "{event_type} v{version}");
+        assert_eq!(from_text, from_value, "{event_type} v{version}");
+    }
+    let ping = Ping::decode_str("Pinged", 3, r#"{"at": "soon"}"#);
+    assert!(
+        matches!(
+            ping,
+            Err(DecodeError::Payload {
+                event_type: "Pinged",
+                ..
+            })
+        ),
+        "{ping:?}"
+    );
 }
 
 #[test]

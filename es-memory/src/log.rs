@@ -139,10 +139,15 @@ impl Log {
     }
 
     pub(crate) fn read_stream(&self, stream: &StreamId, read: StreamRead) -> Vec<RecordedEvent> {
+        self.select(stream, read).into_iter().cloned().collect()
+    }
+
+    /// The events of `read`, in the order it asks for, by reference.
+    pub(crate) fn select(&self, stream: &StreamId, read: StreamRead) -> Vec<&RecordedEvent> {
         let Some(indexes) = self.streams.get(stream) else {
             return Vec::new();
         };
-        let clone = |index: &usize| self.events[*index].clone();
+        let event = |index: &usize| &self.events[*index];
         match read.direction {
             Direction::Forward => {
                 let skip = read.from.map_or(0, |v| v.get().saturating_sub(1));
@@ -151,7 +156,7 @@ impl Log {
                     .iter()
                     .skip(skip)
                     .take(read.limit)
-                    .map(clone)
+                    .map(event)
                     .collect()
             }
             Direction::Backward => {
@@ -165,7 +170,7 @@ impl Log {
                     .iter()
                     .rev()
                     .take(read.limit)
-                    .map(clone)
+                    .map(event)
                     .collect()
             }
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, DeadLetter, EventId, EventStore, EventStream, ExpectedVersion, NewEvent,
-    Position, RecordedEvent, Snapshot, StoreError, StreamId, StreamRead,
+    AppendResult, DeadLetter, EventId, EventStore, EventStream, EventView, ExpectedVersion,
+    FoldRead, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamId, StreamRead, Visit,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -107,6 +107,22 @@ impl EventStore for InMemoryEventStore {
         read: StreamRead,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         Ok(self.shared.log.read().read_stream(stream, read))
+    }
+
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        read: FoldRead,
+        visit: &mut Visit<'_>,
+    ) -> Result<usize, StoreError> {
+        let log = self.shared.log.read();
+        let events = log.select(stream, read.as_stream_read());
+        for event in &events {
+            if visit(EventView::of(event)).is_break() {
+                break;
+            }
+        }
+        Ok(events.len())
     }
 
     async fn read_all(

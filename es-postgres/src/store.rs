@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, Direction, EventId, EventStore, EventStream, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StreamId, StreamRead, validate_append,
+    AppendResult, Direction, EventId, EventStore, EventStream, ExpectedVersion, FoldRead, NewEvent,
+    Position, RecordedEvent, StoreError, StreamId, StreamRead, Visit, validate_append,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -302,6 +302,28 @@ impl EventStore for PgEventStore {
         rows.iter()
             .map(|row| recorded_event(row, Some(stream)))
             .collect()
+    }
+
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        read: FoldRead,
+        visit: &mut Visit<'_>,
+    ) -> Result<usize, StoreError> {
+        let sql = match read.recorded_at {
+            true => &self.inner.sql.fold_stream_timed,
+            false => &self.inner.sql.fold_stream,
+        };
+        // Versions are dense, so a limit is a version range (no LIMIT node over the sort).
+        let end = read.from.get().saturating_add(read.limit as u64);
+        let rows = sqlx::query(sql)
+            .bind(stream.as_str())
+            .bind(bind_half(read.from.get()))
+            .bind(bind_half(end))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend("fold_stream"))?;
+        crate::rows::visit_rows(&rows, stream, visit)
     }
 
     async fn read_all(

@@ -1,17 +1,20 @@
 //! The repository: load aggregates from a store and run commands against them.
 
 use std::marker::PhantomData;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::{DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError};
+use crate::error::{
+    DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
+};
 use crate::snapshotter::{Snapshotter, StoreSnapshotter};
 use crate::upcast::UpcasterError;
 use crate::{
-    Aggregate, AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, SnapshotDue,
-    SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead, Upcasters, Version,
-    event_id_for,
+    Aggregate, AppendResult, EventStore, EventView, ExpectedVersion, FoldRead, Metadata, NewEvent,
+    Position, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead,
+    Upcasters, Version, event_id_for,
 };
 use uuid::Uuid;
 
@@ -214,7 +217,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// one aggregate take turns instead of racing each other (clones of a repository share its cache and turns).
     ///
     /// ```
-    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
+    /// # use es_core::{Aggregate, DomainEvent, Repository};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone)] struct Counter(u64);
     /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
@@ -338,7 +341,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         self.fold_from(stream, start, until, until_time).await
     }
 
-    /// Folds the events of `stream` after `loaded` into it, in pages of the configured size.
+    /// Folds the events of `stream` after `loaded` into it, in pages of the configured size (by default one
+    /// read), decoding each payload straight from the store's buffers.
     async fn fold_from(
         &self,
         stream: &StreamId,
@@ -354,23 +358,48 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             if limit == 0 {
                 return Ok(loaded);
             }
-            let read = StreamRead::forward()
-                .from(loaded.version.next())
-                .limit(limit);
-            let page = self.store.read_stream(stream, read).await?;
-            for recorded in &page {
-                if until_time.is_some_and(|time| recorded.recorded_at > time) {
-                    return Ok(loaded);
-                }
-                let event = self.upcasters.decode::<A::Event>(recorded)?;
-                loaded.state = loaded.state.apply(&event);
-                loaded.version = recorded.version;
+            let mut read = FoldRead::from(loaded.version.next()).limit(limit);
+            if until_time.is_some() {
+                read = read.with_recorded_at();
             }
-            if page.len() < limit {
+            let (mut failed, mut past_time) = (None, false);
+            let upcasters = &self.upcasters;
+            let state = &mut loaded;
+            let mut visit = |event: EventView<'_>| {
+                if until_time.is_some_and(|time| event.recorded_at.is_some_and(|at| at > time)) {
+                    past_time = true;
+                    return ControlFlow::Break(());
+                }
+                match upcasters.decode_view::<A::Event>(&event) {
+                    Ok(decoded) => {
+                        state.state = std::mem::take(&mut state.state).apply(&decoded);
+                        state.version = event.version;
+                        ControlFlow::Continue(())
+                    }
+                    Err(error) => {
+                        failed = Some((
+                            error,
+                            event.version,
+                            event.event_type.to_owned(),
+                            event.schema_version,
+                        ));
+                        ControlFlow::Break(())
+                    }
+                }
+            };
+            let read_count = self.store.fold_stream(stream, read, &mut visit).await?;
+            if let Some((source, version, event_type, schema_version)) = failed {
+                return Err(self
+                    .decode_error(stream, version, event_type, schema_version, source)
+                    .await
+                    .into());
+            }
+            if past_time || read_count < limit {
                 return Ok(loaded);
             }
         }
     }
+
     /// Executes `command` on aggregate `id`: load, decide, append; on a lost race, again on fresh state.
     ///
     /// `metadata` is the command's: every event it produces carries its correlation id, causation id and
@@ -542,6 +571,33 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 }
                 Err(other) => return Err(other.into()),
             }
+        }
+    }
+
+    /// The error for an event a load could not decode, with its position (looked up: loads do not read it).
+    async fn decode_error(
+        &self,
+        stream: &StreamId,
+        version: Version,
+        event_type: String,
+        schema_version: u32,
+        source: DecodeError,
+    ) -> EventDecodeError {
+        let read = StreamRead::forward().from(version).limit(1);
+        let position = match self.store.read_stream(stream, read).await {
+            Ok(events) => events.first().map_or(Position::START, |e| e.position),
+            Err(error) => {
+                tracing::warn!(%stream, %version, %error, "cannot read the position of an event that does not decode");
+                Position::START
+            }
+        };
+        EventDecodeError {
+            stream: stream.clone(),
+            version,
+            position,
+            event_type,
+            schema_version,
+            source,
         }
     }
 
