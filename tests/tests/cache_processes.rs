@@ -3,6 +3,8 @@
 //! state right before it (no decision on stale state ever committed), although each process's cache went stale
 //! again and again.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use es_core::{EventStore, StreamId, StreamRead};

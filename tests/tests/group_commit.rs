@@ -1,6 +1,8 @@
 //! Group commit on PostgreSQL: concurrent appends share transactions, and each still gets exactly the outcome it
 //! would have had alone: a conflict, a refused event, a reused id or a retry in one never changes another's.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

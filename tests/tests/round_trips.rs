@@ -1,6 +1,8 @@
 //! Round trips per command on PostgreSQL, counted on the wire by a proxy: with a warm aggregate cache an execute is
 //! exactly one round trip (the append); a cold one reads the stream first.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use es_core::{DEFAULT_CACHE_CAPACITY, Metadata, Repository};

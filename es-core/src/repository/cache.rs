@@ -126,8 +126,8 @@ mod tests {
         let cache = AggregateCache::<u64>::new(0);
         let held: Vec<_> = (0..10).map(|n| cache.slot(&stream(n))).collect();
         drop(cache.slot(&stream(100)));
-        for n in 0..10 {
-            assert!(Arc::ptr_eq(&held[n], &cache.slot(&stream(n))));
+        for (n, slot) in held.iter().enumerate() {
+            assert!(Arc::ptr_eq(slot, &cache.slot(&stream(n))));
         }
     }
 }
