@@ -1,4 +1,5 @@
-//! The order saga's throughput: commands routed per second while it works through a backlog of orders.
+//! The order saga's throughput: commands routed per second while it works through a backlog of orders, one
+//! instance at a time and several at once.
 
 use std::time::{Duration, Instant};
 
@@ -11,24 +12,50 @@ use crate::stats::rate;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Places `orders` orders, then times the saga reserving stock and requesting payment for each (two routed
-/// commands per order, each a `Repository::execute_as`).
+/// Saga instances worked on at once in the concurrent run.
+const CONCURRENCY: usize = 16;
+
+/// Two backlogs of `orders` orders (one per run), each timed as the saga reserves stock and requests payment for
+/// every order (two routed commands per order, each a `Repository::execute_as`).
 pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<Figure>, Error> {
+    let one = run(store, orders, 1, "bench-one").await?;
+    let many = run(store, orders, CONCURRENCY, "bench-many").await?;
+    let note = format!("{orders} orders: reserve stock, request payment; each an idempotent execute");
+    Ok(vec![
+        Figure::new(
+            "postgres: order saga, commands routed, one instance at a time",
+            one,
+            "commands/s",
+        )
+        .note(note.clone()),
+        Figure::new(
+            format!("postgres: order saga, commands routed, {CONCURRENCY} instances at once"),
+            many,
+            "commands/s",
+        )
+        .against("one instance at a time", one)
+        .note(note),
+    ])
+}
+
+/// Places `orders` orders for `sku`, then runs the saga with `concurrency` until the store is quiet.
+async fn run(
+    store: &PgEventStore,
+    orders: usize,
+    concurrency: usize,
+    sku: &str,
+) -> Result<f64, Error> {
     let router = ShopRouter::new(store.clone());
     let quantity = u32::try_from(orders)?;
     router
         .stock
-        .execute(
-            "bench-book",
-            &StockCommand::Restock { quantity },
-            Metadata::new(),
-        )
+        .execute(sku, &StockCommand::Restock { quantity }, Metadata::new())
         .await?;
     for i in 0..orders {
-        let order_id = format!("bench-{i}");
+        let order_id = format!("{sku}-{i}");
         let place = OrderCommand::Place(OrderPlaced {
             order_id: order_id.clone(),
-            sku: "bench-book".into(),
+            sku: sku.into(),
             quantity: 1,
             amount: 100,
         });
@@ -39,7 +66,11 @@ pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<
     }
     let started = Instant::now();
     let running = ProcessRunner::new(OrderSaga, router, store.clone())
-        .options(ProjectionOptions::default().batch_size(100))
+        .options(
+            ProjectionOptions::default()
+                .batch_size(100)
+                .concurrency(concurrency),
+        )
         .start(store.clone(), store.clone());
     let mut last = None;
     loop {
@@ -54,14 +85,5 @@ pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<
     }
     let elapsed = started.elapsed();
     running.shutdown().await;
-    Ok(vec![
-        Figure::new(
-            "postgres: order saga, commands routed",
-            rate(orders * 2, elapsed),
-            "commands/s",
-        )
-        .note(format!(
-            "{orders} orders: reserve stock, request payment; each an idempotent execute"
-        )),
-    ])
+    Ok(rate(orders * 2, elapsed))
 }

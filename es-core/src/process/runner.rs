@@ -23,6 +23,7 @@ use crate::{
 /// How many handled-input keys an instance remembers (older redeliveries are still harmless: the commands they
 /// would re-send carry the same ids).
 const HANDLED_KEPT: usize = 1_000;
+
 /// How deep rejections may chain (a rejection's reaction rejected again, ...).
 const MAX_REACTIONS: usize = 16;
 /// How many times a step is redone after another writer saved the instance first.
@@ -199,6 +200,16 @@ where
         self.upcasters.clone()
     }
 
+    /// Instances are independent: their inputs may be handled at the same time, each instance's in order.
+    fn key(&self, event: &P::Event, record: &RecordedEvent) -> Option<String> {
+        Some(
+            self.engine
+                .process
+                .correlate(event, record)
+                .unwrap_or_default(),
+        )
+    }
+
     async fn handle(&self, event: P::Event, record: &RecordedEvent) -> Result<(), HandlerError> {
         let Some(instance) = self.engine.process.correlate(&event, record) else {
             return Ok(());
@@ -319,7 +330,10 @@ where
         }
     }
 
-    /// Batch size, retries and failure policy of its event side (as a projection's).
+    /// Batch size, retries, failure policy and concurrency of its event side (as a projection's). With
+    /// [`ProjectionOptions::concurrency`] above 1, that many instances are worked on at once, each instance's
+    /// inputs in order; inputs of different instances then no longer reach shared aggregates in the order of the
+    /// global stream (which of two orders gets the last book depends on timing). The default, 1, keeps that order.
     pub fn options(mut self, options: ProjectionOptions) -> Self {
         self.options = options;
         self

@@ -1,6 +1,9 @@
 //! The projection worker for any store: checkpoints in a `CheckpointStore`, at-least-once delivery.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
+use futures::StreamExt;
 
 use crate::projection::worker::ApplyError;
 use crate::projection::{
@@ -57,14 +60,85 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> Checkpointed
 
     /// Decodes and handles one event; on failure, the error's text and whether it is transient.
     async fn handle(&self, event: &RecordedEvent) -> Result<(), (String, bool)> {
-        let typed = self
-            .upcasters
+        let typed = self.decode(event)?;
+        self.handle_decoded(typed, event).await
+    }
+
+    fn decode(&self, event: &RecordedEvent) -> Result<P::Event, (String, bool)> {
+        self.upcasters
             .decode::<P::Event>(event)
-            .map_err(|e| (e.to_string(), false))?;
+            .map_err(|e| (e.to_string(), false))
+    }
+
+    async fn handle_decoded(
+        &self,
+        typed: P::Event,
+        event: &RecordedEvent,
+    ) -> Result<(), (String, bool)> {
         self.projection
             .handle(typed, event)
             .await
             .map_err(|e| describe(&e))
+    }
+
+    /// Handles `events` in order, one at a time; on failure, the index of the event that failed and why.
+    async fn handle_in_order(
+        &self,
+        events: &[RecordedEvent],
+    ) -> Result<(), (usize, (String, bool))> {
+        for (index, event) in events.iter().enumerate() {
+            self.handle(event).await.map_err(|e| (index, e))?;
+        }
+        Ok(())
+    }
+
+    /// Handles `events` up to `concurrency` keys at a time, each key's events in order, when the projection keys
+    /// every one of them (else in order). On failure, the lowest failing index: every event before it was handled.
+    async fn handle_keyed(&self, events: &[RecordedEvent]) -> Result<(), (usize, (String, bool))> {
+        let mut decoded = Vec::with_capacity(events.len());
+        let mut undecodable = None;
+        for (index, event) in events.iter().enumerate() {
+            match self.decode(event) {
+                Ok(typed) => decoded.push(typed),
+                Err(error) => {
+                    undecodable = Some((index, error));
+                    break;
+                }
+            }
+        }
+        let mut groups: Vec<Vec<(usize, P::Event)>> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        for (index, typed) in decoded.into_iter().enumerate() {
+            let Some(key) = self.projection.key(&typed, &events[index]) else {
+                return self.handle_in_order(events).await;
+            };
+            let group = *by_key.entry(key).or_insert_with(|| {
+                groups.push(Vec::new());
+                groups.len() - 1
+            });
+            groups[group].push((index, typed));
+        }
+        let failures: Vec<(usize, (String, bool))> = futures::stream::iter(groups)
+            .map(|group| async move {
+                for (index, typed) in group {
+                    self.handle_decoded(typed, &events[index])
+                        .await
+                        .map_err(|e| (index, e))?;
+                }
+                Ok(())
+            })
+            .buffer_unordered(self.options.concurrency)
+            .filter_map(|result: Result<(), (usize, (String, bool))>| async move { result.err() })
+            .collect()
+            .await;
+        match failures
+            .into_iter()
+            .chain(undecodable)
+            .min_by_key(|(index, _)| *index)
+        {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
     }
 
     async fn move_checkpoint(
@@ -116,20 +190,21 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
         from: Option<Position>,
         to: Position,
     ) -> Result<(), ApplyError> {
-        for (index, event) in events.iter().enumerate() {
-            if let Err(error) = self.handle(event).await {
-                if index > 0 {
-                    self.move_checkpoint(from, events[index - 1].position)
-                        .await?;
-                }
-                let (error, transient) = error;
-                return Err(ApplyError::Handler(BatchError {
-                    index,
-                    error,
-                    transient,
-                    kept_before: true,
-                }));
+        let handled = match self.options.concurrency {
+            1 => self.handle_in_order(events).await,
+            _ => self.handle_keyed(events).await,
+        };
+        if let Err((index, (error, transient))) = handled {
+            if index > 0 {
+                self.move_checkpoint(from, events[index - 1].position)
+                    .await?;
             }
+            return Err(ApplyError::Handler(BatchError {
+                index,
+                error,
+                transient,
+                kept_before: true,
+            }));
         }
         Ok(self.move_checkpoint(from, to).await?)
     }

@@ -67,6 +67,15 @@ pub trait Projection: Send + Sync + 'static {
     /// [`FailurePolicy`](crate::FailurePolicy).
     async fn handle(&self, event: Self::Event, record: &RecordedEvent) -> Result<(), HandlerError>;
 
+    /// The key that orders this event: with [`ProjectionOptions::concurrency`](crate::ProjectionOptions) above 1,
+    /// events with different keys may be handled at the same time, and events with the same key one after another,
+    /// in order. `None` (the default, for any event of a batch) handles the whole batch in order, one event at a
+    /// time. A process manager keys by instance; a read model could key by the row it writes.
+    fn key(&self, event: &Self::Event, record: &RecordedEvent) -> Option<String> {
+        let _ = (event, record);
+        None
+    }
+
     /// Empties the read model before a rebuild replays every event (nothing by default).
     ///
     /// # Errors

@@ -38,6 +38,10 @@ pub struct ProjectionOptions {
     pub max_backoff: Duration,
     /// What happens after the last attempt.
     pub failure_policy: FailurePolicy,
+    /// How many events with different keys ([`Projection::key`](crate::Projection::key)) the at-least-once
+    /// worker handles at once within a batch (default 1: one at a time). Events with the same key keep their
+    /// order; the checkpoint still moves only past events that were all handled.
+    pub concurrency: usize,
 }
 
 impl Default for ProjectionOptions {
@@ -48,6 +52,7 @@ impl Default for ProjectionOptions {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             failure_policy: FailurePolicy::Stop,
+            concurrency: 1,
         }
     }
 }
@@ -79,6 +84,20 @@ impl ProjectionOptions {
     }
 
     /// The wait before attempt `attempt` (2 or more).
+    /// Handles up to `n` differently keyed events of a batch at once (at least 1); see
+    /// [`concurrency`](Self::concurrency).
+    ///
+    /// ```
+    /// use es_core::ProjectionOptions;
+    ///
+    /// let options = ProjectionOptions::default().concurrency(16);
+    /// assert_eq!(options.concurrency, 16);
+    /// ```
+    pub fn concurrency(mut self, n: usize) -> Self {
+        self.concurrency = n.max(1);
+        self
+    }
+
     pub(crate) fn backoff_before(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(2).min(20);
         self.initial_backoff
