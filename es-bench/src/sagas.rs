@@ -20,7 +20,8 @@ const CONCURRENCY: usize = 16;
 pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<Figure>, Error> {
     let one = run(store, orders, 1, "bench-one").await?;
     let many = run(store, orders, CONCURRENCY, "bench-many").await?;
-    let note = format!("{orders} orders: reserve stock, request payment; each an idempotent execute");
+    let note =
+        format!("{orders} orders: reserve stock, request payment; each an idempotent execute");
     Ok(vec![
         Figure::new(
             "postgres: order saga, commands routed, one instance at a time",
