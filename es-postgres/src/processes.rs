@@ -37,64 +37,39 @@ impl ProcessStore for PgEventStore {
         record: ProcessRecord,
         timers: TimerChanges,
     ) -> Result<(), StoreError> {
-        let sql = &self.inner.sql;
-        let mut tx = self
-            .inner
-            .pool
-            .begin()
+        let sql = match expected {
+            None => &self.inner.sql.insert_process,
+            Some(_) => &self.inner.sql.update_process,
+        };
+        // A timer both removed and set is set: setting replaces it.
+        let removed: Vec<&str> = timers
+            .remove
+            .iter()
+            .filter(|name| !timers.set.iter().any(|t| &t.name == *name))
+            .map(String::as_str)
+            .collect();
+        let names: Vec<&str> = timers.set.iter().map(|t| t.name.as_str()).collect();
+        let due: Vec<DateTime<Utc>> = timers.set.iter().map(|t| t.at).collect();
+        let saved: i64 = sqlx::query_scalar(sql)
+            .bind(process)
+            .bind(instance)
+            .bind(i64::try_from(record.version).unwrap_or(i64::MAX))
+            .bind(&record.state)
+            .bind(Json(&record.handled))
+            .bind(expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+            .bind(&removed)
+            .bind(&names)
+            .bind(&due)
+            .fetch_one(&self.inner.pool)
             .await
             .map_err(backend("save_process"))?;
-        let version = i64::try_from(record.version).unwrap_or(i64::MAX);
-        let saved = match expected {
-            None => {
-                sqlx::query(&sql.insert_process)
-                    .bind(process)
-                    .bind(instance)
-                    .bind(version)
-                    .bind(&record.state)
-                    .bind(Json(&record.handled))
-                    .execute(&mut *tx)
-                    .await
-            }
-            Some(expected) => {
-                sqlx::query(&sql.update_process)
-                    .bind(process)
-                    .bind(instance)
-                    .bind(version)
-                    .bind(&record.state)
-                    .bind(Json(&record.handled))
-                    .bind(i64::try_from(expected).unwrap_or(i64::MAX))
-                    .execute(&mut *tx)
-                    .await
-            }
-        }
-        .map_err(backend("save_process"))?;
-        if saved.rows_affected() != 1 {
+        if saved != 1 {
             return Err(StoreError::ProcessConflict {
                 process: process.to_owned(),
                 instance: instance.to_owned(),
             });
         }
-        for name in &timers.remove {
-            sqlx::query(&sql.delete_timer)
-                .bind(process)
-                .bind(instance)
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("save_process"))?;
-        }
-        for Timer { name, at } in &timers.set {
-            sqlx::query(&sql.set_timer)
-                .bind(process)
-                .bind(instance)
-                .bind(name)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend("save_process"))?;
-        }
-        tx.commit().await.map_err(backend("save_process"))
+        Ok(())
     }
 
     async fn due_timers(

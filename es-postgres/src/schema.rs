@@ -103,8 +103,6 @@ pub(crate) struct Sql {
     pub(crate) load_process: String,
     pub(crate) insert_process: String,
     pub(crate) update_process: String,
-    pub(crate) delete_timer: String,
-    pub(crate) set_timer: String,
     pub(crate) due_timers: String,
 }
 
@@ -210,20 +208,16 @@ impl Sql {
             load_process: format!(
                 "SELECT version, state, handled FROM {s}.processes WHERE process = $1 AND instance = $2"
             ),
-            insert_process: format!(
-                "INSERT INTO {s}.processes (process, instance, version, state, handled) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (process, instance) DO NOTHING"
+            insert_process: save_process(
+                &s,
+                "INSERT INTO {s}.processes (process, instance, version, state, handled) \
+                 SELECT $1, $2, $3, $4, $5 WHERE $6::bigint IS NULL \
+                 ON CONFLICT (process, instance) DO NOTHING RETURNING 1",
             ),
-            update_process: format!(
+            update_process: save_process(
+                &s,
                 "UPDATE {s}.processes SET version = $3, state = $4, handled = $5, updated_at = now() \
-                 WHERE process = $1 AND instance = $2 AND version = $6"
-            ),
-            delete_timer: format!(
-                "DELETE FROM {s}.process_timers WHERE process = $1 AND instance = $2 AND name = $3"
-            ),
-            set_timer: format!(
-                "INSERT INTO {s}.process_timers (process, instance, name, due_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (process, instance, name) DO UPDATE SET due_at = EXCLUDED.due_at"
+                 WHERE process = $1 AND instance = $2 AND version = $6 RETURNING 1",
             ),
             due_timers: format!(
                 "SELECT instance, name, due_at FROM {s}.process_timers WHERE process = $1 AND due_at <= $2 \
@@ -238,6 +232,23 @@ impl Sql {
             ),
         }
     }
+}
+
+/// A process save in one statement (one round trip, atomic): `saved` writes the state (the insert or the
+/// compare-and-set update), and only if it did, timers named in `$7` are removed and those in `$8`/`$9` set.
+/// Returns how many state rows were written (0: another save came first).
+fn save_process(s: &str, saved: &str) -> String {
+    let saved = saved.replace("{s}", s);
+    format!(
+        "WITH saved AS ({saved}), \
+         removed AS (DELETE FROM {s}.process_timers WHERE process = $1 AND instance = $2 \
+             AND name = ANY ($7::text[]) AND EXISTS (SELECT 1 FROM saved)), \
+         set AS (INSERT INTO {s}.process_timers (process, instance, name, due_at) \
+             SELECT $1, $2, t.name, t.due_at FROM unnest($8::text[], $9::timestamptz[]) AS t(name, due_at) \
+             WHERE EXISTS (SELECT 1 FROM saved) \
+             ON CONFLICT (process, instance, name) DO UPDATE SET due_at = EXCLUDED.due_at) \
+         SELECT count(*) FROM saved"
+    )
 }
 
 #[cfg(test)]

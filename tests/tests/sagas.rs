@@ -344,3 +344,86 @@ async fn redelivered_and_crashed_steps_give_the_streams_of_a_clean_run_on_postgr
     let crashed = run_shop(pg_store().await, Mode::CrashBeforeSave).await;
     assert_eq!(crashed, clean, "re-sent commands must not execute twice");
 }
+
+/// The process store's compare-and-set: a save wins only on the version it read, and its timer changes are
+/// written with it or not at all.
+async fn process_saves_are_compare_and_set_with_their_timers<S: ProcessStore>(store: S) {
+    use es_core::{ProcessRecord, StoreError, Timer, TimerChanges};
+    let at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let record = |version: u64| ProcessRecord {
+        state: serde_json::json!({ "v": version }),
+        version,
+        handled: vec![format!("input-{version}")],
+    };
+    let set = |name: &str| TimerChanges {
+        set: vec![Timer {
+            name: name.to_owned(),
+            at,
+        }],
+        remove: Vec::new(),
+    };
+    let conflict = |result: Result<(), StoreError>| {
+        assert!(
+            matches!(result, Err(StoreError::ProcessConflict { .. })),
+            "{result:?}"
+        );
+    };
+    store
+        .save_process("p", "i", None, record(1), set("first"))
+        .await
+        .unwrap();
+    conflict(
+        store
+            .save_process("p", "i", None, record(1), set("lost"))
+            .await,
+    );
+    store
+        .save_process("p", "i", Some(1), record(2), set("second"))
+        .await
+        .unwrap();
+    conflict(
+        store
+            .save_process("p", "i", Some(1), record(2), set("stale"))
+            .await,
+    );
+    conflict(
+        store
+            .save_process("p", "missing", Some(1), record(2), set("nowhere"))
+            .await,
+    );
+    let cancel = TimerChanges {
+        set: vec![Timer {
+            name: "third".to_owned(),
+            at,
+        }],
+        remove: vec!["first".to_owned(), "third".to_owned()],
+    };
+    store
+        .save_process("p", "i", Some(2), record(3), cancel)
+        .await
+        .unwrap();
+    let loaded = store.load_process("p", "i").await.unwrap().unwrap();
+    assert_eq!(
+        (loaded.version, loaded.state),
+        (3, serde_json::json!({ "v": 3 }))
+    );
+    let mut due: Vec<String> = store
+        .due_timers("p", chrono::Utc::now(), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.timer.name)
+        .collect();
+    due.sort();
+    assert_eq!(due, ["second", "third"]);
+}
+
+#[tokio::test]
+async fn memory_process_saves_are_compare_and_set_with_their_timers() {
+    process_saves_are_compare_and_set_with_their_timers(InMemoryEventStore::new()).await;
+}
+
+#[tokio::test]
+async fn postgres_process_saves_are_compare_and_set_with_their_timers() {
+    process_saves_are_compare_and_set_with_their_timers(pg_store().await).await;
+}
