@@ -41,6 +41,21 @@ pub struct Metadata {
 }
 
 impl Metadata {
+    /// Whether nothing is set (it stores as `{}`).
+    ///
+    /// ```
+    /// use es_core::Metadata;
+    ///
+    /// assert!(Metadata::new().is_empty());
+    /// assert!(!Metadata::new().with_correlation_id(uuid::Uuid::nil()).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.correlation_id.is_none()
+            && self.causation_id.is_none()
+            && self.occurred_at.is_none()
+            && self.extra.is_empty()
+    }
+
     /// Empty metadata.
     pub fn new() -> Self {
         Self::default()

@@ -56,7 +56,8 @@ pub(crate) async fn call(
         types.push(event.event_type.as_ref());
         schema_versions.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
         payloads.push(&event.payload);
-        metadata.push(Json(&event.metadata));
+        // Empty metadata travels as NULL (stored as `{}` by the function): no JSON to write or parse.
+        metadata.push((!event.metadata.is_empty()).then_some(Json(&event.metadata)));
     }
     let query = match group {
         [one] => sqlx::query(&sql.one)
