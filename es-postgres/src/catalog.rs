@@ -1,4 +1,5 @@
-//! The event catalog: distinct (type, version) pairs from an index, samples by position.
+//! The event catalog: distinct (type, version) pairs and samples by position, each by one scan of the events table
+//! (an operator's check: appends keep no index for it, see migration 6).
 
 use async_trait::async_trait;
 use es_core::{EventCatalog, RecordedEvent, StoreError, StoredEventType};
