@@ -40,6 +40,20 @@ fn version_check(event: &EventType) -> TokenStream {
 fn struct_body(event: &EventType) -> TokenStream {
     let EventType { name, version, .. } = event;
     let check = version_check(event);
+    let unknown = unknown_type();
+    let [decode, decode_str] = [From::Value, From::Text].map(|from| {
+        let read = deserialize(quote!(Self), from);
+        decoder(
+            from,
+            quote! {
+                if event_type != #name {
+                    return #unknown;
+                }
+                #check
+                #read.map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
+            },
+        )
+    });
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#name];
 
@@ -55,37 +69,8 @@ fn struct_body(event: &EventType) -> TokenStream {
             __json::to_value(self).map_err(|source| ::es_core::EncodeError { event_type: #name, source })
         }
 
-        fn decode(
-            event_type: &str,
-            schema_version: u32,
-            payload: &__json::Value,
-        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
-            if event_type != #name {
-                return ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
-                    event_type: event_type.to_owned(),
-                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
-                });
-            }
-            #check
-            <Self as ::es_core::__private::serde::Deserialize>::deserialize(payload)
-                .map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
-        }
-
-        fn decode_str(
-            event_type: &str,
-            schema_version: u32,
-            payload: &str,
-        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
-            if event_type != #name {
-                return ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
-                    event_type: event_type.to_owned(),
-                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
-                });
-            }
-            #check
-            __json::from_str::<Self>(payload)
-                .map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
-        }
+        #decode
+        #decode_str
     }
 }
 
@@ -94,8 +79,19 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
     let idents: Vec<_> = variants.iter().map(|v| v.ident).collect();
     let versions: Vec<_> = variants.iter().map(|v| v.event.version).collect();
     let encode_arms = variants.iter().map(encode_arm);
-    let decode_arms = variants.iter().map(|v| decode_arm(v, From::Value));
-    let decode_str_arms = variants.iter().map(|v| decode_arm(v, From::Text));
+    let unknown = unknown_type();
+    let [decode, decode_str] = [From::Value, From::Text].map(|from| {
+        let arms = variants.iter().map(|v| decode_arm(v, from));
+        decoder(
+            from,
+            quote! {
+                match event_type {
+                    #(#arms)*
+                    _ => #unknown,
+                }
+            },
+        )
+    });
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
 
@@ -118,33 +114,35 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
             match self { #(#encode_arms)* }
         }
 
-        fn decode(
-            event_type: &str,
-            schema_version: u32,
-            payload: &__json::Value,
-        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
-            match event_type {
-                #(#decode_arms)*
-                _ => ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
-                    event_type: event_type.to_owned(),
-                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
-                }),
-            }
-        }
+        #decode
+        #decode_str
+    }
+}
 
-        fn decode_str(
+/// The `decode` method (from a `Value`) or the `decode_str` method (from JSON text) around `body`.
+fn decoder(from: From, body: TokenStream) -> TokenStream {
+    let (method, payload) = match from {
+        From::Value => (quote!(decode), quote!(&__json::Value)),
+        From::Text => (quote!(decode_str), quote!(&str)),
+    };
+    quote! {
+        fn #method(
             event_type: &str,
             schema_version: u32,
-            payload: &str,
+            payload: #payload,
         ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
-            match event_type {
-                #(#decode_str_arms)*
-                _ => ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
-                    event_type: event_type.to_owned(),
-                    known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
-                }),
-            }
+            #body
         }
+    }
+}
+
+/// The error for a type name the decoder does not know.
+fn unknown_type() -> TokenStream {
+    quote! {
+        ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+            event_type: event_type.to_owned(),
+            known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+        })
     }
 }
 
