@@ -11,7 +11,7 @@ use es_core::{
     StreamId, StreamRead, Version,
 };
 use es_postgres::PgEventStore;
-use tests::pg_store;
+use tests::{pg_store, pg_store_with};
 use tokio::sync::Barrier;
 
 const ROUNDS: u64 = 10;
@@ -142,4 +142,62 @@ async fn eight_concurrent_appenders_keep_their_own_outcomes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_four_concurrent_appenders_keep_their_own_outcomes() {
     concurrent_appends_keep_their_own_outcomes(64).await;
+}
+
+/// Groups from two stores (as two processes would send them), several in flight each, on the same few streams:
+/// locks are taken in one order, so no group deadlocks, and every stream's versions stay dense and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_groups_from_two_stores_never_deadlock() {
+    const TASKS: usize = 32;
+    const APPENDS: usize = 30;
+    const STREAMS: usize = 8;
+    let first = pg_store_with(PgEventStore::builder().max_appends_in_flight(4)).await;
+    let second = PgEventStore::builder()
+        .schema(first.schema().as_str())
+        .max_appends_in_flight(4)
+        .connect(&tests::database_url())
+        .await
+        .unwrap();
+    let handles: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = if task % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tokio::spawn(async move {
+                for n in 0..APPENDS {
+                    let stream =
+                        StreamId::new(format!("shared-{}", (task * 7 + n) % STREAMS)).unwrap();
+                    store
+                        .append(&stream, ExpectedVersion::Any, vec![event(n as u64)])
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    let mut total = 0;
+    for n in 0..STREAMS {
+        let stream = StreamId::new(format!("shared-{n}")).unwrap();
+        let events = first
+            .read_stream(&stream, StreamRead::forward())
+            .await
+            .unwrap();
+        let versions: Vec<u64> = events.iter().map(|e| e.version.get()).collect();
+        assert_eq!(
+            versions,
+            (1..=events.len() as u64).collect::<Vec<_>>(),
+            "{stream}"
+        );
+        assert!(
+            events.windows(2).all(|w| w[0].position < w[1].position),
+            "{stream}"
+        );
+        total += events.len();
+    }
+    assert_eq!(total, TASKS * APPENDS);
 }
