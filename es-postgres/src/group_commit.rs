@@ -13,6 +13,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use es_core::{AppendResult, StoreError};
 use sqlx::Connection;
@@ -36,6 +37,8 @@ type Reply = oneshot::Sender<Result<AppendResult, StoreError>>;
 pub(crate) struct Committer {
     sql: AppendSql,
     options: PgConnectOptions,
+    /// How long opening a connection may take (the pool's acquire timeout).
+    connect_timeout: Duration,
     max_in_flight: usize,
     queue: parking_lot::Mutex<Queue>,
     /// Connections not in use by a writer; a writer opens one when none is idle.
@@ -58,10 +61,16 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
-    pub(crate) fn new(sql: AppendSql, options: PgConnectOptions, max_in_flight: usize) -> Self {
+    pub(crate) fn new(
+        sql: AppendSql,
+        options: PgConnectOptions,
+        connect_timeout: Duration,
+        max_in_flight: usize,
+    ) -> Self {
         Self {
             sql,
             options,
+            connect_timeout,
             max_in_flight: max_in_flight.max(1),
             queue: parking_lot::Mutex::new(Queue::default()),
             idle: parking_lot::Mutex::new(Vec::new()),
@@ -154,7 +163,12 @@ impl Committer {
         let idle = self.idle.lock().pop();
         let mut conn = match idle {
             Some(conn) => conn,
-            None => PgConnection::connect_with(&self.options).await?,
+            None => tokio::time::timeout(
+                self.connect_timeout,
+                PgConnection::connect_with(&self.options),
+            )
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??,
         };
         let result = append::call(&mut conn, &self.sql, requests).await;
         match &result {

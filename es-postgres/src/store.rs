@@ -173,6 +173,7 @@ impl PgEventStoreBuilder {
         let committer = Arc::new(Committer::new(
             sql.append.clone(),
             (*pool.connect_options()).clone(),
+            pool.options().get_acquire_timeout(),
             self.max_appends_in_flight,
         ));
         Ok(PgEventStore {
