@@ -11,10 +11,11 @@ use crate::rows::{bind_half, recorded_event};
 #[async_trait]
 impl EventCatalog for PgEventStore {
     async fn stored_event_types(&self) -> Result<Vec<StoredEventType>, StoreError> {
-        let rows: Vec<(String, i32, i64)> = sqlx::query_as(&self.inner.sql.event_types)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("stored_event_types"))?;
+        let rows: Vec<(String, i32, i64)> = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.event_types).fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("stored_event_types"))?;
         Ok(rows
             .into_iter()
             .map(|(event_type, schema_version, count)| StoredEventType {
@@ -32,14 +33,16 @@ impl EventCatalog for PgEventStore {
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let oldest = limit.div_ceil(2);
-        let rows = sqlx::query(&self.inner.sql.sample_events)
-            .bind(event_type)
-            .bind(i32::try_from(schema_version).unwrap_or(i32::MAX))
-            .bind(bind_half(oldest as u64))
-            .bind(bind_half((limit - oldest) as u64))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("sample_events"))?;
+        let rows = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(&self.inner.sql.sample_events)
+                .bind(event_type)
+                .bind(i32::try_from(schema_version).unwrap_or(i32::MAX))
+                .bind(bind_half(oldest as u64))
+                .bind(bind_half((limit - oldest) as u64))
+                .fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("sample_events"))?;
         let mut events = rows
             .iter()
             .map(|row| recorded_event(row, None))

@@ -10,11 +10,13 @@ use crate::rows::{bind_half, position};
 #[async_trait]
 impl CheckpointStore for PgEventStore {
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(&self.inner.sql.load_checkpoint)
-            .bind(name)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(backend("load_checkpoint"))?;
+        let row: Option<(i64, i64)> = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.load_checkpoint)
+                .bind(name)
+                .fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("load_checkpoint"))?;
         Ok(row.map(|(tx, pos)| position(tx, pos)))
     }
 

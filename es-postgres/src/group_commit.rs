@@ -21,7 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;
 
 use crate::append::{self, AppendSql, Request};
-use crate::error::backend;
+use crate::error::{backend, connection_lost};
 
 /// The most appends one call carries.
 const MAX_GROUP_APPENDS: usize = 64;
@@ -155,25 +155,50 @@ impl Committer {
         }
     }
 
-    /// One call on an idle connection (opened if none is idle). A connection that failed is closed, not reused.
+    /// One call on an idle connection (opened if none is idle). A connection that failed is closed, not reused;
+    /// when a reused one turns out lost (the server restarted since its last use), the call is made once more on a
+    /// new connection: appends are idempotent by event id, so a call that did commit comes back as `replayed`.
     async fn call(
         &self,
         requests: &[Request],
     ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
         let idle = self.idle.lock().pop();
-        let mut conn = match idle {
+        let reused = idle.is_some();
+        let result = self.call_on(idle, requests).await;
+        match result {
+            Err(error) if reused && connection_lost(&error) => {
+                tracing::debug!(%error, "append connection lost; writing again on a new one");
+                self.call_on(None, requests).await
+            }
+            other => other,
+        }
+    }
+
+    async fn call_on(
+        &self,
+        conn: Option<PgConnection>,
+        requests: &[Request],
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+        let mut conn = match conn {
             Some(conn) => conn,
             None => tokio::time::timeout(
                 self.connect_timeout,
                 PgConnection::connect_with(&self.options),
             )
             .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)??,
+            .map_err(|_| {
+                sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "opening a connection for appends timed out",
+                ))
+            })??,
         };
         let result = append::call(&mut conn, &self.sql, requests).await;
         match &result {
-            Ok(_) | Err(sqlx::Error::Database(_)) => self.idle.lock().push(conn),
-            Err(_) => drop(conn),
+            Err(error) if connection_lost(error) || !matches!(error, sqlx::Error::Database(_)) => {
+                drop(conn)
+            }
+            _ => self.idle.lock().push(conn),
         }
         result
     }

@@ -16,12 +16,14 @@ impl ProcessStore for PgEventStore {
         instance: &str,
     ) -> Result<Option<ProcessRecord>, StoreError> {
         let row: Option<(i64, serde_json::Value, Json<Vec<String>>)> =
-            sqlx::query_as(&self.inner.sql.load_process)
-                .bind(process)
-                .bind(instance)
-                .fetch_optional(&self.inner.pool)
-                .await
-                .map_err(backend("load_process"))?;
+            crate::error::retrying(&self.inner.pool, || {
+                sqlx::query_as(&self.inner.sql.load_process)
+                    .bind(process)
+                    .bind(instance)
+                    .fetch_optional(&self.inner.pool)
+            })
+            .await
+            .map_err(backend("load_process"))?;
         Ok(row.map(|(version, state, Json(handled))| ProcessRecord {
             state,
             version: u64::try_from(version).unwrap_or_default(),
@@ -50,19 +52,21 @@ impl ProcessStore for PgEventStore {
             .collect();
         let names: Vec<&str> = timers.set.iter().map(|t| t.name.as_str()).collect();
         let due: Vec<DateTime<Utc>> = timers.set.iter().map(|t| t.at).collect();
-        let saved: i64 = sqlx::query_scalar(sql)
-            .bind(process)
-            .bind(instance)
-            .bind(i64::try_from(record.version).unwrap_or(i64::MAX))
-            .bind(&record.state)
-            .bind(Json(&record.handled))
-            .bind(expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
-            .bind(&removed)
-            .bind(&names)
-            .bind(&due)
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(backend("save_process"))?;
+        let saved: i64 = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_scalar(sql)
+                .bind(process)
+                .bind(instance)
+                .bind(i64::try_from(record.version).unwrap_or(i64::MAX))
+                .bind(&record.state)
+                .bind(Json(&record.handled))
+                .bind(expected.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+                .bind(&removed)
+                .bind(&names)
+                .bind(&due)
+                .fetch_one(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("save_process"))?;
         if saved != 1 {
             return Err(StoreError::ProcessConflict {
                 process: process.to_owned(),
@@ -78,11 +82,14 @@ impl ProcessStore for PgEventStore {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueTimer>, StoreError> {
-        let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(&self.inner.sql.due_timers)
-            .bind(process)
-            .bind(now)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.inner.pool)
+        let rows: Vec<(String, String, DateTime<Utc>)> =
+            crate::error::retrying(&self.inner.pool, || {
+                sqlx::query_as(&self.inner.sql.due_timers)
+                    .bind(process)
+                    .bind(now)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(&self.inner.pool)
+            })
             .await
             .map_err(backend("due_timers"))?;
         Ok(rows

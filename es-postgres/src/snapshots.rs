@@ -29,12 +29,14 @@ impl SnapshotStore for PgEventStore {
         stream: &StreamId,
         snapshot_type: &str,
     ) -> Result<Option<Snapshot>, StoreError> {
-        let row = sqlx::query(&self.inner.sql.load_snapshot)
-            .bind(stream.as_str())
-            .bind(snapshot_type)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(backend("load_snapshot"))?;
+        let row = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(&self.inner.sql.load_snapshot)
+                .bind(stream.as_str())
+                .bind(snapshot_type)
+                .fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("load_snapshot"))?;
         let Some(row) = row else { return Ok(None) };
         let schema_version: i32 = row
             .try_get("schema_version")

@@ -293,13 +293,15 @@ impl EventStore for PgEventStore {
                 read.from.map_or(u64::MAX, |v| v.get()),
             ),
         };
-        let rows = sqlx::query(sql)
-            .bind(stream.as_str())
-            .bind(bind_half(from))
-            .bind(bind_half(read.limit as u64))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("read_stream"))?;
+        let rows = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(sql)
+                .bind(stream.as_str())
+                .bind(bind_half(from))
+                .bind(bind_half(read.limit as u64))
+                .fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("read_stream"))?;
         rows.iter()
             .map(|row| recorded_event(row, Some(stream)))
             .collect()
@@ -317,13 +319,15 @@ impl EventStore for PgEventStore {
         };
         // Versions are dense, so a limit is a version range (no LIMIT node over the sort).
         let end = read.from.get().saturating_add(read.limit as u64);
-        let rows = sqlx::query(sql)
-            .bind(stream.as_str())
-            .bind(bind_half(read.from.get()))
-            .bind(bind_half(end))
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("fold_stream"))?;
+        let rows = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(sql)
+                .bind(stream.as_str())
+                .bind(bind_half(read.from.get()))
+                .bind(bind_half(end))
+                .fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("fold_stream"))?;
         crate::rows::visit_rows(&rows, stream, visit)
     }
 
@@ -340,10 +344,11 @@ impl EventStore for PgEventStore {
     }
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
-        let row: Option<(i64, i64)> = sqlx::query_as(&self.inner.sql.head)
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(backend("head"))?;
+        let row: Option<(i64, i64)> = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.head).fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("head"))?;
         Ok(row.map(|(tx, pos)| crate::rows::position(tx, pos)))
     }
 
@@ -352,21 +357,25 @@ impl EventStore for PgEventStore {
         stream: &StreamId,
         event_id: EventId,
     ) -> Result<bool, StoreError> {
-        sqlx::query_scalar(&self.inner.sql.contains_event)
-            .bind(event_id.as_uuid())
-            .bind(stream.as_str())
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(backend("contains_event"))
+        crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_scalar(&self.inner.sql.contains_event)
+                .bind(event_id.as_uuid())
+                .bind(stream.as_str())
+                .fetch_one(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("contains_event"))
     }
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query_scalar(&self.inner.sql.count_after)
-            .bind(bind_half(after.commit))
-            .bind(bind_half(after.prepare))
-            .fetch_one(&self.inner.pool)
-            .await
-            .map_err(backend("count_after"))?;
+        let count: i64 = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_scalar(&self.inner.sql.count_after)
+                .bind(bind_half(after.commit))
+                .bind(bind_half(after.prepare))
+                .fetch_one(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("count_after"))?;
         Ok(u64::try_from(count).unwrap_or_default())
     }
 }
@@ -377,13 +386,15 @@ pub(crate) async fn read_all(
     after: Position,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = sqlx::query(&inner.sql.read_all)
-        .bind(bind_half(after.commit))
-        .bind(bind_half(after.prepare))
-        .bind(bind_half(limit as u64))
-        .fetch_all(&inner.pool)
-        .await
-        .map_err(backend("read_all"))?;
+    let rows = crate::error::retrying(&inner.pool, || {
+        sqlx::query(&inner.sql.read_all)
+            .bind(bind_half(after.commit))
+            .bind(bind_half(after.prepare))
+            .bind(bind_half(limit as u64))
+            .fetch_all(&inner.pool)
+    })
+    .await
+    .map_err(backend("read_all"))?;
     rows.iter().map(|row| recorded_event(row, None)).collect()
 }
 

@@ -6,6 +6,7 @@
 pub mod bank_relay;
 pub mod child;
 pub mod ledger;
+pub mod private_pg;
 pub mod tally;
 pub mod wire;
 
