@@ -28,7 +28,15 @@ impl PrivatePostgres {
             .port();
         let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("data directory");
-        run("chown", &["postgres:postgres", path(&dir)]);
+        let chown = Command::new("chown")
+            .args(["postgres:postgres", path(&dir)])
+            .status()
+            .expect("chown");
+        assert!(
+            chown.success(),
+            "cannot give {} to user postgres",
+            dir.display()
+        );
         let server = Self { dir, bin, port };
         server.as_postgres(
             "initdb",
@@ -94,30 +102,38 @@ impl PrivatePostgres {
         self.dir.join("data")
     }
 
+    /// Runs one of the server's tools as user `postgres`; panics, with its output, when it fails.
     fn as_postgres(&self, tool: &str, args: &[&str]) {
-        let tool = self.bin.join(tool);
-        let mut all = vec!["-u", "postgres", "--", path(&tool)];
-        all.extend_from_slice(args);
-        run("runuser", &all);
+        let output = self
+            .command(tool, args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn command(&self, tool: &str, args: &[&str]) -> Command {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join(tool))
+            .args(args);
+        command
     }
 }
 
 impl Drop for PrivatePostgres {
     fn drop(&mut self) {
-        let tool = self.bin.join("pg_ctl");
-        let _ = Command::new("runuser")
-            .args([
-                "-u",
-                "postgres",
-                "--",
-                path(&tool),
-                "-D",
-                path(&self.data()),
-                "-m",
-                "immediate",
-                "-w",
-                "stop",
-            ])
+        let data = self.data();
+        let _ = self
+            .command(
+                "pg_ctl",
+                &["-D", path(&data), "-m", "immediate", "-w", "stop"],
+            )
             .output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -125,17 +141,4 @@ impl Drop for PrivatePostgres {
 
 fn path(path: &std::path::Path) -> &str {
     path.to_str().expect("a UTF-8 path")
-}
-
-fn run(program: &str, args: &[&str]) {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        output.status.success(),
-        "{program} {args:?} failed: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
