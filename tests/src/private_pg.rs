@@ -54,20 +54,7 @@ impl PrivatePostgres {
             "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40",
             path(&server.dir)
         );
-        let log = server.dir.join("log");
-        server.as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&server.data()),
-                "-l",
-                path(&log),
-                "-w",
-                "-o",
-                &options,
-                "start",
-            ],
-        );
+        server.pg_ctl(&["-o", &options, "start"]);
         server
     }
 
@@ -81,21 +68,16 @@ impl PrivatePostgres {
 
     /// Restarts the server (fast shutdown: every connection is closed), waiting until it accepts connections.
     pub fn restart(&self) {
-        // With `-l`: a server started without it would keep this process's output pipes open.
-        let log = self.dir.join("log");
-        self.as_postgres(
-            "pg_ctl",
-            &[
-                "-D",
-                path(&self.data()),
-                "-l",
-                path(&log),
-                "-w",
-                "-m",
-                "fast",
-                "restart",
-            ],
-        );
+        self.pg_ctl(&["-m", "fast", "restart"]);
+    }
+
+    /// `pg_ctl` on this server's data directory, waiting for it, with the server's output to the log file (a server
+    /// started without `-l` would keep this process's output pipes open).
+    fn pg_ctl(&self, args: &[&str]) {
+        let (data, log) = (self.data(), self.dir.join("log"));
+        let mut all = vec!["-D", path(&data), "-l", path(&log), "-w"];
+        all.extend_from_slice(args);
+        self.as_postgres("pg_ctl", &all);
     }
 
     fn data(&self) -> PathBuf {

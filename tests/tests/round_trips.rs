@@ -12,13 +12,32 @@ use sqlx::postgres::PgPoolOptions;
 use tests::fresh_schema;
 use tests::wire::{CountingProxy, PING};
 
-/// The round trips since `since`, leaving out the debounced wake-up notifications sent in the background.
-fn trips(proxy: &CountingProxy, since: usize) -> Vec<String> {
-    proxy
-        .since(since)
-        .into_iter()
-        .filter(|sql| !sql.contains("pg_notify"))
-        .collect()
+/// The round trips seen since `since` (after letting the background ones land), split by who made them.
+struct Trips {
+    /// The caller's own statements.
+    caller: Vec<String>,
+    /// sqlx's pings of pooled connections handed back (in the background).
+    pings: usize,
+    /// The debounced wake-up notifications (in the background).
+    notifies: usize,
+    /// Everything, for failure messages.
+    all: Vec<String>,
+}
+
+async fn trips(proxy: &CountingProxy, since: usize) -> Trips {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let all = proxy.since(since);
+    let notify = |sql: &String| sql.contains("pg_notify");
+    Trips {
+        caller: all
+            .iter()
+            .filter(|sql| !notify(sql) && *sql != PING)
+            .cloned()
+            .collect(),
+        pings: all.iter().filter(|sql| *sql == PING).count(),
+        notifies: all.iter().filter(|sql| notify(sql)).count(),
+        all,
+    }
 }
 
 #[tokio::test]
@@ -66,20 +85,14 @@ async fn a_command_on_a_cached_aggregate_is_one_round_trip_and_a_cold_one_is_two
             .await
             .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let all = proxy.since(before);
-    let notifies = all.iter().filter(|sql| sql.contains("pg_notify")).count();
-    let pings = all.iter().filter(|sql| *sql == PING).count();
-    let warm: Vec<_> = trips(&proxy, before)
-        .into_iter()
-        .filter(|sql| sql != PING)
-        .collect();
-    assert_eq!(warm.len(), 20, "{all:#?}");
+    let warm = trips(&proxy, before).await;
+    assert_eq!(warm.caller.len(), 20, "{:#?}", warm.all);
     // The only pooled connection use meanwhile is the notifier's, pinged by sqlx when handed back.
-    assert!(pings <= notifies, "{all:#?}");
+    assert!(warm.pings <= warm.notifies, "{:#?}", warm.all);
     assert!(
-        warm.iter().all(|sql| sql.contains("append_one")),
-        "{warm:#?}"
+        warm.caller.iter().all(|sql| sql.contains("append_one")),
+        "{:#?}",
+        warm.all
     );
 
     // Cold: a read on a pooled connection (which sqlx pings in the background when it is handed back), then the
@@ -89,20 +102,18 @@ async fn a_command_on_a_cached_aggregate_is_one_round_trip_and_a_cold_one_is_two
         .execute("cold", &open, Metadata::new())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let all = proxy.since(before);
-    let notifies = all.iter().filter(|sql| sql.contains("pg_notify")).count();
-    let cold = trips(&proxy, before);
-    let (pings, caller): (Vec<_>, Vec<_>) = cold.iter().partition(|sql| *sql == PING);
-    assert_eq!(caller.len(), 2, "{all:#?}");
+    let cold = trips(&proxy, before).await;
+    assert_eq!(cold.caller.len(), 2, "{:#?}", cold.all);
     assert_eq!(
-        pings.len(),
-        1 + notifies,
-        "the read's connection, and the notifier's: {all:#?}"
+        cold.pings,
+        1 + cold.notifies,
+        "the read's connection, and the notifier's: {:#?}",
+        cold.all
     );
     assert!(
-        caller[0].contains("FROM") && caller[1].contains("append_one"),
-        "{cold:#?}"
+        cold.caller[0].contains("FROM") && cold.caller[1].contains("append_one"),
+        "{:#?}",
+        cold.all
     );
     assert_eq!(accounts.load("warm").await.unwrap().state.balance, 22);
 
@@ -118,11 +129,7 @@ async fn a_command_on_a_cached_aggregate_is_one_round_trip_and_a_cold_one_is_two
         .execute("warm", &deposit, Metadata::new())
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let stale: Vec<_> = trips(&proxy, before)
-        .into_iter()
-        .filter(|sql| sql != PING)
-        .collect();
+    let stale = trips(&proxy, before).await.caller;
     assert_eq!((done.attempts, done.state.balance), (2, 24));
     assert_eq!(stale.len(), 3, "refused append, read, append: {stale:#?}");
 }
