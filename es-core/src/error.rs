@@ -122,6 +122,26 @@ pub struct EventDecodeError {
     pub source: DecodeError,
 }
 
+/// A stored event row that does not read back: what could be read of it, and why the rest could not.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "corrupt stored event {stream:?}@{version} (position {position}, id {event_id}, type {event_type:?}): {reason}"
+)]
+pub struct CorruptEvent {
+    /// Its global position.
+    pub position: Position,
+    /// Its stream id as stored (it may be what is wrong: empty, or with control characters).
+    pub stream: String,
+    /// Its version in the stream (0 when that did not read).
+    pub version: Version,
+    /// Its id.
+    pub event_id: EventId,
+    /// Its stored type name (empty when that did not read).
+    pub event_type: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
 /// Why an append's event id was refused as a duplicate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -243,14 +263,11 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
-    /// A stored row could not be read back into an event (a corrupted row, a schema edited by hand).
-    #[error("corrupt event at position {position}: {reason}")]
-    Corrupt {
-        /// Where.
-        position: Position,
-        /// What is wrong.
-        reason: String,
-    },
+    /// A stored row could not be read back into an event (a corrupted row, a schema edited by hand). Reads report
+    /// it in its place in the global order: `read_all` returns the events before it, then this error; read after
+    /// its position to go on. Projections apply their failure policy to it.
+    #[error(transparent)]
+    Corrupt(Box<CorruptEvent>),
     /// A stored row of a stream could not be read back while folding it (named by stream and version: a load
     /// reads no positions). A corrupted row, or a schema edited by hand.
     #[error("corrupt event {stream}@{version}: {reason}")]
@@ -264,7 +281,7 @@ pub enum StoreError {
     },
     /// The backend failed (connection lost, database error). Whether the operation took effect is unknown for an
     /// append: retry it with the same event ids, and the store's idempotency makes the retry safe.
-    #[error("event store backend failed during {operation}")]
+    #[error("event store backend failed during {operation}: {source}")]
     Backend {
         /// The operation that failed (`append`, `read_all`, ...).
         operation: &'static str,

@@ -91,6 +91,11 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// Every event type name this type decodes, in declaration order.
     const EVENT_TYPES: &'static [&'static str];
 
+    /// The stream categories its events are stored in (`#[event(category = "order")]` on the type; the
+    /// aggregate's [`CATEGORY`](crate::Aggregate::CATEGORY)): projections reading this type see only events of
+    /// these categories. Empty (the default): every category.
+    const CATEGORIES: &'static [&'static str] = &[];
+
     /// The schema version this code writes and reads for `event_type`; `None` for a type it does not know.
     /// Upcasters bring older stored versions up to it.
     fn current_schema_version(event_type: &str) -> Option<u32>;

@@ -87,7 +87,8 @@ pub use aggregate::Aggregate;
 pub use catalog::{EventCatalog, StoredEventType};
 pub use checkpoint::CheckpointStore;
 pub use error::{
-    DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
+    CorruptEvent, DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError,
+    StreamIdError,
 };
 pub use event::{DomainEvent, EventId};
 pub use metadata::Metadata;
@@ -98,10 +99,10 @@ pub use process::{
     command_id, event_id_for,
 };
 pub use projection::{
-    ApplyError, BatchError, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy,
-    HandlerError, Projection, ProjectionOptions, ProjectionRunner, ProjectionState,
-    ProjectionStatus, ProjectionWorker, RunnerError, RunningProjections, TransientError,
-    WorkerError, describe, wants,
+    Acquired, ApplyError, BatchError, CheckpointedWorker, DEFAULT_SHUTDOWN_GRACE, DeadLetter,
+    DeadLetterStore, FailurePolicy, HandlerError, HeldBack, Holder, Projection, ProjectionOptions,
+    ProjectionRunner, ProjectionState, ProjectionStatus, ProjectionWorker, RunnerError,
+    RunningProjections, TransientError, WorkerError, describe, wants,
 };
 pub use record::{NewEvent, RecordedEvent};
 pub use repository::{AsOf, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository, RepositoryError};

@@ -42,6 +42,23 @@ impl Position {
     pub const fn new(commit: u64, prepare: u64) -> Self {
         Self { commit, prepare }
     }
+
+    /// The position right before this one: `read_all(p.before(), 1)` reads the event at `p`.
+    ///
+    /// ```
+    /// use es_core::Position;
+    ///
+    /// assert_eq!(Position::new(7, 10).before(), Position::new(7, 9));
+    /// assert_eq!(Position::new(7, 0).before(), Position::new(6, u64::MAX));
+    /// assert_eq!(Position::START.before(), Position::START);
+    /// ```
+    pub const fn before(self) -> Self {
+        match (self.commit, self.prepare) {
+            (_, 1..) => Self::new(self.commit, self.prepare - 1),
+            (1.., 0) => Self::new(self.commit - 1, u64::MAX),
+            (0, 0) => Self::START,
+        }
+    }
 }
 
 impl fmt::Display for Position {

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use futures::Stream;
 
 use crate::error::{DuplicateReason, StoreError};
-use crate::{EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, Version};
+use crate::{
+    EventId, ExpectedVersion, HeldBack, NewEvent, Position, RecordedEvent, StreamId, Version,
+};
 
 /// The direction of a stream read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -395,6 +397,16 @@ pub trait EventStore: Send + Sync {
         Ok(events.iter().any(|e| e.event_id == event_id))
     }
 
+    /// Committed events that `read_all` does not show yet because an older transaction is still open (the global
+    /// order waits for it, so it never skips), and that transaction; `None` when nothing waits, and always for
+    /// stores whose order never waits (the default).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn held_back(&self) -> Result<Option<HeldBack>, StoreError> {
+        Ok(None)
+    }
+
     /// How many events `read_all` shows after `after` (a projection's lag). The default pages through `read_all`;
     /// backends answer directly.
     ///
@@ -459,6 +471,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
         (**self).count_after(after).await
+    }
+
+    async fn held_back(&self) -> Result<Option<HeldBack>, StoreError> {
+        (**self).held_back().await
     }
 
     async fn contains_event(

@@ -11,6 +11,8 @@ pub(crate) struct Input<'a> {
     pub(crate) ident: &'a Ident,
     pub(crate) generics: &'a syn::Generics,
     pub(crate) shape: Shape<'a>,
+    /// From `#[event(category = "...")]` on the type.
+    pub(crate) categories: Vec<String>,
 }
 
 /// An enum (one event type per variant) or a struct (one event type).
@@ -51,12 +53,18 @@ impl<'a> Input<'a> {
     /// Parses `input`, adding every problem found to `errors`.
     pub(crate) fn parse(input: &'a DeriveInput, errors: &mut Errors) -> Self {
         let container = attr::parse(&input.attrs, errors);
+        let categories = container.categories.iter().map(|c| c.value()).collect();
         let shape = match &input.data {
             Data::Enum(data) => {
-                if let Some(span) = container.span {
+                let misplaced = container
+                    .rename
+                    .as_ref()
+                    .map(|r| r.span())
+                    .or(container.version.map(|v| v.1));
+                if let Some(span) = misplaced {
                     errors.push(syn::Error::new(
                         span,
-                        "`#[event(..)]` on an enum does nothing: put `rename`/`version` on its variants",
+                        "`rename`/`version` on an enum does nothing: put them on its variants",
                     ));
                 }
                 let variants = data
@@ -86,6 +94,7 @@ impl<'a> Input<'a> {
             ident: &input.ident,
             generics: &input.generics,
             shape,
+            categories,
         }
     }
 }

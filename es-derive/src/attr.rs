@@ -1,4 +1,4 @@
-//! Parsing of `#[event(rename = "...", version = N)]`.
+//! Parsing of `#[event(rename = "...", version = N)]` and `#[event(category = "...")]`.
 
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr};
@@ -8,6 +8,8 @@ use syn::{Attribute, LitInt, LitStr};
 pub(crate) struct EventAttr {
     pub(crate) rename: Option<LitStr>,
     pub(crate) version: Option<(u32, proc_macro2::Span)>,
+    /// `category = "..."`, as often as written: the stream categories the type's events live in.
+    pub(crate) categories: Vec<LitStr>,
     /// Where the attribute was written, to point errors about its placement at it.
     pub(crate) span: Option<proc_macro2::Span>,
 }
@@ -23,6 +25,17 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 if out.rename.replace(lit).is_some() {
                     errors.push(meta.error("duplicate `rename`"));
                 }
+                Ok(())
+            } else if meta.path.is_ident("category") {
+                let lit: LitStr = meta.value()?.parse()?;
+                let category = lit.value();
+                if category.is_empty() || category.contains('-') || category.contains(char::is_control) {
+                    errors.push(syn::Error::new(
+                        lit.span(),
+                        "a category is the part of a stream id before its first `-`: not empty, without `-` or control characters",
+                    ));
+                }
+                out.categories.push(lit);
                 Ok(())
             } else if meta.path.is_ident("version") {
                 let lit: LitInt = meta.value()?.parse()?;
@@ -44,7 +57,7 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown `event` attribute; expected `rename = \"...\"` or `version = N`",
+                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N` or `category = \"...\"`",
                 ))
             }
         });

@@ -7,6 +7,7 @@ use crate::ast::{EventType, Input, Payload, Shape, Variant};
 
 pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
     let ident = input.ident;
+    let categories = &input.categories;
     let body = match &input.shape {
         Shape::Enum(variants) => enum_body(variants),
         Shape::Struct(event) => struct_body(event),
@@ -18,6 +19,7 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
             use ::es_core::__private::serde_json as __json;
             #[automatically_derived]
             impl ::es_core::DomainEvent for #ident {
+                const CATEGORIES: &'static [&'static str] = &[#(#categories),*];
                 #body
             }
         };

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use es_core::{DeadLetter, DeadLetterStore, EventId, StoreError, StreamId, Version};
+use es_core::{DeadLetter, DeadLetterStore, EventId, StoreError, Version};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ pub(crate) async fn park(
         .bind(letter.event_id.as_uuid())
         .bind(bind_half(letter.position.commit))
         .bind(bind_half(letter.position.prepare))
-        .bind(letter.stream_id.as_str())
+        .bind(&letter.stream_id)
         .bind(bind_half(letter.version.get()))
         .bind(&letter.event_type)
         .bind(&letter.error)
@@ -64,10 +64,7 @@ pub(crate) async fn list(
                     projection: projection.to_owned(),
                     position: at,
                     event_id: EventId::from_uuid(event_id),
-                    stream_id: StreamId::new(&stream).map_err(|e| StoreError::Corrupt {
-                        position: at,
-                        reason: format!("dead letter stream id: {e}"),
-                    })?,
+                    stream_id: stream,
                     version: Version::new(u64::try_from(version).unwrap_or_default()),
                     event_type,
                     error,

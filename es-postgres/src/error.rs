@@ -20,9 +20,17 @@ pub enum PgSetupError {
     /// The store was built outside a Tokio runtime; it needs one for its notification task.
     #[error("PgEventStore must be built inside a Tokio runtime")]
     NoRuntime,
-    /// The database could not be reached.
-    #[error("cannot connect to PostgreSQL")]
-    Connect(#[source] sqlx::Error),
+    /// The database could not be reached (or refused the connection) within the connect timeout.
+    #[error("cannot connect to PostgreSQL at {host}:{port}: {}", Text(source))]
+    Connect {
+        /// The host from the URL.
+        host: String,
+        /// The port.
+        port: u16,
+        /// What failed (a timeout, a refused connection, an authentication failure).
+        #[source]
+        source: sqlx::Error,
+    },
     /// A migration failed; the schema is left as the last successful migration made it.
     #[error("migrating schema `{schema}` failed")]
     Migrate {
@@ -38,8 +46,73 @@ pub enum PgSetupError {
 pub(crate) fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| StoreError::Backend {
         operation,
-        source: Box::new(source),
+        source: Box::new(PgError::new(source)),
     }
+}
+
+/// A database error as the store reports it: the server's message (sqlx's text says only "error returned from
+/// database") with its SQLSTATE, and a hint at the fix where one is known. Reach the sqlx error through
+/// [`std::error::Error::source`].
+#[derive(Debug)]
+pub struct PgError(sqlx::Error);
+
+impl PgError {
+    pub(crate) fn new(source: sqlx::Error) -> Self {
+        Self(source)
+    }
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Text(&self.0).fmt(f)
+    }
+}
+
+impl std::error::Error for PgError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Shows a database error as [`PgError`] does.
+struct Text<'e>(&'e sqlx::Error);
+
+impl std::fmt::Display for Text<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            sqlx::Error::Database(db) => {
+                f.write_str(db.message())?;
+                if let Some(code) = db.code() {
+                    write!(f, " (SQLSTATE {code})")?;
+                }
+            }
+            other => write!(f, "{other}")?,
+        }
+        if let Some(hint) = hint(self.0) {
+            write!(f, "; hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What to do about `error`, where that is known.
+fn hint(error: &sqlx::Error) -> Option<&'static str> {
+    match sqlstate(error).as_deref() {
+        // invalid_schema_name, undefined_table, undefined_function, undefined_column
+        Some("3F000" | "42P01" | "42883" | "42703") => Some(
+            "the store's tables or functions are missing or out of date: run `PgEventStore::migrate()`",
+        ),
+        Some("42501") => Some("the database role lacks a privilege on the store's schema"),
+        Some("53300") => {
+            Some("the server has no free connection: lower the pool size or raise max_connections")
+        }
+        _ => None,
+    }
+}
+
+/// The text of a failed `operation`, for states and logs.
+pub(crate) fn describe(operation: &str, error: &sqlx::Error) -> String {
+    format!("{operation} failed: {}", Text(error))
 }
 
 /// The SQLSTATE of a database error, if it is one.

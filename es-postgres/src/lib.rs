@@ -46,7 +46,7 @@ mod snapshots;
 mod store;
 mod subscription;
 
-pub use error::PgSetupError;
-pub use projection::{PgProjection, PgProjectionWorker};
+pub use error::{PgError, PgSetupError};
+pub use projection::{DEFAULT_LEASE, PgProjection, PgProjectionWorker};
 pub use schema::SchemaName;
-pub use store::{PgEventStore, PgEventStoreBuilder};
+pub use store::{DEFAULT_CONNECT_TIMEOUT, PgEventStore, PgEventStoreBuilder};

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use es_core::{
-    ApplyError, BatchError, DeadLetter, DomainEvent, EventId, HandlerError, Position,
-    ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters, WorkerError,
-    describe, wants,
+    Acquired, ApplyError, BatchError, DeadLetter, DomainEvent, EventId, HandlerError, Holder,
+    Position, ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters,
+    WorkerError, describe, wants,
 };
 use sqlx::{Connection, PgConnection};
 
@@ -60,6 +61,12 @@ pub trait PgProjection: Send + Sync + 'static {
         Upcasters::new()
     }
 
+    /// The stream categories it reads: by default its event type's
+    /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
+    fn categories(&self) -> &[&str] {
+        Self::Event::CATEGORIES
+    }
+
     /// Applies one event, writing through `tx`: a connection inside the batch's transaction. Do not commit it.
     ///
     /// # Errors
@@ -84,9 +91,21 @@ pub trait PgProjection: Send + Sync + 'static {
 /// Runs a [`PgProjection`] with exactly-once effect on one process at a time.
 ///
 /// It holds a session advisory lock on a dedicated connection and runs every transaction of the projection on that
-/// same connection, so losing the connection releases both; other processes running the same projection wait as
-/// standbys and take over within `standby_poll` (1 s by default) of the active one dying. The checkpoint moves by
-/// compare-and-set inside each batch's transaction, which fences off an instance that lost its lock.
+/// same connection, so losing the connection releases both and nothing can commit without the lock. Other
+/// processes running the same projection wait as standbys (their status names the holder) and take over within
+/// `standby_poll` (1 s by default) of the active one's connection closing.
+///
+/// **Failures.** When its connection fails (a server restart, a terminated backend, a network drop), the worker
+/// reports [`WorkerError::Lost`]: the runner opens a new connection, takes the lock again (or goes standby when
+/// another process took it meanwhile) and carries on from the stored checkpoint, however often that happens.
+///
+/// **A silent holder** (a paused process, a partitioned host) keeps its TCP connection, and so its lock, alive.
+/// The lock connection therefore runs with `idle_session_timeout` and `idle_in_transaction_session_timeout` set
+/// to the [`lease`](Self::lease) (10 s by default, PostgreSQL 14 or newer): the server ends a holder that has sent
+/// nothing for that long, and the active worker sends a heartbeat every third of it while it has nothing to do.
+/// A standby so takes over within `lease + standby_poll` of the holder going silent (11 s by default). A handler
+/// must not leave its transaction idle (waiting on something other than the database) for as long as the lease.
+/// The checkpoint also moves by compare-and-set inside each batch's transaction.
 ///
 /// ```no_run
 /// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
@@ -117,6 +136,7 @@ pub struct PgProjectionWorker<P> {
     name: String,
     lock_key: String,
     standby_poll: Duration,
+    lease: Duration,
     /// The dedicated connection holding the advisory lock; `None` until acquired or after it failed.
     conn: Option<PgConnection>,
 }
@@ -145,6 +165,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
             options,
             name,
             standby_poll: Duration::from_secs(1),
+            lease: DEFAULT_LEASE,
             conn: None,
         }
     }
@@ -155,10 +176,40 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         self
     }
 
+    /// How long the server keeps the lock of a holder that has gone silent (default 10 s, at least 1 s); see the
+    /// type's documentation.
+    ///
+    /// ```no_run
+    /// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
+    /// # use es_postgres::PgProjection;
+    /// # #[derive(DomainEvent)] enum E { Happened }
+    /// # struct Balances;
+    /// # #[async_trait::async_trait] impl PgProjection for Balances {
+    /// #     type Event = E; fn name(&self) -> &str { "balances" }
+    /// #     async fn handle(&self, _: &mut sqlx::PgConnection, _: E, _: &RecordedEvent) -> Result<(), HandlerError> { Ok(()) }
+    /// # }
+    /// # async fn f(store: es_postgres::PgEventStore) {
+    /// use std::time::Duration;
+    /// use es_core::ProjectionOptions;
+    /// use es_postgres::PgProjectionWorker;
+    ///
+    /// let worker = PgProjectionWorker::new(&store, Balances, ProjectionOptions::default())
+    ///     .lease(Duration::from_secs(5))
+    ///     .standby_poll(Duration::from_millis(500)); // takeover within about 5.5 s
+    /// # }
+    /// ```
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
     fn lost(&mut self, error: sqlx::Error, operation: &'static str) -> WorkerError {
         // The connection may be gone, and the lock with it: acquire again before the next batch.
         self.conn = None;
-        WorkerError::Store(backend(operation)(error))
+        WorkerError::Lost {
+            projection: self.name.clone(),
+            error: crate::error::describe(operation, &error),
+        }
     }
 
     fn conn(&mut self) -> Result<&mut PgConnection, WorkerError> {
@@ -170,19 +221,41 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         self.conn.take().ok_or_else(|| not_active(&self.name))
     }
 
+    /// Opens a connection of its own and tries the lock on it, setting the lease's timeouts in the same round trip.
     async fn try_lock(&self) -> Result<Option<PgConnection>, sqlx::Error> {
-        let mut conn = self.store.inner.pool.acquire().await?.detach();
-        let locked: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(&self.lock_key)
-                .fetch_one(&mut conn)
-                .await?;
+        let options = self.store.inner.pool.connect_options();
+        let connect = PgConnection::connect_with(&options);
+        let mut conn = tokio::time::timeout(self.store.inner.connect_timeout, connect)
+            .await
+            .map_err(|_| sqlx::Error::PoolTimedOut)??;
+        let lease = format!("{}ms", self.lease.as_millis());
+        let locked: bool = sqlx::query_scalar(LOCK)
+            .bind(&self.lock_key)
+            .bind(&lease)
+            .fetch_one(&mut conn)
+            .await?;
         if locked {
             Ok(Some(conn))
         } else {
             conn.close().await?;
             Ok(None)
         }
+    }
+
+    /// Who holds the lock, as the server shows it.
+    async fn holder(&self) -> Result<Option<Holder>, sqlx::Error> {
+        let row: Option<HolderRow> = sqlx::query_as(HOLDER)
+            .bind(&self.lock_key)
+            .fetch_optional(&self.store.inner.pool)
+            .await?;
+        Ok(
+            row.map(|(pid, application_name, client_addr, since)| Holder {
+                pid,
+                application_name: application_name.filter(|name| !name.is_empty()),
+                client_addr,
+                since,
+            }),
+        )
     }
 
     /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere.
@@ -227,10 +300,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
             self.projection
                 .handle(tx, typed, event)
                 .await
-                .map_err(|e| {
-                    let (error, transient) = describe(&e);
-                    Failure::Handler(index, error, transient)
-                })?;
+                .map_err(|e| handler_failure(index, e))?;
         }
         Ok(())
     }
@@ -258,11 +328,50 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     }
 }
 
+/// A handler's error; one that says the connection is gone is the worker's failure, not the event's.
+fn handler_failure(index: usize, error: HandlerError) -> Failure {
+    match error.downcast::<sqlx::Error>() {
+        Ok(error) if crate::error::connection_lost(&error) => Failure::Db(*error),
+        Ok(error) => Failure::Handler(index, error.to_string(), false),
+        Err(error) => {
+            let (error, transient) = describe(&error);
+            Failure::Handler(index, error, transient)
+        }
+    }
+}
+
+/// A lock holder's pid, application name, client address and connection start.
+type HolderRow = (
+    Option<i32>,
+    Option<String>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+/// How long the server keeps a silent holder's lock by default.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
+
+/// Takes the projection's lock; on the lock connection, the server ends the session once it has been silent for
+/// the lease (PostgreSQL 14 added `idle_session_timeout`; 13 keeps only the idle-in-transaction bound).
+const LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1, 0)), \
+     set_config('idle_in_transaction_session_timeout', $2, false), \
+     CASE WHEN current_setting('server_version_num')::int >= 140000 \
+          THEN set_config('idle_session_timeout', $2, false) END";
+
+/// The backend holding the projection's lock: advisory locks on a bigint key show its high half in `classid`
+/// and its low half in `objid`.
+const HOLDER: &str = "WITH k AS (SELECT hashtextextended($1, 0) AS key) \
+     SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start \
+     FROM k, pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+       AND l.classid::bigint = (k.key >> 32) & 4294967295 AND l.objid::bigint = k.key & 4294967295 \
+     LIMIT 1";
+
 /// The error for an operation attempted without holding the projection's lock.
 fn not_active(projection: &str) -> WorkerError {
-    WorkerError::Other {
+    WorkerError::NotActive {
         projection: projection.to_owned(),
-        error: "not the active instance (lock not held)".to_owned(),
     }
 }
 
@@ -288,29 +397,46 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         &self.options
     }
 
-    async fn acquire(&mut self) -> Result<(), WorkerError> {
-        while self.conn.is_none() {
-            match self.try_lock().await {
-                Ok(Some(conn)) => {
-                    tracing::info!(projection = %self.name, "became the active instance");
-                    self.conn = Some(conn);
-                }
-                Ok(None) => tokio::time::sleep(self.standby_poll).await,
-                Err(error) => {
-                    tracing::warn!(projection = %self.name, %error, "cannot take the projection lock; retrying");
-                    tokio::time::sleep(self.standby_poll).await;
-                }
-            }
+    async fn acquire(&mut self) -> Result<Acquired, WorkerError> {
+        if self.conn.is_some() {
+            return Ok(Acquired::Active);
         }
-        Ok(())
+        let failed = |error: sqlx::Error| WorkerError::Store(backend("acquire")(error));
+        match self.try_lock().await.map_err(failed)? {
+            Some(conn) => {
+                tracing::info!(projection = %self.name, "became the active instance");
+                self.conn = Some(conn);
+                Ok(Acquired::Active)
+            }
+            None => Ok(Acquired::Standby {
+                holder: self.holder().await.map_err(failed)?,
+                retry_in: self.standby_poll,
+            }),
+        }
     }
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        wants::<P::Event>(&self.upcasters, event)
+    fn heartbeat_interval(&self) -> Option<Duration> {
+        Some(self.lease / 3)
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), WorkerError> {
+        let result = sqlx::query("SELECT 1").execute(self.conn()?).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => Err(self.lost(error, "heartbeat")),
+        }
+    }
+
+    fn wants(&self, stream: &str, event_type: &str) -> bool {
+        wants::<P::Event>(
+            &self.upcasters,
+            self.projection.categories(),
+            stream,
+            event_type,
+        )
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {
-        self.acquire().await?;
         let (store, name) = (self.store.clone(), self.name.clone());
         match load_checkpoint(&store, self.conn()?, &name).await {
             Ok(position) => Ok(position),

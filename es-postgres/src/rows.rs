@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use es_core::{
-    EventId, EventView, Metadata, PayloadView, Position, RecordedEvent, StoreError, StreamId,
-    Version, Visit,
+    CorruptEvent, EventId, EventView, Metadata, PayloadView, Position, RecordedEvent, StoreError,
+    StreamId, Version, Visit,
 };
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -37,50 +37,88 @@ const COLUMNS: [&str; 10] = [
 ];
 
 /// Reads one row selected with the store's event columns. `stream` is the stream every row belongs to when the
-/// query was for one stream: its id is then not decoded and validated again per row.
+/// query was for one stream: its id is then not decoded and validated again per row. A row that does not read
+/// back is a [`StoreError::Corrupt`] naming it by what did read (position, stream, version, id, type).
 pub(crate) fn recorded_event(
     row: &PgRow,
     stream: Option<&StreamId>,
 ) -> Result<RecordedEvent, StoreError> {
-    let transaction_id: i64 = get(row, 0, Position::START)?;
-    let global_position: i64 = get(row, 1, Position::START)?;
-    let at = position(transaction_id, global_position);
+    // The identifying columns first, leniently, so that a failure anywhere can name the event.
+    let transaction_id: i64 = row.try_get(0).unwrap_or_default();
+    let global_position: i64 = row.try_get(1).unwrap_or_default();
+    let version: i64 = row.try_get(3).unwrap_or_default();
+    let event_id: uuid::Uuid = row.try_get(4).unwrap_or_default();
+    let event_type: Result<String, _> = row.try_get(5);
+    let stream_text = match stream {
+        Some(stream) => Ok(stream.as_str().to_owned()),
+        None => row.try_get::<String, _>(2),
+    };
+    let corrupt = |reason: String| {
+        StoreError::Corrupt(Box::new(CorruptEvent {
+            position: position(transaction_id, global_position),
+            stream: stream_text
+                .as_ref()
+                .map_or_else(|_| String::new(), Clone::clone),
+            version: Version::new(u64::try_from(version).unwrap_or_default()),
+            event_id: EventId::from_uuid(event_id),
+            event_type: event_type
+                .as_ref()
+                .map_or_else(|_| String::new(), Clone::clone),
+            reason,
+        }))
+    };
+    let column =
+        |index: usize| move |e: sqlx::Error| corrupt(format!("column `{}`: {e}", COLUMNS[index]));
+    for index in [0, 1, 3, 4] {
+        row.try_get_raw(index).map_err(column(index))?;
+    }
     let stream_id = match stream {
         Some(stream) => stream.clone(),
         None => {
-            let text: &str = get(row, 2, at)?;
-            StreamId::new(text).map_err(|e| corrupt(at, format!("stream id: {e}")))?
+            let text = stream_text
+                .as_deref()
+                .map_err(|e| corrupt(format!("column `stream_id`: {e}")))?;
+            StreamId::new(text).map_err(|e| corrupt(format!("stream id: {e}")))?
         }
     };
-    let version: i64 = get(row, 3, at)?;
-    let schema_version: i32 = get(row, 6, at)?;
-    let Json(metadata): Json<Metadata> = get(row, 8, at)?;
+    let event_type = event_type
+        .as_deref()
+        .map_err(|e| corrupt(format!("column `event_type`: {e}")))?;
+    if transaction_id < 0 || global_position < 0 {
+        return Err(corrupt(format!(
+            "position {transaction_id}/{global_position}"
+        )));
+    }
+    let version =
+        u64::try_from(version).map_err(|_| corrupt(format!("stream version {version}")))?;
+    let schema_version: i32 = row.try_get(6).map_err(column(6))?;
+    let Json(metadata): Json<Metadata> = row.try_get(8).map_err(column(8))?;
     Ok(RecordedEvent {
         stream_id,
-        version: Version::new(
-            u64::try_from(version).map_err(|_| corrupt(at, format!("stream version {version}")))?,
-        ),
-        position: at,
-        event_id: EventId::from_uuid(get(row, 4, at)?),
-        event_type: get(row, 5, at)?,
+        version: Version::new(version),
+        position: position(transaction_id, global_position),
+        event_id: EventId::from_uuid(event_id),
+        event_type: event_type.to_owned(),
         schema_version: u32::try_from(schema_version)
-            .map_err(|_| corrupt(at, format!("schema version {schema_version}")))?,
-        payload: get(row, 7, at)?,
+            .map_err(|_| corrupt(format!("schema version {schema_version}")))?,
+        payload: row.try_get(7).map_err(column(7))?,
         metadata,
-        recorded_at: get::<DateTime<Utc>>(row, 9, at)?,
+        recorded_at: row.try_get::<DateTime<Utc>, _>(9).map_err(column(9))?,
     })
 }
 
-fn get<'r, T>(row: &'r PgRow, column: usize, at: Position) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(column)
-        .map_err(|e| corrupt(at, format!("column `{}`: {e}", COLUMNS[column])))
-}
-
-fn corrupt(position: Position, reason: String) -> StoreError {
-    StoreError::Corrupt { position, reason }
+/// Decodes a page of feed rows up to the first that does not read back: the events before it, or, when it is the
+/// first, its error (the next read, after its position, goes on past it).
+pub(crate) fn feed_page(rows: &[PgRow]) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        match recorded_event(row, None) {
+            Ok(event) => events.push(event),
+            Err(error) if events.is_empty() => return Err(error),
+            Err(_) => break,
+        }
+    }
+    Ok(events)
 }
 
 /// Calls `visit` with a view of each row selected by a `fold_stream` statement, payloads as text straight from

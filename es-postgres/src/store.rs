@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::append::Request;
-use crate::error::{PgSetupError, backend};
+use crate::error::{PgError, PgSetupError, backend};
 use crate::group_commit::Committer;
 use crate::live::Live;
 use crate::rows::{bind_half, recorded_event};
@@ -64,6 +64,8 @@ pub(crate) struct Inner {
     pub(crate) poll_interval: Duration,
     pub(crate) page_size: usize,
     pub(crate) committer: Arc<Committer>,
+    /// How long opening a connection may take.
+    pub(crate) connect_timeout: Duration,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -94,7 +96,11 @@ pub struct PgEventStoreBuilder {
     poll_interval: Duration,
     page_size: usize,
     max_appends_in_flight: usize,
+    connect_timeout: Duration,
 }
+
+/// How long connecting may take by default: see [`PgEventStoreBuilder::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Default for PgEventStoreBuilder {
     fn default() -> Self {
@@ -104,6 +110,7 @@ impl Default for PgEventStoreBuilder {
             poll_interval: Duration::from_millis(250),
             page_size: 1_000,
             max_appends_in_flight: 1,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -142,19 +149,43 @@ impl PgEventStoreBuilder {
         self
     }
 
+    /// How long opening a connection, or waiting for a pooled one, may take (default 5 s): [`connect`](Self::connect)
+    /// fails after it with [`PgSetupError::Connect`] naming the host and port, and later operations with a
+    /// backend error. Standby projection workers and appends open their own connections within it too.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
     /// Connects a new pool to `url` and builds the store. Call [`PgEventStore::migrate`] once before use.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use es_postgres::{PgEventStore, PgSetupError};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nobody = PgEventStore::builder()
+    ///     .connect_timeout(Duration::from_secs(1))
+    ///     .connect("postgres://app:secret@127.0.0.1:1/app")
+    ///     .await;
+    /// // "cannot connect to PostgreSQL at 127.0.0.1:1: ..." (never the password)
+    /// assert!(matches!(nobody, Err(PgSetupError::Connect { port: 1, .. })));
+    /// # }
+    /// ```
     ///
     /// # Errors
     /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::InvalidUrl`], [`PgSetupError::Connect`].
     pub async fn connect(self, url: &str) -> Result<PgEventStore, PgSetupError> {
         let options: PgConnectOptions = url.parse().map_err(PgSetupError::InvalidUrl)?;
+        let (host, port) = (options.get_host().to_owned(), options.get_port());
         // Connections are checked when they fail, not pinged before every use (a round trip each).
         let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .test_before_acquire(false)
+            .acquire_timeout(self.connect_timeout)
             .connect_with(options)
             .await
-            .map_err(PgSetupError::Connect)?;
+            .map_err(|source| PgSetupError::Connect { host, port, source })?;
         self.build(pool)
     }
 
@@ -185,6 +216,7 @@ impl PgEventStoreBuilder {
                 live,
                 poll_interval: self.poll_interval,
                 page_size: self.page_size,
+                connect_timeout: self.connect_timeout,
             }),
         })
     }
@@ -223,12 +255,17 @@ impl PgEventStore {
                 source,
             };
         // A connection of its own: session locks and the search path die with it, even after an error.
+        let options = self.inner.pool.connect_options();
         let mut conn = self
             .inner
             .pool
             .acquire()
             .await
-            .map_err(PgSetupError::Connect)?
+            .map_err(|source| PgSetupError::Connect {
+                host: options.get_host().to_owned(),
+                port: options.get_port(),
+                source,
+            })?
             .detach();
         let statements = [
             format!("SELECT pg_advisory_lock(hashtextextended('es-migrate:{schema}', 0))"),
@@ -239,7 +276,7 @@ impl PgEventStore {
             sqlx::query(statement)
                 .execute(&mut conn)
                 .await
-                .map_err(|e| migrate_error(Box::new(e)))?;
+                .map_err(|e| migrate_error(Box::new(PgError::new(e))))?;
         }
         // `run_direct`, not `run`: through `Acquire` the future is not `Send`.
         let result = MIGRATOR
@@ -395,7 +432,7 @@ pub(crate) async fn read_all(
     })
     .await
     .map_err(backend("read_all"))?;
-    rows.iter().map(|row| recorded_event(row, None)).collect()
+    crate::rows::feed_page(&rows)
 }
 
 #[cfg(test)]

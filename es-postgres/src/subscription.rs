@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use es_core::{EventStream, Position, RecordedEvent};
+use es_core::{EventStream, Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 
 use crate::live::ListenerTask;
@@ -18,7 +18,8 @@ struct Cursor {
     failed: bool,
 }
 
-/// Reads pages after the cursor; when a page comes back short, waits for a wake-up or the poll interval.
+/// Reads pages after the cursor; when a page comes back short, waits for a wake-up or the poll interval. A corrupt
+/// row is an error item in its place, and the feed goes on after it; any other error ends it.
 pub(crate) fn subscribe(inner: Arc<Inner>, after: Position) -> EventStream {
     let started = futures::stream::once(async move {
         let (wake, listener) = inner.live.subscribe();
@@ -50,6 +51,11 @@ pub(crate) fn subscribe(inner: Arc<Inner>, after: Position) -> EventStream {
                         let _ = tokio::time::timeout(interval, cursor.wake.changed()).await;
                     }
                     Ok(page) => cursor.buffer = page.into(),
+                    Err(StoreError::Corrupt(corrupt)) => {
+                        // A row that does not read back is reported in its place; the feed goes on after it.
+                        cursor.after = corrupt.position;
+                        return Some((Err(StoreError::Corrupt(corrupt)), cursor));
+                    }
                     Err(error) => {
                         cursor.failed = true;
                         return Some((Err(error), cursor));

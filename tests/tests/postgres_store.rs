@@ -77,7 +77,8 @@ async fn corrupt_metadata_is_a_typed_error_naming_the_position() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&error, StoreError::Corrupt { position, reason } if *position > Position::START && reason.contains("metadata")),
+        matches!(&error, StoreError::Corrupt(c) if c.position > Position::START && c.reason.contains("metadata")
+            && c.stream == "s-1" && c.version == Version::new(1) && c.event_type == "E"),
         "{error:?}"
     );
 }

@@ -7,8 +7,8 @@ use futures::StreamExt;
 
 use crate::projection::worker::ApplyError;
 use crate::projection::{
-    BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions, ProjectionWorker,
-    WorkerError, describe, wants,
+    Acquired, BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions,
+    ProjectionWorker, WorkerError, describe, wants,
 };
 use crate::{CheckpointStore, Position, RecordedEvent, StoreError, Upcasters};
 
@@ -172,12 +172,17 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
         &self.options
     }
 
-    async fn acquire(&mut self) -> Result<(), WorkerError> {
-        Ok(())
+    async fn acquire(&mut self) -> Result<Acquired, WorkerError> {
+        Ok(Acquired::Active)
     }
 
-    fn wants(&self, event: &RecordedEvent) -> bool {
-        wants::<P::Event>(&self.upcasters, event)
+    fn wants(&self, stream: &str, event_type: &str) -> bool {
+        wants::<P::Event>(
+            &self.upcasters,
+            self.projection.categories(),
+            stream,
+            event_type,
+        )
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {

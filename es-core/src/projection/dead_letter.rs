@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::{EventId, Position, StreamId, Version};
+use crate::{EventId, Position, Version};
 
 /// An event a projection could not handle after every retry.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,8 +15,8 @@ pub struct DeadLetter {
     pub position: Position,
     /// The event's id.
     pub event_id: EventId,
-    /// The event's stream.
-    pub stream_id: StreamId,
+    /// The event's stream, as stored (a corrupt event's may not be a valid [`StreamId`](crate::StreamId)).
+    pub stream_id: String,
     /// The event's version in it.
     pub version: Version,
     /// The event's stored type.

@@ -67,6 +67,13 @@ pub trait Projection: Send + Sync + 'static {
     /// [`FailurePolicy`](crate::FailurePolicy).
     async fn handle(&self, event: Self::Event, record: &RecordedEvent) -> Result<(), HandlerError>;
 
+    /// The stream categories it reads: by default its event type's
+    /// [`DomainEvent::CATEGORIES`](crate::DomainEvent::CATEGORIES) (empty: every category). An event of another
+    /// category with a type name it knows is not its business, and never reaches (or halts) it.
+    fn categories(&self) -> &[&str] {
+        Self::Event::CATEGORIES
+    }
+
     /// The key that orders this event: with [`ProjectionOptions::concurrency`](crate::ProjectionOptions) above 1,
     /// events with different keys may be handled at the same time, and events with the same key one after another,
     /// in order. `None` (the default, for any event of a batch) handles the whole batch in order, one event at a
@@ -85,10 +92,32 @@ pub trait Projection: Send + Sync + 'static {
     }
 }
 
-/// Whether events of `E` (with `upcasters`) include the stored type of `record`: the filter applied before
-/// decoding. For worker implementors.
-pub fn wants<E: DomainEvent>(upcasters: &Upcasters, record: &RecordedEvent) -> bool {
-    E::current_schema_version(&record.event_type).is_some() || upcasters.knows(&record.event_type)
+/// Whether a projection reading `E` (with `upcasters`) in `categories` (empty: every category) sees the event stored
+/// as `event_type` in `stream`: the filter applied before decoding. For worker implementors.
+///
+/// ```
+/// use es_core::{DomainEvent, Upcasters, wants};
+///
+/// #[derive(DomainEvent)]
+/// enum OrderEvent { Shipped }
+///
+/// let none = Upcasters::new();
+/// assert!(wants::<OrderEvent>(&none, &["order"], "order-7", "Shipped"));
+/// assert!(!wants::<OrderEvent>(&none, &["order"], "parcel-7", "Shipped"));
+/// assert!(wants::<OrderEvent>(&none, &[], "parcel-7", "Shipped"));
+/// assert!(!wants::<OrderEvent>(&none, &[], "order-7", "Returned"));
+/// ```
+pub fn wants<E: DomainEvent>(
+    upcasters: &Upcasters,
+    categories: &[&str],
+    stream: &str,
+    event_type: &str,
+) -> bool {
+    let category = stream
+        .split_once('-')
+        .map_or(stream, |(category, _)| category);
+    (categories.is_empty() || categories.contains(&category))
+        && (E::current_schema_version(event_type).is_some() || upcasters.knows(event_type))
 }
 
 /// Wraps a handler error to say it is temporary (a broker or service that is down): the runner retries the event at

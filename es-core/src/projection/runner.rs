@@ -10,12 +10,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::error::CorruptEvent;
 use crate::projection::worker::ApplyError;
 use crate::projection::{
-    CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection, ProjectionOptions,
-    ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
+    Acquired, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection,
+    ProjectionOptions, ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
 };
-use crate::{CheckpointStore, EventStore, Position, RecordedEvent, StreamRead};
+use crate::{CheckpointStore, EventId, EventStore, Position, RecordedEvent, StoreError, Version};
 
 /// A runner operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,17 @@ pub enum RunnerError {
         /// The projection.
         name: String,
         /// Its state.
+        state: ProjectionState,
+    },
+    /// The projection is not active in this process (another process runs it, or this one is reconnecting), so it
+    /// cannot carry out a control request. Send it to the active instance, or retry.
+    #[error(
+        "projection `{name}` is not active in this process ({state:?}); ask the instance that runs it"
+    )]
+    NotActive {
+        /// The projection.
+        name: String,
+        /// Its state here.
         state: ProjectionState,
     },
     /// The projection did not reach the position in time.
@@ -177,6 +189,12 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
     }
 }
 
+/// How long [`RunningProjections::shutdown`] lets a batch in flight finish before it abandons it.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The wait before a projection that lost its connection or claim tries to get them back.
+const RECOVERY_PAUSE: Duration = Duration::from_millis(500);
+
 /// What a projection task publishes.
 #[derive(Clone, Debug)]
 struct TaskStatus {
@@ -190,7 +208,7 @@ struct TaskStatus {
 impl Default for TaskStatus {
     fn default() -> Self {
         Self {
-            state: ProjectionState::Standby,
+            state: ProjectionState::Standby { holder: None },
             checkpoint: None,
             last_event_at: None,
             dead_letters: 0,
@@ -198,11 +216,30 @@ impl Default for TaskStatus {
     }
 }
 
+type Reply<T> = oneshot::Sender<Result<T, RunnerError>>;
+
 enum Control {
-    Rebuild(oneshot::Sender<Result<(), WorkerError>>),
-    ResetTo(Position, oneshot::Sender<Result<(), WorkerError>>),
-    DeadLetters(oneshot::Sender<Result<Vec<DeadLetter>, WorkerError>>),
-    Redrive(oneshot::Sender<Result<(usize, usize), RunnerError>>),
+    Rebuild(Reply<()>),
+    ResetTo(Position, Reply<()>),
+    DeadLetters(Reply<Vec<DeadLetter>>),
+    Redrive(Reply<(usize, usize)>),
+}
+
+impl Control {
+    /// Answers with `error` instead of carrying the request out.
+    fn refuse(self, error: RunnerError) {
+        match self {
+            Self::Rebuild(reply) | Self::ResetTo(_, reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::DeadLetters(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::Redrive(reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
 }
 
 struct Handle {
@@ -212,6 +249,11 @@ struct Handle {
 }
 
 /// The running projections: status, read-your-writes, rebuild, dead letters, shutdown.
+///
+/// Control requests ([`rebuild`](Self::rebuild), [`reset_to`](Self::reset_to), [`dead_letters`](Self::dead_letters),
+/// [`redrive`](Self::redrive)) are carried out by the projection's task between batches (or during a retry's
+/// wait) and always answer: done, or [`RunnerError::NotActive`] at once when this process is a standby or is
+/// reconnecting, never a request queued for later.
 pub struct RunningProjections {
     projections: HashMap<String, Handle>,
     shutdown: watch::Sender<bool>,
@@ -284,7 +326,8 @@ impl RunningProjections {
         })
     }
 
-    /// Projection `name`'s progress and health.
+    /// Projection `name`'s progress and health. Its lag counts the events after its checkpoint and those the
+    /// store holds back behind an open transaction, which [`ProjectionStatus::held_back`] names.
     ///
     /// # Errors
     /// [`RunnerError::UnknownProjection`], [`RunnerError::Store`] when the head cannot be read.
@@ -292,7 +335,7 @@ impl RunningProjections {
         let handle = self.handle(name)?;
         let now = handle.status.borrow().clone();
         let head = self.store.head().await?;
-        let lag_events = match (now.checkpoint, head) {
+        let mut lag_events = match (now.checkpoint, head) {
             (_, None) => 0,
             (checkpoint, Some(_)) => {
                 self.store
@@ -300,22 +343,24 @@ impl RunningProjections {
                     .await?
             }
         };
-        let dead_letters = now.dead_letters;
+        let held_back = self.store.held_back().await?;
+        lag_events += held_back.as_ref().map_or(0, |held| held.events);
         Ok(ProjectionStatus {
             name: name.to_owned(),
             state: now.state,
             checkpoint: now.checkpoint,
             head,
             lag_events,
+            held_back,
             since_last_event: now.last_event_at.map(|at| at.elapsed()),
-            dead_letters,
+            dead_letters: now.dead_letters,
         })
     }
 
     async fn ask<T>(
         &self,
         name: &str,
-        make: impl FnOnce(oneshot::Sender<T>) -> Control,
+        make: impl FnOnce(Reply<T>) -> Control,
     ) -> Result<T, RunnerError> {
         let handle = self.handle(name)?;
         let (reply, answer) = oneshot::channel();
@@ -328,15 +373,16 @@ impl RunningProjections {
             .send(make(reply))
             .await
             .map_err(|_| not_running())?;
-        answer.await.map_err(|_| not_running())
+        answer.await.map_err(|_| not_running())?
     }
 
     /// Empties projection `name`'s read model and checkpoint, and replays every event into it.
     ///
     /// # Errors
-    /// [`RunnerError::Worker`] when the reset fails; [`RunnerError::NotRunning`].
+    /// [`RunnerError::Worker`] when the reset fails; [`RunnerError::NotActive`] on a standby;
+    /// [`RunnerError::NotRunning`].
     pub async fn rebuild(&self, name: &str) -> Result<(), RunnerError> {
-        Ok(self.ask(name, Control::Rebuild).await??)
+        self.ask(name, Control::Rebuild).await
     }
 
     /// Moves projection `name`'s checkpoint to `position` (events after it are handled next).
@@ -344,9 +390,8 @@ impl RunningProjections {
     /// # Errors
     /// As [`RunningProjections::rebuild`].
     pub async fn reset_to(&self, name: &str, position: Position) -> Result<(), RunnerError> {
-        Ok(self
-            .ask(name, |reply| Control::ResetTo(position, reply))
-            .await??)
+        self.ask(name, |reply| Control::ResetTo(position, reply))
+            .await
     }
 
     /// Projection `name`'s dead letters.
@@ -354,7 +399,7 @@ impl RunningProjections {
     /// # Errors
     /// As [`RunningProjections::rebuild`].
     pub async fn dead_letters(&self, name: &str) -> Result<Vec<DeadLetter>, RunnerError> {
-        Ok(self.ask(name, Control::DeadLetters).await??)
+        self.ask(name, Control::DeadLetters).await
     }
 
     /// Handles projection `name`'s dead letters again; returns how many now succeeded and how many still fail.
@@ -362,15 +407,31 @@ impl RunningProjections {
     /// # Errors
     /// As [`RunningProjections::rebuild`].
     pub async fn redrive(&self, name: &str) -> Result<(usize, usize), RunnerError> {
-        self.ask(name, Control::Redrive).await?
+        self.ask(name, Control::Redrive).await
     }
 
-    /// Stops every projection after the batch in flight, and waits for them.
+    /// Stops every projection after the batch in flight, and waits for them at most
+    /// [`DEFAULT_SHUTDOWN_GRACE`]; see [`shutdown_within`](Self::shutdown_within).
     pub async fn shutdown(self) {
+        self.shutdown_within(DEFAULT_SHUTDOWN_GRACE).await;
+    }
+
+    /// Stops every projection after the batch in flight, waiting at most `grace` for them (a batch blocked on a
+    /// locked table or an unreachable server may never finish). A batch still running then is abandoned: a
+    /// transactional worker's transaction rolls back, an at-least-once worker handles the batch again next time.
+    pub async fn shutdown_within(self, grace: Duration) {
         let _ = self.shutdown.send(true);
-        for (name, handle) in self.projections {
-            if let Err(error) = handle.join.await {
-                tracing::error!(projection = %name, %error, "projection task panicked");
+        let deadline = tokio::time::Instant::now() + grace;
+        for (name, mut handle) in self.projections {
+            match tokio::time::timeout_at(deadline, &mut handle.join).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(projection = %name, %error, "projection task panicked");
+                }
+                Err(_) => {
+                    tracing::warn!(projection = %name, ?grace, "projection did not stop in time; abandoning its batch");
+                    handle.join.abort();
+                }
             }
         }
     }
@@ -382,14 +443,37 @@ enum Retried {
     Done,
     /// Its attempts ran out, with the last error.
     GaveUp(String),
-    /// The runner is shutting down.
-    Shutdown,
+    /// A control request moved the checkpoint meanwhile, or the runner shuts down.
+    Interrupted(Flow),
+}
+
+/// What a projection task does after a step.
+enum Flow {
+    /// Read on.
+    Next,
+    /// The checkpoint moved (a rebuild or reset): subscribe again from it.
+    Resubscribe,
+    /// Leave the loop.
+    Exit(Exit),
 }
 
 /// Why a projection task left its loop.
 enum Exit {
     Shutdown,
     Failed(String),
+}
+
+/// Why an active projection stopped being active.
+enum Ended {
+    Exit(Exit),
+    /// It lost its connection or claim: get them back and carry on.
+    Lost(String),
+}
+
+/// How a wait ended.
+enum Waited {
+    Elapsed,
+    Flow(Flow),
 }
 
 struct Task {
@@ -411,66 +495,126 @@ impl Task {
                 ProjectionState::Failed { error }
             }
         };
-        self.status.send_modify(|s| s.state = state);
+        self.set_state(state);
     }
 
-    async fn lifecycle(&mut self) -> Exit {
-        tokio::select! {
-            acquired = self.worker.acquire() => if let Err(error) = acquired {
-                return Exit::Failed(error.to_string());
-            },
-            _ = self.shutdown.wait_for(|stop| *stop) => return Exit::Shutdown,
+    fn set_state(&self, state: ProjectionState) {
+        self.status.send_if_modified(|s| {
+            let changed = s.state != state;
+            s.state = state;
+            changed
+        });
+    }
+
+    fn not_active(&self) -> RunnerError {
+        RunnerError::NotActive {
+            name: self.worker.name().to_owned(),
+            state: self.status.borrow().state.clone(),
         }
-        let mut position = loop {
-            match self.worker.checkpoint().await {
-                Ok(position) => break position,
-                Err(error) => {
-                    tracing::warn!(projection = self.worker.name(), %error, "cannot read checkpoint; retrying in 1 s");
-                    if self.pause(Duration::from_secs(1)).await {
+    }
+
+    /// Becomes active, runs until the claim is lost, and again; until shutdown or failure.
+    async fn lifecycle(&mut self) -> Exit {
+        loop {
+            if let Some(exit) = self.become_active().await {
+                return exit;
+            }
+            match self.run_active().await {
+                Ended::Exit(exit) => return exit,
+                Ended::Lost(error) => {
+                    tracing::warn!(projection = self.worker.name(), %error, "lost the active instance; getting it back");
+                    self.set_state(ProjectionState::Lost { error });
+                    if self.wait_inactive(RECOVERY_PAUSE).await {
                         return Exit::Shutdown;
                     }
                 }
             }
+        }
+    }
+
+    /// Asks the worker to become active until it is (`None`), refusing control requests meanwhile; `Some` on
+    /// shutdown.
+    async fn become_active(&mut self) -> Option<Exit> {
+        loop {
+            let attempt = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => return Some(Exit::Shutdown),
+                attempt = self.worker.acquire() => attempt,
+            };
+            let wait = match attempt {
+                Ok(Acquired::Active) => return None,
+                Ok(Acquired::Standby { holder, retry_in }) => {
+                    self.set_state(ProjectionState::Standby { holder });
+                    retry_in
+                }
+                Err(error) => {
+                    tracing::warn!(projection = self.worker.name(), %error, "cannot become the active instance; retrying");
+                    self.set_state(ProjectionState::Lost {
+                        error: error.to_string(),
+                    });
+                    RECOVERY_PAUSE
+                }
+            };
+            if self.wait_inactive(wait).await {
+                return Some(Exit::Shutdown);
+            }
+        }
+    }
+
+    /// Sleeps while not active, answering control requests with [`RunnerError::NotActive`]; true on shutdown.
+    async fn wait_inactive(&mut self, duration: Duration) -> bool {
+        let sleep = tokio::time::sleep(duration);
+        tokio::pin!(sleep);
+        loop {
+            let control = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => return true,
+                () = &mut sleep => return false,
+                Some(control) = self.control.recv() => control,
+            };
+            control.refuse(self.not_active());
+        }
+    }
+
+    /// Runs the projection from its stored checkpoint while this instance is the active one.
+    async fn run_active(&mut self) -> Ended {
+        let mut position = match self.worker.checkpoint().await {
+            Ok(position) => position,
+            Err(error) => return self.ended(error),
         };
-        let dead_letters = self
-            .worker
-            .dead_letters()
-            .await
-            .map(|l| l.len())
-            .unwrap_or_default();
+        let dead_letters = match self.worker.dead_letters().await {
+            Ok(letters) => letters.len(),
+            Err(error) => return self.ended(error),
+        };
+        tracing::info!(projection = self.worker.name(), checkpoint = ?position, "running");
         self.status.send_modify(|s| {
             s.state = ProjectionState::Running;
             s.checkpoint = position;
             s.dead_letters = dead_letters;
         });
-        loop {
-            match self.follow(&mut position).await {
-                Ok(exit) => return exit,
-                Err(WorkerError::Store(error)) => {
-                    tracing::warn!(projection = self.worker.name(), %error, "store failed; resuming in 1 s");
-                    if self.pause(Duration::from_secs(1)).await {
-                        return Exit::Shutdown;
-                    }
-                    if let Ok(stored) = self.worker.checkpoint().await {
-                        position = stored;
-                    }
-                }
-                Err(other) => return Exit::Failed(other.to_string()),
-            }
+        match self.follow(&mut position).await {
+            Ok(exit) => Ended::Exit(exit),
+            Err(error) => self.ended(error),
         }
     }
 
-    /// Sleeps, unless shutdown comes first (then returns true).
-    async fn pause(&mut self, duration: Duration) -> bool {
-        tokio::select! {
-            _ = tokio::time::sleep(duration) => false,
-            _ = self.shutdown.wait_for(|stop| *stop) => true,
+    /// What a worker error ends: a storage failure or a lost claim is recovered from (from the stored checkpoint,
+    /// which may have moved if the failure hid a commit); being fenced off by another instance is not.
+    fn ended(&self, error: WorkerError) -> Ended {
+        match error {
+            WorkerError::Store(_) | WorkerError::Lost { .. } | WorkerError::NotActive { .. } => {
+                Ended::Lost(error.to_string())
+            }
+            other => Ended::Exit(Exit::Failed(other.to_string())),
         }
     }
 
     /// Subscribes after `position` and processes batches until shutdown, failure, or a control message that moves
     /// the checkpoint (then subscribes again).
     async fn follow(&mut self, position: &mut Option<Position>) -> Result<Exit, WorkerError> {
+        let beat = self.worker.heartbeat_interval();
+        let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3_600)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         'subscribe: loop {
             let mut events = self
                 .store
@@ -479,22 +623,42 @@ impl Task {
                 let first = tokio::select! {
                     biased;
                     _ = self.shutdown.wait_for(|stop| *stop) => return Ok(Exit::Shutdown),
-                    Some(control) = self.control.recv() => Err(control),
+                    Some(control) = self.control.recv() => Err(Some(control)),
+                    _ = heartbeat.tick(), if beat.is_some() => Err(None),
                     next = events.next() => Ok(next),
                 };
                 let mut batch = match first {
-                    Err(control) => {
-                        self.control(control, position).await;
-                        continue 'subscribe;
+                    Err(Some(control)) => {
+                        if self.control(control, position).await {
+                            continue 'subscribe;
+                        }
+                        continue;
+                    }
+                    Err(None) => {
+                        self.worker.heartbeat().await?;
+                        continue;
                     }
                     Ok(Some(Ok(event))) => vec![event],
+                    Ok(Some(Err(StoreError::Corrupt(corrupt)))) => {
+                        match self.corrupt(&corrupt, position).await? {
+                            Flow::Next => continue,
+                            Flow::Resubscribe => continue 'subscribe,
+                            Flow::Exit(exit) => return Ok(exit),
+                        }
+                    }
                     Ok(Some(Err(error))) => return Err(WorkerError::Store(error)),
                     Ok(None) => continue 'subscribe,
                 };
                 let batch_size = self.worker.options().batch_size;
+                let mut corrupt = None;
                 while batch.len() < batch_size {
                     match events.next().now_or_never() {
                         Some(Some(Ok(event))) => batch.push(event),
+                        Some(Some(Err(StoreError::Corrupt(found)))) => {
+                            corrupt = Some(found);
+                            break;
+                        }
+                        Some(Some(Err(error))) => return Err(WorkerError::Store(error)),
                         _ => break,
                     }
                 }
@@ -505,31 +669,70 @@ impl Task {
                     to = %batch.last().map_or(Position::START, |e| e.position),
                     events = batch.len(),
                 );
-                if let Some(exit) = self.process(batch, position).instrument(span).await? {
-                    return Ok(exit);
+                let mut flow = self.process(batch, position).instrument(span).await?;
+                if let (Flow::Next, Some(corrupt)) = (&flow, corrupt) {
+                    flow = self.corrupt(&corrupt, position).await?;
                 }
+                match flow {
+                    Flow::Next => {}
+                    Flow::Resubscribe => continue 'subscribe,
+                    Flow::Exit(exit) => return Ok(exit),
+                }
+                heartbeat.reset();
             }
         }
     }
 
+    /// A stored event that does not read back: skipped when the projection would not have wanted it, else the
+    /// failure policy's (halt naming it, or a dead letter and on).
+    async fn corrupt(
+        &mut self,
+        corrupt: &CorruptEvent,
+        position: &mut Option<Position>,
+    ) -> Result<Flow, WorkerError> {
+        if !self.worker.wants(&corrupt.stream, &corrupt.event_type) {
+            return match self.worker.apply(&[], *position, corrupt.position).await {
+                Ok(()) => {
+                    self.advance(position, corrupt.position, false);
+                    Ok(Flow::Next)
+                }
+                Err(ApplyError::Worker(error)) => Err(error),
+                Err(ApplyError::Handler(failure)) => Err(WorkerError::Other {
+                    projection: self.worker.name().to_owned(),
+                    error: failure.error,
+                }),
+            };
+        }
+        let error = format!("the stored event is corrupt: {}", corrupt.reason);
+        let event = Failing {
+            position: corrupt.position,
+            event_id: corrupt.event_id,
+            stream_id: corrupt.stream.clone(),
+            version: corrupt.version,
+            event_type: corrupt.event_type.clone(),
+        };
+        self.give_up(&event, error, 1, position).await
+    }
+
     /// Applies one batch; on a failing event, retries it alone with backoff, then applies the failure policy.
-    /// Returns `Some(exit)` when the projection must stop (it failed, or the runner shuts down mid-retry).
     async fn process(
         &mut self,
         batch: Vec<RecordedEvent>,
         position: &mut Option<Position>,
-    ) -> Result<Option<Exit>, WorkerError> {
+    ) -> Result<Flow, WorkerError> {
         let Some(to) = batch.last().map(|e| e.position) else {
-            return Ok(None);
+            return Ok(Flow::Next);
         };
-        let wanted: Vec<RecordedEvent> =
-            batch.into_iter().filter(|e| self.worker.wants(e)).collect();
+        let wanted: Vec<RecordedEvent> = batch
+            .into_iter()
+            .filter(|e| self.worker.wants(e.stream_id.as_str(), &e.event_type))
+            .collect();
         let mut start = 0;
         loop {
             let (failing, error) = match self.worker.apply(&wanted[start..], *position, to).await {
                 Ok(()) => {
                     self.advance(position, to, !wanted[start..].is_empty());
-                    return Ok(None);
+                    return Ok(Flow::Next);
                 }
                 Err(ApplyError::Worker(error)) => return Err(error),
                 Err(ApplyError::Handler(failure)) => {
@@ -561,50 +764,63 @@ impl Task {
             };
             let event = &wanted[failing];
             let (error, transient) = error;
-            let error = match self.retry(event, error, transient, position).await? {
-                Retried::Done => None,
-                Retried::GaveUp(error) => Some(error),
-                Retried::Shutdown => return Ok(Some(Exit::Shutdown)),
-            };
-            if let Some(error) = error {
-                let attempts = self.worker.options().max_attempts;
-                match self.worker.options().failure_policy {
-                    FailurePolicy::Stop => {
-                        return Ok(Some(Exit::Failed(format!(
-                            "event {}@{} (position {}, id {}, type `{}`) failed after {attempts} attempts: {error}",
-                            event.stream_id,
-                            event.version,
-                            event.position,
-                            event.event_id,
-                            event.event_type
-                        ))));
-                    }
-                    FailurePolicy::DeadLetter => {
-                        tracing::warn!(projection = self.worker.name(), position = %event.position, %error, "parking event as a dead letter");
-                        let letter = DeadLetter {
-                            projection: self.worker.name().to_owned(),
-                            position: event.position,
-                            event_id: event.event_id,
-                            stream_id: event.stream_id.clone(),
-                            version: event.version,
-                            event_type: event.event_type.clone(),
-                            error,
-                            attempts,
-                            failed_at: Utc::now(),
-                        };
-                        self.worker.park(letter, *position).await?;
-                        self.status.send_modify(|s| s.dead_letters += 1);
-                        self.advance(position, event.position, true);
+            match self.retry(event, error, transient, position).await? {
+                Retried::Done => {}
+                Retried::GaveUp(error) => {
+                    let attempts = self.worker.options().max_attempts;
+                    match self
+                        .give_up(&Failing::of(event), error, attempts, position)
+                        .await?
+                    {
+                        Flow::Next => {}
+                        other => return Ok(other),
                     }
                 }
+                Retried::Interrupted(flow) => return Ok(flow),
             }
             start = failing + 1;
+        }
+    }
+
+    /// Applies the failure policy to an event that failed for good: halt naming it, or park it and go on.
+    async fn give_up(
+        &mut self,
+        event: &Failing,
+        error: String,
+        attempts: u32,
+        position: &mut Option<Position>,
+    ) -> Result<Flow, WorkerError> {
+        let id = event.event_id;
+        match self.worker.options().failure_policy {
+            FailurePolicy::Stop => Ok(Flow::Exit(Exit::Failed(format!(
+                "event {}@{} (position {}, id {id}, type `{}`) failed after {attempts} attempts: {error}",
+                event.stream_id, event.version, event.position, event.event_type
+            )))),
+            FailurePolicy::DeadLetter => {
+                tracing::warn!(projection = self.worker.name(), position = %event.position, %error, "parking event as a dead letter");
+                let letter = DeadLetter {
+                    projection: self.worker.name().to_owned(),
+                    position: event.position,
+                    event_id: event.event_id,
+                    stream_id: event.stream_id.clone(),
+                    version: event.version,
+                    event_type: event.event_type.clone(),
+                    error,
+                    attempts,
+                    failed_at: Utc::now(),
+                };
+                self.worker.park(letter, *position).await?;
+                self.status.send_modify(|s| s.dead_letters += 1);
+                self.advance(position, event.position, true);
+                Ok(Flow::Next)
+            }
         }
     }
 
     /// Retries `event` alone until it succeeds or its attempts run out. A transient failure (the handler returned a
     /// [`TransientError`](crate::TransientError): a broker or service that is down) is retried without limit, at
     /// the longest backoff, until it succeeds or the runner shuts down; its checkpoint does not move meanwhile.
+    /// Control requests are carried out during the waits; one that moves the checkpoint ends the retry.
     async fn retry(
         &mut self,
         event: &RecordedEvent,
@@ -617,8 +833,11 @@ impl Task {
         while transient || attempt < options.max_attempts {
             attempt += 1;
             tracing::debug!(projection = self.worker.name(), position = %event.position, attempt, transient, %error, "retrying event");
-            if self.pause(options.backoff_before(attempt)).await {
-                return Ok(Retried::Shutdown);
+            if let Waited::Flow(flow) = self
+                .wait_active(options.backoff_before(attempt), position)
+                .await?
+            {
+                return Ok(Retried::Interrupted(flow));
             }
             match self
                 .worker
@@ -639,6 +858,37 @@ impl Task {
         Ok(Retried::GaveUp(error))
     }
 
+    /// Sleeps while active: heartbeats, carries out control requests, and stops early on shutdown or when a
+    /// control request moved the checkpoint.
+    async fn wait_active(
+        &mut self,
+        duration: Duration,
+        position: &mut Option<Position>,
+    ) -> Result<Waited, WorkerError> {
+        let sleep = tokio::time::sleep(duration);
+        tokio::pin!(sleep);
+        let beat = self.worker.heartbeat_interval();
+        let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3_600)));
+        heartbeat.reset();
+        loop {
+            let control = tokio::select! {
+                biased;
+                _ = self.shutdown.wait_for(|stop| *stop) => return Ok(Waited::Flow(Flow::Exit(Exit::Shutdown))),
+                () = &mut sleep => return Ok(Waited::Elapsed),
+                _ = heartbeat.tick(), if beat.is_some() => None,
+                Some(control) = self.control.recv() => Some(control),
+            };
+            match control {
+                None => self.worker.heartbeat().await?,
+                Some(control) => {
+                    if self.control(control, position).await {
+                        return Ok(Waited::Flow(Flow::Resubscribe));
+                    }
+                }
+            }
+        }
+    }
+
     fn advance(&self, position: &mut Option<Position>, to: Position, handled: bool) {
         *position = Some(to);
         self.status.send_modify(|s| {
@@ -649,29 +899,36 @@ impl Task {
         });
     }
 
-    async fn control(&mut self, control: Control, position: &mut Option<Position>) {
+    /// Carries out a control request; true when it moved the checkpoint.
+    async fn control(&mut self, control: Control, position: &mut Option<Position>) -> bool {
         match control {
             Control::Rebuild(reply) => {
                 let result = self.worker.reset(*position, None).await;
-                if result.is_ok() {
+                let moved = result.is_ok();
+                if moved {
                     *position = None;
                     self.status.send_modify(|s| s.checkpoint = None);
                 }
-                let _ = reply.send(result);
+                let _ = reply.send(result.map_err(RunnerError::from));
+                moved
             }
             Control::ResetTo(to, reply) => {
                 let result = self.worker.reset(*position, Some(to)).await;
-                if result.is_ok() {
+                let moved = result.is_ok();
+                if moved {
                     *position = Some(to);
                     self.status.send_modify(|s| s.checkpoint = Some(to));
                 }
-                let _ = reply.send(result);
+                let _ = reply.send(result.map_err(RunnerError::from));
+                moved
             }
             Control::DeadLetters(reply) => {
-                let _ = reply.send(self.worker.dead_letters().await);
+                let _ = reply.send(self.worker.dead_letters().await.map_err(RunnerError::from));
+                false
             }
             Control::Redrive(reply) => {
                 let _ = reply.send(self.redrive().await);
+                false
             }
         }
     }
@@ -679,9 +936,7 @@ impl Task {
     async fn redrive(&mut self) -> Result<(usize, usize), RunnerError> {
         let (mut done, mut failing) = (0, 0);
         for letter in self.worker.dead_letters().await? {
-            let read = StreamRead::forward().from(letter.version).limit(1);
-            let events = self.store.read_stream(&letter.stream_id, read).await?;
-            let Some(event) = events.into_iter().find(|e| e.event_id == letter.event_id) else {
+            let Some(event) = event_at(self.store.as_ref(), &letter).await? else {
                 failing += 1;
                 continue;
             };
@@ -693,5 +948,40 @@ impl Task {
         }
         self.status.send_modify(|s| s.dead_letters = failing);
         Ok((done, failing))
+    }
+}
+
+/// The parked event, read again by its position (a corrupt one, until it is repaired, is `None`).
+async fn event_at(
+    store: &dyn EventStore,
+    letter: &DeadLetter,
+) -> Result<Option<RecordedEvent>, RunnerError> {
+    match store.read_all(letter.position.before(), 1).await {
+        Ok(events) => Ok(events
+            .into_iter()
+            .find(|e| e.event_id == letter.event_id && e.position == letter.position)),
+        Err(StoreError::Corrupt(_)) => Ok(None),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The event a failure policy is applied to: a recorded one, or a stored row that did not read back.
+struct Failing {
+    position: Position,
+    event_id: EventId,
+    stream_id: String,
+    version: Version,
+    event_type: String,
+}
+
+impl Failing {
+    fn of(event: &RecordedEvent) -> Self {
+        Self {
+            position: event.position,
+            event_id: event.event_id,
+            stream_id: event.stream_id.to_string(),
+            version: event.version,
+            event_type: event.event_type.clone(),
+        }
     }
 }

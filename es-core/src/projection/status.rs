@@ -2,15 +2,29 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::Position;
 
 /// Where a projection is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProjectionState {
-    /// Waiting to become the active instance (another process runs it).
-    Standby,
+    /// Waiting to become the active instance: another process runs it (`holder`, when the backend can tell).
+    /// Control requests are refused with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
+    Standby {
+        /// Who runs it now.
+        holder: Option<Holder>,
+    },
     /// Catching up or live.
     Running,
+    /// It lost its connection or its claim on the projection and is getting them back (then it carries on from
+    /// its checkpoint, or goes standby when another instance took over meanwhile). Control requests are refused
+    /// with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
+    Lost {
+        /// Why: the last error.
+        error: String,
+    },
     /// Shut down.
     Stopped,
     /// Halted on an event it could not handle ([`FailurePolicy::Stop`](crate::FailurePolicy::Stop)).
@@ -18,6 +32,50 @@ pub enum ProjectionState {
         /// The error, naming the event.
         error: String,
     },
+}
+
+/// The instance that runs a projection, as a standby sees it: on PostgreSQL the backend holding the projection's
+/// lock. Each field is `None` when the server does not show it (another role's session, a Unix socket).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Holder {
+    /// Its server process id (`pg_stat_activity.pid`).
+    pub pid: Option<i32>,
+    /// Its application name (set it with `application_name` in the database URL).
+    pub application_name: Option<String>,
+    /// Its client address.
+    pub client_addr: Option<String>,
+    /// When it started holding (its lock connection was opened for the lock, right before taking it).
+    pub since: Option<DateTime<Utc>>,
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let unknown = || "?".to_owned();
+        write!(
+            f,
+            "pid {} ({}) from {} since {}",
+            self.pid.map_or_else(unknown, |p| p.to_string()),
+            self.application_name.clone().unwrap_or_else(unknown),
+            self.client_addr.clone().unwrap_or_else(unknown),
+            self.since.map_or_else(unknown, |s| s.to_rfc3339()),
+        )
+    }
+}
+
+/// The oldest transaction still running on the server, which holds back the global order: events committed after
+/// it started are not delivered until it ends (so the order never skips). Alert when it gets old.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldBack {
+    /// Committed events waiting behind it.
+    pub events: u64,
+    /// Its server process id, when the server shows it.
+    pub pid: Option<i32>,
+    /// How long it has been open.
+    pub age: Option<Duration>,
+    /// Its state (`idle in transaction`, `active`, ...).
+    pub state: Option<String>,
+    /// Its application name.
+    pub application_name: Option<String>,
 }
 
 /// A projection's progress and health.
@@ -29,10 +87,13 @@ pub struct ProjectionStatus {
     pub state: ProjectionState,
     /// The position of the last event it finished (its checkpoint); `None` before the first.
     pub checkpoint: Option<Position>,
-    /// The newest position in the store when the status was taken.
+    /// The newest position in the store's global order when the status was taken.
     pub head: Option<Position>,
-    /// Events between the checkpoint and the head.
+    /// Events it still has to see: those between the checkpoint and the head, and those committed but held back
+    /// behind an open transaction ([`held_back`](Self::held_back)).
     pub lag_events: u64,
+    /// Committed events the global order holds back, and the transaction holding them; `None` when nothing waits.
+    pub held_back: Option<HeldBack>,
     /// Time since it last handled an event; `None` before the first.
     pub since_last_event: Option<Duration>,
     /// Its dead letters.

@@ -1,10 +1,12 @@
 //! What the runner needs from a projection backend. Implement it to add a flavour; users pick one of
 //! [`CheckpointedWorker`](crate::CheckpointedWorker) or `es_postgres::PgProjectionWorker`.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-use crate::projection::{DeadLetter, ProjectionOptions};
+use crate::projection::{DeadLetter, Holder, ProjectionOptions};
 use crate::{Position, RecordedEvent};
 
 /// A worker operation failed (not a handler: the storage under it).
@@ -14,6 +16,21 @@ pub enum WorkerError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// This instance lost what made it the active one (its connection, its lock or lease): the runner goes back
+    /// to [`acquire`](ProjectionWorker::acquire) and carries on from the stored checkpoint once it is active again.
+    #[error("projection `{projection}` lost its active instance: {error}")]
+    Lost {
+        /// The projection.
+        projection: String,
+        /// What failed.
+        error: String,
+    },
+    /// The operation needs the active instance, and this one is not it (yet).
+    #[error("projection `{projection}` is not active in this process")]
+    NotActive {
+        /// The projection.
+        projection: String,
+    },
     /// Another instance moved the checkpoint: this one must stop.
     #[error(
         "projection `{projection}` was moved by another instance (checkpoint at {actual:?}, expected {expected:?})"
@@ -74,6 +91,20 @@ impl From<WorkerError> for ApplyError {
     }
 }
 
+/// What [`ProjectionWorker::acquire`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acquired {
+    /// This instance is now the active one.
+    Active,
+    /// Another instance is; ask again after `retry_in`.
+    Standby {
+        /// Who, when the backend can tell.
+        holder: Option<Holder>,
+        /// When to try again.
+        retry_in: Duration,
+    },
+}
+
 /// One projection, as the runner drives it.
 #[async_trait]
 pub trait ProjectionWorker: Send + 'static {
@@ -83,15 +114,31 @@ pub trait ProjectionWorker: Send + 'static {
     /// Its options.
     fn options(&self) -> &ProjectionOptions;
 
-    /// Waits until this instance may run the projection (another process may hold it). Returns at once where
-    /// there is no such coordination.
+    /// Tries once to become the instance that runs the projection (another process may hold it); answers
+    /// [`Acquired::Active`] at once where there is no such coordination. The runner calls it again after
+    /// [`WorkerError::Lost`].
     ///
     /// # Errors
-    /// [`WorkerError`] when the coordination itself fails.
-    async fn acquire(&mut self) -> Result<(), WorkerError>;
+    /// [`WorkerError`] when the coordination itself fails (the database is down): the runner tries again.
+    async fn acquire(&mut self) -> Result<Acquired, WorkerError>;
 
-    /// Whether the projection handles `event` (decided before decoding).
-    fn wants(&self, event: &RecordedEvent) -> bool;
+    /// How often the active instance must show it is alive while it has nothing to do (`None`: never). A worker
+    /// whose claim expires when its holder goes silent (a lease, a server-side idle timeout) says how often here.
+    fn heartbeat_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Shows the backend this instance is alive (see [`heartbeat_interval`](Self::heartbeat_interval)).
+    ///
+    /// # Errors
+    /// [`WorkerError::Lost`] when the claim is gone.
+    async fn heartbeat(&mut self) -> Result<(), WorkerError> {
+        Ok(())
+    }
+
+    /// Whether the projection handles the event stored as `event_type` in `stream` (decided before decoding; see
+    /// [`wants`](crate::wants)).
+    fn wants(&self, stream: &str, event_type: &str) -> bool;
 
     /// The stored checkpoint.
     ///

@@ -1,7 +1,7 @@
 //! A projection process for the crash and failover tests: runs the ledger projection on PostgreSQL until it has
 //! caught up with `expected` events, then exits 0. Prints its state (`standby`, `running`) as it changes.
 //!
-//! `ledger_worker <schema> <expected events> <pause per event, ms>`; the database is `DATABASE_URL`.
+//! `ledger_worker <schema> <expected events> <pause per event, ms> [lease, ms]`; the database is `DATABASE_URL`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -15,8 +15,14 @@ use tests::ledger::PgLedger;
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, schema, expected, pause] = &args[..] else {
-        panic!("usage: ledger_worker <schema> <expected events> <pause per event, ms>");
+    let (schema, expected, pause, lease) = match &args[..] {
+        [_, schema, expected, pause] => (schema, expected, pause, 10_000),
+        [_, schema, expected, pause, lease] => {
+            (schema, expected, pause, lease.parse().expect("lease"))
+        }
+        _ => panic!(
+            "usage: ledger_worker <schema> <expected events> <pause per event, ms> [lease, ms]"
+        ),
     };
     let expected: i64 = expected.parse().expect("expected events");
     let store = PgEventStore::builder()
@@ -31,14 +37,16 @@ async fn main() {
         ledger.clone(),
         ProjectionOptions::default().batch_size(50),
     )
-    .standby_poll(Duration::from_millis(100));
+    .standby_poll(Duration::from_millis(100))
+    .lease(Duration::from_millis(lease));
     let running = ProjectionRunner::new(store.clone()).with(worker).start();
     let mut reported = None;
     loop {
         let status = running.status("ledger").await.expect("status");
         let state = match status.state {
-            ProjectionState::Standby => "standby",
+            ProjectionState::Standby { .. } => "standby",
             ProjectionState::Running => "running",
+            ProjectionState::Lost { .. } => "lost",
             other => panic!("projection ended: {other:?}"),
         };
         if reported != Some(state) {
