@@ -64,3 +64,58 @@ pub trait Aggregate: Default + Clone + Send + Sync + 'static {
     /// Evolves the state by one event. Pure and infallible: events are facts that already happened.
     fn apply(self, event: &Self::Event) -> Self;
 }
+
+/// Whether `category` can name a stream category: not empty, no `-` (ids split at the first one), no control
+/// characters.
+pub(crate) const fn valid_category(category: &str) -> bool {
+    let bytes = category.as_bytes();
+    if bytes.is_empty() {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'-' || bytes[i] < 0x20 || bytes[i] == 0x7f {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `categories` (empty: any) include `category`.
+pub(crate) const fn lists_category(categories: &[&str], category: &str) -> bool {
+    if categories.is_empty() {
+        return true;
+    }
+    let mut i = 0;
+    while i < categories.len() {
+        if categories[i].len() == category.len() {
+            let (a, b) = (categories[i].as_bytes(), category.as_bytes());
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return true;
+            }
+        }
+        i += 1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_checked_for_what_stream_ids_can_hold() {
+        assert!(valid_category("order"));
+        for bad in ["", "sales-order", "tab\tbed", "del\u{7f}"] {
+            assert!(!valid_category(bad), "{bad:?}");
+        }
+        assert!(lists_category(&[], "order"));
+        assert!(lists_category(&["parcel", "order"], "order"));
+        assert!(!lists_category(&["orders"], "order"));
+    }
+}

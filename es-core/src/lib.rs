@@ -64,6 +64,7 @@ mod catalog;
 mod checkpoint;
 mod error;
 mod event;
+mod limits;
 mod metadata;
 mod position;
 mod process;
@@ -91,6 +92,7 @@ pub use error::{
     StreamIdError,
 };
 pub use event::{DomainEvent, EventId};
+pub use limits::EventLimits;
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};
 pub use process::{

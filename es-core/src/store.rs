@@ -10,7 +10,8 @@ use futures::Stream;
 
 use crate::error::{DuplicateReason, StoreError};
 use crate::{
-    EventId, ExpectedVersion, HeldBack, NewEvent, Position, RecordedEvent, StreamId, Version,
+    EventId, EventLimits, ExpectedVersion, HeldBack, NewEvent, Position, RecordedEvent, StreamId,
+    Version,
 };
 
 /// The direction of a stream read.
@@ -114,7 +115,8 @@ pub struct AppendResult {
 }
 
 /// Checks what every backend refuses before touching storage: an empty batch, an id repeated in the batch, a
-/// schema version outside `1..=i32::MAX`, an empty event type name. For backend implementors.
+/// schema version outside `1..=i32::MAX`, an empty event type name, and the [default limits](EventLimits). For
+/// backend implementors; a store with its own limits calls [`EventLimits::check`].
 ///
 /// ```
 /// use es_core::{NewEvent, StoreError, StreamId, validate_append};
@@ -131,6 +133,11 @@ pub struct AppendResult {
 /// [`StoreError::EmptyAppend`], [`StoreError::DuplicateEventId`] with [`DuplicateReason::RepeatedInBatch`],
 /// [`StoreError::InvalidEvent`].
 pub fn validate_append(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
+    EventLimits::default().check(stream, events)
+}
+
+/// The checks of [`validate_append`] that do not depend on limits.
+pub(crate) fn validate_batch(stream: &StreamId, events: &[NewEvent]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Err(StoreError::EmptyAppend {
             stream: stream.clone(),

@@ -145,3 +145,18 @@ fn unknown_types_wrong_versions_and_bad_payloads_are_typed_errors() {
         Err(DecodeError::SchemaVersion { .. })
     ));
 }
+
+#[test]
+fn categories_come_from_the_type_attribute() {
+    #[derive(DomainEvent)]
+    #[event(category = "order", category = "archived")]
+    enum OrderEvent {
+        Shipped,
+    }
+    #[derive(DomainEvent)]
+    enum AnyEvent {
+        Happened,
+    }
+    assert_eq!(OrderEvent::CATEGORIES, ["order", "archived"]);
+    assert!(AnyEvent::CATEGORIES.is_empty());
+}

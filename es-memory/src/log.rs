@@ -4,8 +4,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use es_core::{
-    AppendResult, Direction, DuplicateReason, EventId, ExpectedVersion, NewEvent, Position,
-    RecordedEvent, StoreError, StoredEventType, StreamId, StreamRead, Version, validate_append,
+    AppendResult, Direction, DuplicateReason, EventId, EventLimits, ExpectedVersion, NewEvent,
+    Position, RecordedEvent, StoreError, StoredEventType, StreamId, StreamRead, Version,
 };
 
 /// The events and their indexes. Sequence number `n` (1-based) is `events[n - 1]`.
@@ -35,8 +35,9 @@ impl Log {
         stream: &StreamId,
         expected: ExpectedVersion,
         batch: Vec<NewEvent>,
+        limits: &EventLimits,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream, &batch)?;
+        limits.check(stream, &batch)?;
         if let Some(replay) = self.replay(stream, expected, &batch)? {
             return Ok(replay);
         }
@@ -82,10 +83,23 @@ impl Log {
         expected: ExpectedVersion,
         batch: &[NewEvent],
     ) -> Result<Option<AppendResult>, StoreError> {
-        let duplicate = |event_id, reason| StoreError::DuplicateEventId {
-            stream: stream.clone(),
-            event_id,
-            reason,
+        // A batch that is no retry, sent with an expectation that does not hold, is a conflict (reload and decide
+        // again) whatever ids it reuses; reused ids are duplicates only when the expectation would have held.
+        let current = self
+            .streams
+            .get(stream)
+            .map(|indexes| Version::new(indexes.len() as u64));
+        let duplicate = |event_id, reason| match expected.accepts(current) {
+            true => StoreError::DuplicateEventId {
+                stream: stream.clone(),
+                event_id,
+                reason,
+            },
+            false => StoreError::Conflict {
+                stream: stream.clone(),
+                expected,
+                actual: current,
+            },
         };
         let stored: Vec<(EventId, Option<usize>)> = batch
             .iter()

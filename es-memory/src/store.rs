@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, DeadLetter, EventId, EventStore, EventStream, EventView, ExpectedVersion,
-    FoldRead, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamId, StreamRead, Visit,
+    AppendResult, DeadLetter, EventId, EventLimits, EventStore, EventStream, EventView,
+    ExpectedVersion, FoldRead, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamId,
+    StreamRead, Visit,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -51,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
     /// Process managers' instances and timers.
     pub(crate) processes: Mutex<Processes>,
+    /// What an event may be.
+    pub(crate) limits: EventLimits,
 }
 
 /// Process instances by (process, instance), and timers by (process, instance, name).
@@ -63,6 +66,23 @@ pub(crate) struct Processes {
 impl InMemoryEventStore {
     /// An empty store.
     pub fn new() -> Self {
+        Self::with_limits(EventLimits::default())
+    }
+
+    /// An empty store accepting events within `limits` (the same bounds as every other store by default).
+    ///
+    /// ```
+    /// use es_core::{EventLimits, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
+    /// use es_memory::InMemoryEventStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = InMemoryEventStore::with_limits(EventLimits::default().max_event_bytes(64 * 1024));
+    /// let big = NewEvent::new("Noted", 1, serde_json::json!({ "text": "x".repeat(100_000) }));
+    /// let refused = store.append(&StreamId::new("note-1")?, ExpectedVersion::Any, vec![big]).await;
+    /// assert!(matches!(refused, Err(StoreError::InvalidEvent { .. })));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_limits(limits: EventLimits) -> Self {
         Self {
             shared: Arc::new(Shared {
                 log: RwLock::new(Log::default()),
@@ -71,6 +91,7 @@ impl InMemoryEventStore {
                 checkpoints: Mutex::default(),
                 dead_letters: Mutex::default(),
                 processes: Mutex::default(),
+                limits,
             }),
         }
     }
@@ -92,7 +113,7 @@ impl EventStore for InMemoryEventStore {
     ) -> Result<AppendResult, StoreError> {
         let (result, head) = {
             let mut log = self.shared.log.write();
-            let result = log.append(stream, expected, events)?;
+            let result = log.append(stream, expected, events, &self.shared.limits)?;
             (result, log.head())
         };
         if !result.replayed {

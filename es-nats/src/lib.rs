@@ -40,6 +40,7 @@
 mod cloudevent;
 mod consumer;
 mod relay;
+mod url;
 
 pub use cloudevent::{CloudEvent, IntegrationEvent};
 pub use consumer::{ConsumeError, ConsumerConfig, IntegrationHandler, consume};

@@ -122,7 +122,9 @@ impl<M> std::fmt::Debug for Relay<M> {
 }
 
 impl<M: IntegrationMapper> Relay<M> {
-    /// Connects to `nats_url` (reconnecting forever after a loss) and creates the JetStream stream if missing.
+    /// Connects to `nats_url` (reconnecting forever after a loss) and creates the JetStream stream if missing. A
+    /// user and password (`nats://user:secret@host:4222`) or a token (`nats://token@host:4222`) in the URL are
+    /// handed to the client as credentials, never logged: the client's connection logs see the bare addresses.
     ///
     /// # Errors
     /// [`RelayError`].
@@ -131,10 +133,21 @@ impl<M: IntegrationMapper> Relay<M> {
         mapper: M,
         config: RelayConfig,
     ) -> Result<Self, RelayError> {
-        let client = async_nats::ConnectOptions::new()
+        let (servers, credentials) = crate::url::split_credentials(nats_url);
+        // Credentials go to the client apart from the addresses, which its connection logging prints.
+        let options = match credentials {
+            Some(crate::url::Credentials::UserPassword(user, password)) => {
+                async_nats::ConnectOptions::new().user_and_password(user, password)
+            }
+            Some(crate::url::Credentials::Token(token)) => {
+                async_nats::ConnectOptions::new().token(token)
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        let client = options
             .retry_on_initial_connect()
             .max_reconnects(None)
-            .connect(nats_url)
+            .connect(servers.as_str())
             .await
             .map_err(|e| RelayError::Connect(Box::new(e)))?;
         let jetstream = jetstream::new(client);

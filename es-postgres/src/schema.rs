@@ -94,6 +94,7 @@ pub(crate) struct Sql {
     pub(crate) sample_events: String,
     pub(crate) head: String,
     pub(crate) count_after: String,
+    pub(crate) held_back: String,
     pub(crate) contains_event: String,
     pub(crate) park: String,
     pub(crate) dead_letters: String,
@@ -185,6 +186,17 @@ impl Sql {
                 "SELECT count(*) FROM {s}.events \
                  WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+            ),
+            // Committed events at or above the horizon (visible to this snapshot, not yet to the feed), and the
+            // backend whose transaction is the horizon (none for a prepared transaction).
+            held_back: format!(
+                "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), \
+                 waiting AS (SELECT count(*) AS n FROM {s}.events, horizon WHERE transaction_id >= horizon.xmin) \
+                 SELECT waiting.n, a.pid, extract(epoch FROM now() - a.xact_start)::float8, a.state, \
+                   a.application_name \
+                 FROM waiting, horizon LEFT JOIN pg_stat_activity a \
+                   ON a.backend_xid::text::bigint = (horizon.xmin::text::bigint & 4294967295) \
+                 WHERE waiting.n > 0 LIMIT 1"
             ),
             park: format!(
                 "INSERT INTO {s}.dead_letters (projection, event_id, transaction_id, global_position, stream_id, \

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use es_core::{
-    AppendResult, Direction, EventId, EventStore, EventStream, ExpectedVersion, FoldRead, NewEvent,
-    Position, RecordedEvent, StoreError, StreamId, StreamRead, Visit, validate_append,
+    AppendResult, Direction, EventId, EventLimits, EventStore, EventStream, ExpectedVersion,
+    FoldRead, HeldBack, NewEvent, Position, RecordedEvent, StoreError, StreamId, StreamRead, Visit,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     pub(crate) committer: Arc<Committer>,
     /// How long opening a connection may take.
     pub(crate) connect_timeout: Duration,
+    /// What an event may be.
+    pub(crate) limits: EventLimits,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -97,6 +99,7 @@ pub struct PgEventStoreBuilder {
     page_size: usize,
     max_appends_in_flight: usize,
     connect_timeout: Duration,
+    limits: EventLimits,
 }
 
 /// How long connecting may take by default: see [`PgEventStoreBuilder::connect_timeout`].
@@ -111,6 +114,7 @@ impl Default for PgEventStoreBuilder {
             page_size: 1_000,
             max_appends_in_flight: 1,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            limits: EventLimits::default(),
         }
     }
 }
@@ -146,6 +150,13 @@ impl PgEventStoreBuilder {
     /// tasks on 2 cores: 1 in flight gave the most appends per second).
     pub fn max_appends_in_flight(mut self, max: usize) -> Self {
         self.max_appends_in_flight = max.max(1);
+        self
+    }
+
+    /// What an event may be (the same defaults as every store: 16 MiB of payload and metadata, type names up
+    /// to 255 bytes without control characters); see [`EventLimits`].
+    pub fn limits(mut self, limits: EventLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -217,6 +228,7 @@ impl PgEventStoreBuilder {
                 poll_interval: self.poll_interval,
                 page_size: self.page_size,
                 connect_timeout: self.connect_timeout,
+                limits: self.limits,
             }),
         })
     }
@@ -302,7 +314,7 @@ impl EventStore for PgEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream, &events)?;
+        self.inner.limits.check(stream, &events)?;
         let request = Request {
             stream: stream.clone(),
             expected,
@@ -402,6 +414,30 @@ impl EventStore for PgEventStore {
         })
         .await
         .map_err(backend("contains_event"))
+    }
+
+    async fn held_back(&self) -> Result<Option<HeldBack>, StoreError> {
+        type Row = (
+            i64,
+            Option<i32>,
+            Option<f64>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.held_back).fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("held_back"))?;
+        Ok(
+            row.map(|(events, pid, age, state, application_name)| HeldBack {
+                events: u64::try_from(events).unwrap_or_default(),
+                pid,
+                age: age.and_then(|secs| Duration::try_from_secs_f64(secs).ok()),
+                state,
+                application_name: application_name.filter(|name| !name.is_empty()),
+            }),
+        )
     }
 
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {

@@ -326,6 +326,14 @@ impl RunningProjections {
         })
     }
 
+    /// Projection `name`'s state, without asking the store (so it answers while the database is down).
+    ///
+    /// # Errors
+    /// [`RunnerError::UnknownProjection`].
+    pub fn state(&self, name: &str) -> Result<ProjectionState, RunnerError> {
+        Ok(self.handle(name)?.status.borrow().state.clone())
+    }
+
     /// Projection `name`'s progress and health. Its lag counts the events after its checkpoint and those the
     /// store holds back behind an open transaction, which [`ProjectionStatus::held_back`] names.
     ///

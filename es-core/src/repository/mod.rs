@@ -196,8 +196,40 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
-    /// A repository over `store`.
+    /// A repository over `store`. `A::CATEGORY` is checked where this is compiled: a category that is empty or holds
+    /// a `-` or a control character (stream ids are `{category}-{id}`, split at the first `-`) does not build, and
+    /// neither does an event type whose [`CATEGORIES`](DomainEvent::CATEGORIES) leave `A::CATEGORY` out.
+    ///
+    /// ```compile_fail,E0080
+    /// # use es_core::{Aggregate, DomainEvent, Repository};
+    /// # use es_memory::InMemoryEventStore;
+    /// # #[derive(DomainEvent)] enum OrderEvent { Placed }
+    /// #[derive(Default, Clone)]
+    /// struct Order;
+    ///
+    /// impl Aggregate for Order {
+    ///     const CATEGORY: &'static str = "sales-order"; // a `-`: stream `sales-order-7` would be category `sales`
+    ///     # type Event = OrderEvent; type Command = (); type Error = std::convert::Infallible;
+    ///     # fn handle(&self, _: &()) -> Result<Vec<OrderEvent>, Self::Error> { Ok(vec![]) }
+    ///     # fn apply(self, _: &OrderEvent) -> Self { self }
+    /// }
+    ///
+    /// let orders = Repository::<Order, _>::new(InMemoryEventStore::new()); // error: does not build
+    /// ```
     pub fn new(store: S) -> Self {
+        const {
+            assert!(
+                crate::aggregate::valid_category(A::CATEGORY),
+                "Aggregate::CATEGORY must be non-empty, without `-` or control characters"
+            );
+            assert!(
+                crate::aggregate::lists_category(
+                    <A::Event as crate::DomainEvent>::CATEGORIES,
+                    A::CATEGORY,
+                ),
+                "the aggregate's event type declares categories that leave out Aggregate::CATEGORY"
+            );
+        }
         Self {
             store,
             max_attempts: 3,

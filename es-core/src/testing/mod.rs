@@ -46,6 +46,7 @@ macro_rules! store_conformance_tests {
             rejects_a_batch_mixing_stored_and_new_ids,
             rejects_an_event_id_stored_in_another_stream,
             rejects_a_retry_whose_expectation_does_not_fit,
+            a_stale_append_reusing_ids_is_a_conflict,
             concurrent_retries_of_one_batch_write_it_once,
             streams_are_isolated,
             reads_a_stream_forward_from_a_version_with_a_limit,

@@ -418,14 +418,15 @@ pub async fn rejects_an_event_id_stored_in_another_stream<S: EventStore>(store: 
     assert!(versions(&store, &b).await.is_empty());
 }
 
-/// Stored ids sent with an expectation that could not have written them where they are: a typed error.
+/// Stored ids sent with an expectation that holds now but could not have written them where they are: a
+/// duplicate.
 pub async fn rejects_a_retry_whose_expectation_does_not_fit<S: EventStore>(store: S) {
     let s = stream("order-1");
     let batch = events(0..2);
     append(&store, &s, ExpectedVersion::NoStream, batch.clone()).await;
     append(&store, &s, ExpectedVersion::Any, events(2..4)).await;
     let id = batch[0].event_id;
-    for expected in [ExpectedVersion::Exact(v(3)), ExpectedVersion::StreamExists] {
+    for expected in [ExpectedVersion::Exact(v(4)), ExpectedVersion::StreamExists] {
         assert_duplicate(
             store.append(&s, expected, batch.clone()).await,
             id,
@@ -441,6 +442,42 @@ pub async fn rejects_a_retry_whose_expectation_does_not_fit<S: EventStore>(store
         other => panic!("a batch in another order than stored must be refused, got {other:?}"),
     }
     assert_eq!(versions(&store, &s).await.len(), 4);
+}
+
+/// A stale append that is no retry is a conflict, whatever ids it reuses: the caller reloads and decides again.
+pub async fn a_stale_append_reusing_ids_is_a_conflict<S: EventStore>(store: S) {
+    let s = stream("order-1");
+    let stored = events(0..2);
+    append(&store, &s, ExpectedVersion::NoStream, stored.clone()).await;
+    let conflict = |result: Result<AppendResult, StoreError>, expected, actual| match result {
+        Err(StoreError::Conflict {
+            expected: e,
+            actual: a,
+            ..
+        }) if e == expected && a == Some(v(actual)) => {}
+        other => panic!("expected a conflict ({expected}, actual {actual}), got {other:?}"),
+    };
+    let mut longer = stored.clone();
+    longer.push(event(2));
+    conflict(
+        store.append(&s, ExpectedVersion::NoStream, longer).await,
+        ExpectedVersion::NoStream,
+        2,
+    );
+    append(&store, &s, ExpectedVersion::Any, events(3..7)).await;
+    let resent = vec![stored[0].clone()];
+    conflict(
+        store.append(&s, ExpectedVersion::Exact(v(4)), resent).await,
+        ExpectedVersion::Exact(v(4)),
+        6,
+    );
+    let mixed = vec![stored[1].clone(), event(9)];
+    conflict(
+        store.append(&s, ExpectedVersion::Exact(v(2)), mixed).await,
+        ExpectedVersion::Exact(v(2)),
+        6,
+    );
+    assert_eq!(versions(&store, &s).await.len(), 6);
 }
 
 /// Several clients retrying the same batch at once: one writes it, every other gets the same result as a replay.

@@ -1,0 +1,7 @@
+#[derive(es_core::DomainEvent)]
+#[event(category = "sales-order")]
+enum Event {
+    Happened,
+}
+
+fn main() {}
