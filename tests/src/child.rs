@@ -15,9 +15,14 @@ pub struct ChildProcess {
 impl ChildProcess {
     /// Spawns `binary` with `args`, the tests' `DATABASE_URL` and `NATS_URL` in its environment.
     pub fn spawn(binary: &str, args: &[&str]) -> Self {
+        Self::spawn_on(binary, args, &crate::database_url())
+    }
+
+    /// Spawns `binary` with `args` and `database_url` as its `DATABASE_URL`.
+    pub fn spawn_on(binary: &str, args: &[&str], database_url: &str) -> Self {
         let mut child = Command::new(binary)
             .args(args)
-            .env("DATABASE_URL", crate::database_url())
+            .env("DATABASE_URL", database_url)
             .env("NATS_URL", crate::nats_url())
             .stdout(Stdio::piped())
             .spawn()
@@ -71,6 +76,15 @@ impl ChildProcess {
         self.child.wait().expect("reap");
     }
 
+    /// Sends it `signal` (`STOP` pauses it, `CONT` lets it go on).
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success(), "cannot send SIG{signal}");
+    }
+
     /// Waits for it to exit successfully.
     pub fn finish(mut self, within: Duration) {
         let deadline = Instant::now() + within;
@@ -84,6 +98,16 @@ impl ChildProcess {
                 panic!("the process did not finish within {within:?}");
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ChildProcess {
+    /// A test that fails leaves no process behind.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
 }

@@ -50,11 +50,7 @@ impl PrivatePostgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40",
-            path(&server.dir)
-        );
-        server.pg_ctl(&["-o", &options, "start"]);
+        server.start_again();
         server
     }
 
@@ -71,6 +67,16 @@ impl PrivatePostgres {
         self.pg_ctl(&["-m", "fast", "restart"]);
     }
 
+    /// Stops the server (fast shutdown); [`start_again`](Self::start_again) brings it back.
+    pub fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    /// Starts the stopped server again with its earlier options, waiting until it accepts connections.
+    pub fn start_again(&self) {
+        self.pg_ctl(&["-o", &self.options(), "start"]);
+    }
+
     /// `pg_ctl` on this server's data directory, waiting for it, with the server's output to the log file (a server
     /// started without `-l` would keep this process's output pipes open).
     fn pg_ctl(&self, args: &[&str]) {
@@ -78,6 +84,15 @@ impl PrivatePostgres {
         let mut all = vec!["-D", path(&data), "-l", path(&log), "-w"];
         all.extend_from_slice(args);
         self.as_postgres("pg_ctl", &all);
+    }
+
+    /// The server's options: its port on 127.0.0.1, its socket directory, no fsync.
+    fn options(&self) -> String {
+        format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40",
+            self.port,
+            path(&self.dir)
+        )
     }
 
     fn data(&self) -> PathBuf {
