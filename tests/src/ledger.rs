@@ -85,6 +85,8 @@ pub struct MemoryLedger {
     pub totals: Arc<Mutex<Totals>>,
     /// Whether [`POISON`] fails.
     pub poisoned: Arc<AtomicBool>,
+    /// The stream categories it reads (empty: all).
+    pub categories: &'static [&'static str],
     name: &'static str,
 }
 
@@ -97,6 +99,12 @@ impl MemoryLedger {
         };
         ledger.poisoned.store(true, Ordering::SeqCst);
         ledger
+    }
+
+    /// Reads only streams of `categories`.
+    pub fn reading(mut self, categories: &'static [&'static str]) -> Self {
+        self.categories = categories;
+        self
     }
 
     /// The totals now.
@@ -114,6 +122,10 @@ impl Projection for MemoryLedger {
 
     fn name(&self) -> &str {
         self.name
+    }
+
+    fn categories(&self) -> &[&str] {
+        self.categories
     }
 
     async fn handle(&self, event: LedgerEvent, record: &RecordedEvent) -> Result<(), HandlerError> {

@@ -711,7 +711,10 @@ impl Task {
                 }),
             };
         }
-        let error = format!("the stored event is corrupt: {}", corrupt.reason);
+        let error = format!(
+            "the stored event is corrupt (not retried): {}",
+            corrupt.reason
+        );
         let event = Failing {
             position: corrupt.position,
             event_id: corrupt.event_id,
