@@ -33,7 +33,7 @@ pub enum StreamIdError {
 /// A typed event could not be turned into JSON. A bug in the event type (a map with non-string keys, a failing
 /// `Serialize` impl): retrying will not help.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot encode event of type `{event_type}` to JSON")]
+#[error("cannot encode event of type `{event_type}` to JSON: {source}")]
 pub struct EncodeError {
     /// The event type.
     pub event_type: &'static str,
@@ -80,7 +80,7 @@ pub enum DecodeError {
         current: u32,
     },
     /// The stored payload is not JSON at all.
-    #[error("payload of event type `{event_type}` is not valid JSON")]
+    #[error("payload of event type `{event_type}` is not valid JSON: {source}")]
     InvalidJson {
         /// The stored type name.
         event_type: String,
@@ -89,7 +89,7 @@ pub enum DecodeError {
         source: serde_json::Error,
     },
     /// The payload does not fit the type.
-    #[error("payload of event type `{event_type}` does not decode")]
+    #[error("payload of event type `{event_type}` does not decode: {source}")]
     Payload {
         /// The type name.
         event_type: &'static str,

@@ -180,3 +180,78 @@ async fn a_rejected_command_carries_the_domain_error_and_writes_nothing() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn connecting_to_a_dead_address_fails_within_the_connect_timeout_naming_host_and_port() {
+    let started = std::time::Instant::now();
+    let error = es_postgres::PgEventStore::builder()
+        .connect("postgres://app:hunter2@127.0.0.1:1/app?sslmode=disable")
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    let text = error.to_string();
+    assert!(
+        matches!(error, es_postgres::PgSetupError::Connect { port: 1, .. }),
+        "{error:?}"
+    );
+    assert!(
+        text.contains("127.0.0.1:1") && !text.contains("hunter2"),
+        "{text}"
+    );
+    // The default connect timeout is 5 s; this only catches the old 30 s wait.
+    assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+}
+
+#[tokio::test]
+async fn a_store_used_before_migrate_says_what_is_missing_and_how_to_fix_it() {
+    let store = es_postgres::PgEventStore::builder()
+        .schema(tests::fresh_schema())
+        .connect(&tests::database_url())
+        .await
+        .unwrap();
+    let stream = StreamId::new("acct-1").unwrap();
+    let error = store
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            vec![NewEvent::new("Opened", 1, json!({}))],
+        )
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("does not exist") && text.contains("migrate()"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_projection_halted_by_a_payload_keeps_serdes_reason() {
+    let store = InMemoryEventStore::new();
+    let stream = StreamId::new("acct-1").unwrap();
+    let bad = NewEvent::new("Posted", 1, json!({ "amount": "ten" }));
+    let written = store
+        .append(&stream, ExpectedVersion::Any, vec![bad])
+        .await
+        .unwrap();
+    let running = es_core::ProjectionRunner::new(store.clone())
+        .with_projection(
+            tests::ledger::MemoryLedger::named("ledger"),
+            store.clone(),
+            es_core::ProjectionOptions::default().max_attempts(1),
+        )
+        .start();
+    let error = running
+        .wait_for(
+            "ledger",
+            written.last_position,
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("invalid type") && text.contains("acct-1@1"),
+        "{text}"
+    );
+}
