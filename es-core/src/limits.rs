@@ -3,13 +3,14 @@
 use serde_json::Value;
 
 use crate::error::StoreError;
-use crate::{NewEvent, StreamId};
+use crate::{Metadata, NewEvent, StreamId};
 
 /// The bounds an event must keep to be stored, the same on every backend (configure them on the store:
 /// `InMemoryEventStore::with_limits`, `PgEventStoreBuilder::limits`). An append that breaks one fails with
 /// [`StoreError::InvalidEvent`] naming the event, and writes nothing.
 ///
-/// - **Size**: the payload and metadata together, as JSON text (strings counted before escaping), at most
+/// - **Size**: the payload and metadata together, as JSON text (strings counted before escaping, metadata's ids and
+///   time at their usual length), at most
 ///   [`max_event_bytes`](Self::max_event_bytes): 16 MiB by default. PostgreSQL's own limit for a `jsonb` value is
 ///   255 MiB and it fails with a raw error above it; large events also make every read of their stream slow, so
 ///   store large documents elsewhere and reference them.
@@ -77,11 +78,7 @@ impl EventLimits {
             }
             let mut size = Size::default();
             size.add(&event.payload);
-            if !event.metadata.is_empty() {
-                let metadata = serde_json::to_value(&event.metadata)
-                    .map_err(|e| invalid(format!("metadata: {e}")))?;
-                size.add(&metadata);
-            }
+            size.metadata(&event.metadata);
             if size.nul {
                 return Err(invalid(
                     "a string in the payload or metadata holds the character U+0000, which no store keeps".to_owned(),
@@ -135,6 +132,24 @@ impl Size {
         }
     }
 
+    /// Metadata's text length, without serializing it: its ids and time at their fixed JSON lengths.
+    fn metadata(&mut self, metadata: &Metadata) {
+        const ID: usize = r#","correlation_id":"00000000-0000-0000-0000-000000000000""#.len();
+        const AT: usize = r#","occurred_at":"2026-12-02T20:38:00.000000000Z""#.len();
+        self.bytes += 2
+            + ID * (usize::from(metadata.correlation_id.is_some())
+                + usize::from(metadata.causation_id.is_some()))
+            + AT * usize::from(metadata.occurred_at.is_some());
+        if !metadata.extra.is_empty() {
+            self.bytes += r#","extra":{}"#.len();
+        }
+        for (key, value) in &metadata.extra {
+            self.bytes += 2;
+            self.string(key);
+            self.add(value);
+        }
+    }
+
     fn string(&mut self, text: &str) {
         self.bytes += text.len() + 2;
         self.nul |= text.contains('\0');
@@ -169,5 +184,17 @@ mod tests {
                 "{value}"
             );
         }
+    }
+
+    #[test]
+    fn metadata_is_counted_near_its_json_length_and_checked_for_nul() {
+        let metadata = Metadata::new().with("user", "alice").with("n", 7);
+        let mut size = Size::default();
+        size.metadata(&metadata);
+        let json = serde_json::to_string(&metadata).unwrap().len();
+        assert!(size.bytes.abs_diff(json) <= 4, "{} vs {json}", size.bytes);
+        assert!(!size.nul);
+        size.metadata(&Metadata::new().with("note", "a \u{0} b"));
+        assert!(size.nul);
     }
 }
