@@ -180,6 +180,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     /// type's documentation.
     ///
     /// ```no_run
+    /// # #![allow(dead_code)]
     /// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
     /// # use es_postgres::PgProjection;
     /// # #[derive(DomainEvent)] enum E { Happened }
@@ -196,6 +197,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     /// let worker = PgProjectionWorker::new(&store, Balances, ProjectionOptions::default())
     ///     .lease(Duration::from_secs(5))
     ///     .standby_poll(Duration::from_millis(500)); // takeover within about 5.5 s
+    /// # let _ = worker;
     /// # }
     /// ```
     pub fn lease(mut self, lease: Duration) -> Self {

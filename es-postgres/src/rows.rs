@@ -48,22 +48,18 @@ pub(crate) fn recorded_event(
     let global_position: i64 = row.try_get(1).unwrap_or_default();
     let version: i64 = row.try_get(3).unwrap_or_default();
     let event_id: uuid::Uuid = row.try_get(4).unwrap_or_default();
-    let event_type: Result<String, _> = row.try_get(5);
+    let event_type: Result<&str, _> = row.try_get(5);
     let stream_text = match stream {
-        Some(stream) => Ok(stream.as_str().to_owned()),
-        None => row.try_get::<String, _>(2),
+        Some(stream) => Ok(stream.as_str()),
+        None => row.try_get::<&str, _>(2),
     };
     let corrupt = |reason: String| {
         StoreError::Corrupt(Box::new(CorruptEvent {
             position: position(transaction_id, global_position),
-            stream: stream_text
-                .as_ref()
-                .map_or_else(|_| String::new(), Clone::clone),
+            stream: stream_text.as_deref().unwrap_or_default().to_owned(),
             version: Version::new(u64::try_from(version).unwrap_or_default()),
             event_id: EventId::from_uuid(event_id),
-            event_type: event_type
-                .as_ref()
-                .map_or_else(|_| String::new(), Clone::clone),
+            event_type: event_type.as_deref().unwrap_or_default().to_owned(),
             reason,
         }))
     };
