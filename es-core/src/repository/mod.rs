@@ -198,7 +198,7 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// A repository over `store`. `A::CATEGORY` is checked where this is compiled: a category that is empty or holds
     /// a `-` or a control character (stream ids are `{category}-{id}`, split at the first `-`) does not build, and
-    /// neither does an event type whose [`CATEGORIES`](DomainEvent::CATEGORIES) leave `A::CATEGORY` out.
+    /// neither does an event type whose [`CATEGORIES`](crate::DomainEvent::CATEGORIES) leave `A::CATEGORY` out.
     ///
     /// ```compile_fail,E0080
     /// # use es_core::{Aggregate, DomainEvent, Repository};
