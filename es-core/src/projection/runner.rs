@@ -621,8 +621,7 @@ impl Task {
     /// the checkpoint (then subscribes again).
     async fn follow(&mut self, position: &mut Option<Position>) -> Result<Exit, WorkerError> {
         let beat = self.worker.heartbeat_interval();
-        let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3_600)));
-        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut heartbeat = heartbeats(beat);
         'subscribe: loop {
             let mut events = self
                 .store
@@ -879,8 +878,7 @@ impl Task {
         let sleep = tokio::time::sleep(duration);
         tokio::pin!(sleep);
         let beat = self.worker.heartbeat_interval();
-        let mut heartbeat = tokio::time::interval(beat.unwrap_or(Duration::from_secs(3_600)));
-        heartbeat.reset();
+        let mut heartbeat = heartbeats(beat);
         loop {
             let control = tokio::select! {
                 biased;
@@ -960,6 +958,14 @@ impl Task {
         self.status.send_modify(|s| s.dead_letters = failing);
         Ok((done, failing))
     }
+}
+
+/// A ticker for heartbeats every `beat` (first one a full period from now); an idle one when there are none.
+fn heartbeats(beat: Option<Duration>) -> tokio::time::Interval {
+    let period = beat.unwrap_or(Duration::from_secs(3_600));
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker
 }
 
 /// The parked event, read again by its position (a corrupt one, until it is repaired, is `None`).
