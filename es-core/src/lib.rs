@@ -56,7 +56,7 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(DomainEvent)]` |
-//! | `testing` | no | [`testing`]: given/when/then for aggregates, and the store conformance suite |
+//! | `testing` | no | the `testing` module: given/when/then for aggregates, and the store conformance suite |
 #![doc(test(attr(deny(warnings))))]
 
 mod aggregate;
@@ -85,6 +85,9 @@ mod version;
 pub mod testing;
 
 pub use aggregate::Aggregate;
+/// The attribute for implementing the crate's async traits (`Projection`, `ProcessManager`, ...), re-exported so
+/// its version always matches: `#[es_core::async_trait]`.
+pub use async_trait::async_trait;
 pub use catalog::{EventCatalog, StoredEventType};
 pub use checkpoint::CheckpointStore;
 pub use error::{

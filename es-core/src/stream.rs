@@ -79,6 +79,20 @@ impl StreamId {
         &self.0
     }
 
+    /// The aggregate's id: the part after the first `-` (`account-42` → `42`); `None` when there is no `-`.
+    ///
+    /// ```
+    /// use es_core::StreamId;
+    ///
+    /// assert_eq!(StreamId::new("account-42")?.aggregate_id(), Some("42"));
+    /// assert_eq!(StreamId::new("order-2026-0007")?.aggregate_id(), Some("2026-0007"));
+    /// assert_eq!(StreamId::new("audit")?.aggregate_id(), None);
+    /// # Ok::<(), es_core::StreamIdError>(())
+    /// ```
+    pub fn aggregate_id(&self) -> Option<&str> {
+        self.0.split_once('-').map(|(_, id)| id)
+    }
+
     /// The category: the part before the first `-`, or the whole id when it has none.
     pub fn category(&self) -> &str {
         self.0

@@ -42,6 +42,9 @@ mod consumer;
 mod relay;
 mod url;
 
+/// The async-nats this crate is built with (`consume` takes its JetStream context): depend on it through here, or on
+/// the same version.
+pub use async_nats;
 pub use cloudevent::{CloudEvent, IntegrationEvent};
 pub use consumer::{ConsumeError, ConsumerConfig, IntegrationHandler, consume};
 pub use relay::{IntegrationMapper, Relay, RelayConfig, RelayError};

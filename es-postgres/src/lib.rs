@@ -49,4 +49,7 @@ mod subscription;
 pub use error::{PgError, PgSetupError};
 pub use projection::{DEFAULT_LEASE, PgProjection, PgProjectionWorker};
 pub use schema::SchemaName;
+/// The sqlx this crate is built with (handlers of a [`PgProjection`] name `sqlx::PgConnection`): depend on it through
+/// here, or on the same version.
+pub use sqlx;
 pub use store::{DEFAULT_CONNECT_TIMEOUT, PgEventStore, PgEventStoreBuilder};

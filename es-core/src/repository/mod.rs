@@ -74,6 +74,36 @@ pub struct Executed<A: Aggregate> {
     pub replayed: bool,
 }
 
+impl<A: Aggregate> Executed<A> {
+    /// The global position of the last event the command stored: wait for a projection to pass it to read your own
+    /// write (`running.wait_for(name, position, timeout)`). `None` when it stored nothing.
+    ///
+    /// ```
+    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
+    /// # use es_memory::InMemoryEventStore;
+    /// # #[derive(Default, Clone)] struct Counter;
+    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # impl Aggregate for Counter {
+    /// #     const CATEGORY: &'static str = "counter";
+    /// #     type Event = CounterEvent; type Command = bool; type Error = std::convert::Infallible;
+    /// #     fn handle(&self, up: &bool) -> Result<Vec<CounterEvent>, Self::Error> {
+    /// #         Ok(if *up { vec![CounterEvent::Incremented] } else { vec![] })
+    /// #     }
+    /// #     fn apply(self, _: &CounterEvent) -> Self { self }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let counters = Repository::<Counter, _>::new(InMemoryEventStore::new());
+    /// let done = counters.execute("a", &true, Metadata::new()).await?;
+    /// assert!(done.position().is_some());
+    /// let nothing = counters.execute("a", &false, Metadata::new()).await?;
+    /// assert_eq!(nothing.position(), None);
+    /// # Ok(()) }
+    /// ```
+    pub fn position(&self) -> Option<Position> {
+        self.append.map(|append| append.last_position)
+    }
+}
+
 /// A command or load through the [`Repository`] failed.
 ///
 /// Each variant says how a caller should handle it.
