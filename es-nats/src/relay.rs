@@ -170,7 +170,9 @@ impl<M: IntegrationMapper> Relay<M> {
         })
     }
 
-    /// Runs the relay as a projection named after the subject prefix, checkpointed in `checkpoints`.
+    /// Runs the relay as a projection named `relay-<subject prefix>` (`relay-bank` for prefix `bank`: the name to
+    /// pass to `status`, `wait_for`, `dead_letters` and `redrive` of the returned [`RunningProjections`]),
+    /// checkpointed in `checkpoints`.
     pub fn start<S, C>(
         self,
         events: S,
