@@ -95,10 +95,16 @@ impl StreamId {
 
     /// The category: the part before the first `-`, or the whole id when it has none.
     pub fn category(&self) -> &str {
-        self.0
-            .split_once('-')
-            .map_or(&self.0, |(category, _)| category)
+        category_of(&self.0)
     }
+}
+
+/// The category of a stream id given as text (a stored one that may not be a valid [`StreamId`]): the part before
+/// the first `-`, or the whole text.
+pub(crate) fn category_of(stream: &str) -> &str {
+    stream
+        .split_once('-')
+        .map_or(stream, |(category, _)| category)
 }
 
 impl fmt::Display for StreamId {

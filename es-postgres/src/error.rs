@@ -53,6 +53,23 @@ pub(crate) fn backend(operation: &'static str) -> impl FnOnce(sqlx::Error) -> St
 /// A database error as the store reports it: the server's message (sqlx's text says only "error returned from
 /// database") with its SQLSTATE, and a hint at the fix where one is known. Reach the sqlx error through
 /// [`std::error::Error::source`].
+///
+/// ```no_run
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
+/// use es_postgres::{PgError, PgEventStore};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = PgEventStore::connect("postgres://postgres@127.0.0.1:5432/test?sslmode=disable").await?;
+/// // No `migrate()`: the append fails naming what is missing, with the fix.
+/// let event = NewEvent::new("Opened", 1, serde_json::json!({}));
+/// if let Err(StoreError::Backend { source, .. }) =
+///     store.append(&StreamId::new("acct-1")?, ExpectedVersion::Any, vec![event]).await
+/// {
+///     assert!(source.is::<PgError>());
+///     println!("{source}"); // relation "es.events" does not exist (SQLSTATE 42P01); hint: ... run `PgEventStore::migrate()`
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct PgError(sqlx::Error);
 

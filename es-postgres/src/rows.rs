@@ -43,11 +43,18 @@ pub(crate) fn recorded_event(
     row: &PgRow,
     stream: Option<&StreamId>,
 ) -> Result<RecordedEvent, StoreError> {
-    // The identifying columns first, leniently, so that a failure anywhere can name the event.
-    let transaction_id: i64 = row.try_get(0).unwrap_or_default();
-    let global_position: i64 = row.try_get(1).unwrap_or_default();
-    let version: i64 = row.try_get(3).unwrap_or_default();
-    let event_id: uuid::Uuid = row.try_get(4).unwrap_or_default();
+    // The identifying columns first, each kept with its error, so that a failure anywhere can name the event by
+    // what did read.
+    let read_transaction_id: Result<i64, _> = row.try_get(0);
+    let read_global_position: Result<i64, _> = row.try_get(1);
+    let read_version: Result<i64, _> = row.try_get(3);
+    let read_event_id: Result<uuid::Uuid, _> = row.try_get(4);
+    let (transaction_id, global_position, version, event_id) = (
+        *read_transaction_id.as_ref().unwrap_or(&0),
+        *read_global_position.as_ref().unwrap_or(&0),
+        *read_version.as_ref().unwrap_or(&0),
+        *read_event_id.as_ref().unwrap_or(&uuid::Uuid::nil()),
+    );
     let event_type: Result<&str, _> = row.try_get(5);
     let stream_text = match stream {
         Some(stream) => Ok(stream.as_str()),
@@ -65,9 +72,10 @@ pub(crate) fn recorded_event(
     };
     let column =
         |index: usize| move |e: sqlx::Error| corrupt(format!("column `{}`: {e}", COLUMNS[index]));
-    for index in [0, 1, 3, 4] {
-        row.try_get_raw(index).map_err(column(index))?;
-    }
+    read_transaction_id.map_err(column(0))?;
+    read_global_position.map_err(column(1))?;
+    read_version.map_err(column(3))?;
+    read_event_id.map_err(column(4))?;
     let stream_id = match stream {
         Some(stream) => stream.clone(),
         None => {
