@@ -12,12 +12,11 @@
 
 use std::time::Duration;
 
-use es_core::{
-    EventStore, Metadata, ProjectionOptions, ProjectionRunner, Repository, RunningProjections,
-};
+use es_core::projection::{ProjectionOptions, RunningProjections};
+use es_core::{EventStore, Metadata, ProjectionRunner, Repository};
 use es_memory::InMemoryEventStore;
 use es_postgres::{PgEventStore, PgProjectionWorker};
-use examples::bank::{self, Account, AccountCommand};
+use examples::bank::{Account, AccountCommand};
 use examples::read_model::{MemoryBalances, PgBalances, ReadModel};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -43,7 +42,7 @@ async fn in_memory() -> Result<(), Error> {
             ProjectionOptions::default(),
         )
         .start();
-    let accounts = Repository::<Account, _>::new(store).with_upcasters(bank::upcasters()?)?;
+    let accounts = Repository::<Account, _>::new(store);
     let suffix = "";
     story(&accounts, &running, suffix).await?;
     let before = balances.snapshot();
@@ -80,8 +79,7 @@ async fn on_postgres(url: &str) -> Result<(), Error> {
             ProjectionOptions::default(),
         ))
         .start();
-    let accounts =
-        Repository::<Account, _>::new(store.clone()).with_upcasters(bank::upcasters()?)?;
+    let accounts = Repository::<Account, _>::new(store.clone());
     let suffix = format!("-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
     story(&accounts, &running, &suffix).await?;
     let before = read_model.read(store.pool()).await?;

@@ -13,10 +13,9 @@
 use std::time::Duration;
 
 use chrono::Utc;
-use es_core::{
-    CheckpointStore, DeadLetterStore, EventStore, Metadata, ProcessRunner, ProcessStore,
-    RunningProcess,
-};
+use es_core::process::{ProcessRunner, ProcessStore, RunningProcess};
+use es_core::projection::{CheckpointStore, DeadLetterStore};
+use es_core::{EventStore, Metadata};
 use es_memory::InMemoryEventStore;
 use es_postgres::PgEventStore;
 use examples::shop::{

@@ -69,7 +69,10 @@ pub(crate) async fn execute<S: EventStore + Clone + 'static>(
                     };
                     match repository.execute(&meter, &(), Metadata::new()).await {
                         Ok(done) => retries += u64::from(done.attempts - 1),
-                        Err(es_core::RepositoryError::TooManyConflicts { attempts, .. }) => {
+                        Err(es_core::aggregate::RepositoryError::TooManyConflicts {
+                            attempts,
+                            ..
+                        }) => {
                             retries += u64::from(attempts - 1);
                             failed += 1;
                         }

@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use es_core::aggregate::{Snapshot, SnapshotPolicy, SnapshotStore, Snapshotting};
 use es_core::{
-    Aggregate, EventStore, ExpectedVersion, NewEvent, Repository, Snapshot, SnapshotPolicy,
-    SnapshotStore, Snapshotting, StreamId, StreamRead, Version,
+    Aggregate, EventStore, ExpectedVersion, NewEvent, Repository, StreamId, StreamRead, Version,
 };
 use examples::bank::{Account, AccountEvent};
 

@@ -316,7 +316,7 @@ impl Bench {
 
     /// How many stored events the projection benchmarks handle (every `Ticked`).
     async fn ticks(&self) -> Result<usize, Error> {
-        let kinds = es_core::EventCatalog::stored_event_types(&self.store).await?;
+        let kinds = es_core::evolution::EventCatalog::stored_event_types(&self.store).await?;
         let ticks = kinds
             .iter()
             .filter(|k| k.event_type == "Ticked")

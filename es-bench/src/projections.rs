@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use es_core::backend::ProjectionWorker;
+use es_core::projection::{CheckpointStore, DeadLetterStore, HandlerError, ProjectionOptions};
 use es_core::{
-    CheckpointStore, DeadLetterStore, DomainEvent, EventStore, ExpectedVersion, HandlerError,
-    NewEvent, Projection, ProjectionOptions, ProjectionRunner, ProjectionWorker, RecordedEvent,
-    StreamId,
+    DomainEvent, EventStore, ExpectedVersion, NewEvent, Projection, ProjectionRunner,
+    RecordedEvent, StreamId,
 };
 use es_postgres::{PgEventStore, PgProjection, PgProjectionWorker};
 use sqlx::PgConnection;
@@ -121,7 +122,8 @@ where
     S: EventStore + CheckpointStore + DeadLetterStore + Clone + 'static,
 {
     let counter = Counter::default();
-    let worker = es_core::CheckpointedWorker::new(counter.clone(), store.clone(), options());
+    let worker =
+        es_core::backend::CheckpointedWorker::new(counter.clone(), store.clone(), options());
     let figure = catch_up(store, worker, events).await?;
     let handled = counter.0.load(Ordering::Relaxed);
     if handled != ticks as u64 {

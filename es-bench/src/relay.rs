@@ -4,10 +4,8 @@
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use es_core::{
-    DomainEvent, EventStore, ExpectedVersion, HandlerError, NewEvent, ProjectionOptions,
-    RecordedEvent, StreamId,
-};
+use es_core::projection::{HandlerError, ProjectionOptions};
+use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StreamId};
 use es_nats::{
     CloudEvent, ConsumerConfig, IntegrationEvent, IntegrationHandler, IntegrationMapper, Relay,
     RelayConfig, consume,

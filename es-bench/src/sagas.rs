@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use es_core::{EventStore, Metadata, ProcessRunner, ProjectionOptions};
+use es_core::process::ProcessRunner;
+use es_core::projection::ProjectionOptions;
+use es_core::{EventStore, Metadata};
 use es_postgres::PgEventStore;
 use examples::shop::{OrderCommand, OrderPlaced, OrderSaga, ShopRouter, StockCommand};
 

@@ -62,7 +62,7 @@ impl From<Uuid> for EventId {
 ///
 /// Derive it with `#[derive(DomainEvent)]` (feature `derive`, on by default): on an enum each variant is one
 /// event type named after the variant (`#[event(rename = "...")]` to choose), with schema version 1
-/// (`#[event(version = N)]`). The payload of a variant with named fields is an object of those fields; of a
+/// (`#[event(version = N)]`); on the type, `#[event(category = "...")]` and `#[event(upcasters = ...)]`. The payload of a variant with named fields is an object of those fields; of a
 /// one-field tuple variant, the field's own JSON; of a unit variant, `{}`. On a struct (which must implement
 /// serde's `Serialize` and `Deserialize`) the struct is the one event type.
 ///
@@ -95,6 +95,11 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// aggregate's [`CATEGORY`](crate::Aggregate::CATEGORY)): projections reading this type see only events of
     /// these categories. Empty (the default): every category.
     const CATEGORIES: &'static [&'static str] = &[];
+
+    /// The type's schema history: the [`Upcaster`](crate::evolution::Upcaster)s that bring payloads stored by
+    /// older releases up to the versions this code reads (`#[event(upcasters = ...)]` on the type, checked when it
+    /// compiles). Every read path decodes through them; see [`evolution`](crate::evolution). Empty by default.
+    const UPCASTERS: &'static [crate::evolution::Upcaster] = &[];
 
     /// The schema version this code writes and reads for `event_type`; `None` for a type it does not know.
     /// Upcasters bring older stored versions up to it.
@@ -135,7 +140,7 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     ///
     /// let on = Light::decode_str("SwitchedOn", 1, r#"{"lux": 300}"#)?;
     /// assert_eq!(on, Light::SwitchedOn { lux: 300 });
-    /// # Ok::<(), es_core::DecodeError>(())
+    /// # Ok::<(), es_core::store::DecodeError>(())
     /// ```
     ///
     /// # Errors

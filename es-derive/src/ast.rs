@@ -13,6 +13,8 @@ pub(crate) struct Input<'a> {
     pub(crate) shape: Shape<'a>,
     /// From `#[event(category = "...")]` on the type.
     pub(crate) categories: Vec<String>,
+    /// From `#[event(upcasters = EXPR)]` on the type.
+    pub(crate) upcasters: Option<syn::Expr>,
 }
 
 /// An enum (one event type per variant) or a struct (one event type).
@@ -54,6 +56,7 @@ impl<'a> Input<'a> {
     pub(crate) fn parse(input: &'a DeriveInput, errors: &mut Errors) -> Self {
         let container = attr::parse(&input.attrs, errors);
         let categories = container.categories.iter().map(|c| c.value()).collect();
+        let upcasters = container.upcasters.clone();
         let shape = match &input.data {
             Data::Enum(data) => {
                 let misplaced = container
@@ -72,6 +75,17 @@ impl<'a> Input<'a> {
                     .iter()
                     .map(|variant| {
                         let attrs = attr::parse(&variant.attrs, errors);
+                        let misplaced = attrs
+                            .categories
+                            .first()
+                            .map(|c| c.span())
+                            .or(attrs.upcasters.as_ref().map(|u| u.span()));
+                        if let Some(span) = misplaced {
+                            errors.push(syn::Error::new(
+                                span,
+                                "`category`/`upcasters` belong to the whole type: put them on the enum",
+                            ));
+                        }
                         Variant {
                             ident: &variant.ident,
                             event: event_type(&variant.ident, attrs),
@@ -95,6 +109,7 @@ impl<'a> Input<'a> {
             generics: &input.generics,
             shape,
             categories,
+            upcasters,
         }
     }
 }

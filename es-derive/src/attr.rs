@@ -1,4 +1,4 @@
-//! Parsing of `#[event(rename = "...", version = N)]` and `#[event(category = "...")]`.
+//! Parsing of `#[event(rename = "...", version = N)]` and `#[event(category = "...", upcasters = EXPR)]`.
 
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr};
@@ -10,6 +10,8 @@ pub(crate) struct EventAttr {
     pub(crate) version: Option<(u32, proc_macro2::Span)>,
     /// `category = "..."`, as often as written: the stream categories the type's events live in.
     pub(crate) categories: Vec<LitStr>,
+    /// `upcasters = EXPR`: a constant `&[Upcaster]`, the type's schema history.
+    pub(crate) upcasters: Option<syn::Expr>,
     /// Where the attribute was written, to point errors about its placement at it.
     pub(crate) span: Option<proc_macro2::Span>,
 }
@@ -37,6 +39,12 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 }
                 out.categories.push(lit);
                 Ok(())
+            } else if meta.path.is_ident("upcasters") {
+                let expr: syn::Expr = meta.value()?.parse()?;
+                if out.upcasters.replace(expr).is_some() {
+                    errors.push(meta.error("duplicate `upcasters`"));
+                }
+                Ok(())
             } else if meta.path.is_ident("version") {
                 let lit: LitInt = meta.value()?.parse()?;
                 match lit.base10_parse::<u32>() {
@@ -57,7 +65,7 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N` or `category = \"...\"`",
+                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N`, `category = \"...\"` or `upcasters = ...`",
                 ))
             }
         });

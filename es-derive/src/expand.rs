@@ -13,6 +13,26 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
         Shape::Struct(event) => struct_body(event),
         Shape::Unsupported => return TokenStream::new(),
     };
+    let (upcasters, upcasters_check) = match &input.upcasters {
+        None => (TokenStream::new(), TokenStream::new()),
+        Some(upcasters) => {
+            let schema = schema(&input.shape);
+            let owner = ident.to_string();
+            (
+                quote! {
+                    const UPCASTERS: &'static [::es_core::evolution::Upcaster] = #upcasters;
+                },
+                quote! {
+                    // Checked while compiling: every chain of upcasters ends at a version this code reads.
+                    const _: () = ::es_core::__private::assert_upcasters(
+                        #owner,
+                        &[#schema],
+                        <#ident as ::es_core::DomainEvent>::UPCASTERS,
+                    );
+                },
+            )
+        }
+    };
     quote! {
         #[allow(non_local_definitions)]
         const _: () = {
@@ -20,17 +40,31 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
             #[automatically_derived]
             impl ::es_core::DomainEvent for #ident {
                 const CATEGORIES: &'static [&'static str] = &[#(#categories),*];
+                #upcasters
                 #body
             }
+            #upcasters_check
         };
     }
+}
+
+/// The `(type name, schema version)` pairs the code reads, as a slice's elements.
+fn schema(shape: &Shape<'_>) -> TokenStream {
+    let events: Vec<&EventType> = match shape {
+        Shape::Enum(variants) => variants.iter().map(|v| &v.event).collect(),
+        Shape::Struct(event) => vec![event],
+        Shape::Unsupported => Vec::new(),
+    };
+    let names = events.iter().map(|e| &e.name);
+    let versions = events.iter().map(|e| e.version);
+    quote!(#((#names, #versions)),*)
 }
 
 fn version_check(event: &EventType) -> TokenStream {
     let EventType { name, version, .. } = event;
     quote! {
         if schema_version != #version {
-            return ::core::result::Result::Err(::es_core::DecodeError::SchemaVersion {
+            return ::core::result::Result::Err(::es_core::store::DecodeError::SchemaVersion {
                 event_type: #name,
                 stored: schema_version,
                 expected: #version,
@@ -52,7 +86,7 @@ fn struct_body(event: &EventType) -> TokenStream {
                     return #unknown;
                 }
                 #check
-                #read.map_err(|source| ::es_core::DecodeError::Payload { event_type: #name, source })
+                #read.map_err(|source| ::es_core::store::DecodeError::Payload { event_type: #name, source })
             },
         )
     });
@@ -67,8 +101,8 @@ fn struct_body(event: &EventType) -> TokenStream {
 
         fn schema_version(&self) -> u32 { #version }
 
-        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::EncodeError> {
-            __json::to_value(self).map_err(|source| ::es_core::EncodeError { event_type: #name, source })
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::store::EncodeError> {
+            __json::to_value(self).map_err(|source| ::es_core::store::EncodeError { event_type: #name, source })
         }
 
         #decode
@@ -112,7 +146,7 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
             match self { #(Self::#idents { .. } => #versions,)* }
         }
 
-        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::EncodeError> {
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::store::EncodeError> {
             match self { #(#encode_arms)* }
         }
 
@@ -132,7 +166,7 @@ fn decoder(from: From, body: TokenStream) -> TokenStream {
             event_type: &str,
             schema_version: u32,
             payload: #payload,
-        ) -> ::core::result::Result<Self, ::es_core::DecodeError> {
+        ) -> ::core::result::Result<Self, ::es_core::store::DecodeError> {
             #body
         }
     }
@@ -141,7 +175,7 @@ fn decoder(from: From, body: TokenStream) -> TokenStream {
 /// The error for a type name the decoder does not know.
 fn unknown_type() -> TokenStream {
     quote! {
-        ::core::result::Result::Err(::es_core::DecodeError::UnknownType {
+        ::core::result::Result::Err(::es_core::store::DecodeError::UnknownType {
             event_type: event_type.to_owned(),
             known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
         })
@@ -170,7 +204,7 @@ fn deserialize(ty: TokenStream, from: From) -> TokenStream {
 fn encode_arm(variant: &Variant<'_>) -> TokenStream {
     let ident = variant.ident;
     let name = &variant.event.name;
-    let error = quote!(|source| ::es_core::EncodeError { event_type: #name, source });
+    let error = quote!(|source| ::es_core::store::EncodeError { event_type: #name, source });
     match &variant.payload {
         Payload::Unit | Payload::Tuple(_) => quote! {
             Self::#ident { .. } => ::core::result::Result::Ok(__json::Value::Object(__json::Map::new())),
@@ -196,7 +230,8 @@ fn decode_arm(variant: &Variant<'_>, from: From) -> TokenStream {
     let ident = variant.ident;
     let name = &variant.event.name;
     let check = version_check(&variant.event);
-    let error = quote!(|source| ::es_core::DecodeError::Payload { event_type: #name, source });
+    let error =
+        quote!(|source| ::es_core::store::DecodeError::Payload { event_type: #name, source });
     let build = match &variant.payload {
         Payload::Unit | Payload::Tuple(_) => quote!(::core::result::Result::Ok(Self::#ident)),
         Payload::Newtype => {

@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used)]
 
-use es_core::{DecodeError, DomainEvent};
+use es_core::DomainEvent;
+use es_core::store::DecodeError;
 use serde_json::json;
 
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]

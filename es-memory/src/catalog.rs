@@ -1,7 +1,8 @@
 //! The event catalog in memory.
 
 use async_trait::async_trait;
-use es_core::{EventCatalog, RecordedEvent, StoreError, StoredEventType};
+use es_core::evolution::{EventCatalog, StoredEventType};
+use es_core::{RecordedEvent, StoreError};
 
 use crate::InMemoryEventStore;
 

@@ -1,7 +1,8 @@
 //! Checkpoints in memory.
 
 use async_trait::async_trait;
-use es_core::{CheckpointStore, Position, StoreError};
+use es_core::projection::CheckpointStore;
+use es_core::{Position, StoreError};
 
 use crate::InMemoryEventStore;
 

@@ -1,7 +1,8 @@
 //! Dead letters in memory.
 
 use async_trait::async_trait;
-use es_core::{DeadLetter, DeadLetterStore, EventId, StoreError};
+use es_core::projection::{DeadLetter, DeadLetterStore};
+use es_core::{EventId, StoreError};
 
 use crate::InMemoryEventStore;
 

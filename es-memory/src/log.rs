@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+use es_core::evolution::StoredEventType;
+use es_core::store::{AppendResult, Direction, DuplicateReason, EventLimits};
 use es_core::{
-    AppendResult, Direction, DuplicateReason, EventId, EventLimits, ExpectedVersion, NewEvent,
-    Position, RecordedEvent, StoreError, StoredEventType, StreamId, StreamRead, Version,
+    EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId, StreamRead,
+    Version,
 };
 
 /// The events and their indexes. Sequence number `n` (1-based) is `events[n - 1]`.

@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use es_core::{DueTimer, ProcessRecord, ProcessStore, StoreError, Timer, TimerChanges};
+use es_core::StoreError;
+use es_core::process::{DueTimer, ProcessRecord, ProcessStore, Timer, TimerChanges};
 
 use crate::InMemoryEventStore;
 

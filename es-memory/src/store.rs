@@ -4,10 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use es_core::aggregate::Snapshot;
+use es_core::backend::{EventView, FoldRead, Visit};
+use es_core::projection::DeadLetter;
+use es_core::store::{AppendResult, EventLimits, EventStream};
 use es_core::{
-    AppendResult, DeadLetter, EventId, EventLimits, EventStore, EventStream, EventView,
-    ExpectedVersion, FoldRead, NewEvent, Position, RecordedEvent, Snapshot, StoreError, StreamId,
-    StreamRead, Visit,
+    EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
+    StreamRead,
 };
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
@@ -59,7 +62,7 @@ pub(crate) struct Shared {
 /// Process instances by (process, instance), and timers by (process, instance, name).
 #[derive(Debug, Default)]
 pub(crate) struct Processes {
-    pub(crate) records: HashMap<(String, String), es_core::ProcessRecord>,
+    pub(crate) records: HashMap<(String, String), es_core::process::ProcessRecord>,
     pub(crate) timers: HashMap<(String, String, String), chrono::DateTime<chrono::Utc>>,
 }
 
@@ -72,7 +75,8 @@ impl InMemoryEventStore {
     /// An empty store accepting events within `limits` (the same bounds as every other store by default).
     ///
     /// ```
-    /// use es_core::{EventLimits, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
+    /// use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
+    /// use es_core::store::EventLimits;
     /// use es_memory::InMemoryEventStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

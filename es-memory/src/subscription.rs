@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use es_core::{EventStream, Position, RecordedEvent};
+use es_core::store::EventStream;
+use es_core::{Position, RecordedEvent};
 
 use crate::store::Shared;
 

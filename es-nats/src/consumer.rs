@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use async_trait::async_trait;
-use es_core::HandlerError;
+use es_core::projection::HandlerError;
 use es_postgres::PgEventStore;
 use futures::StreamExt;
 use sqlx::PgConnection;

@@ -11,7 +11,7 @@
 //!   acknowledged.
 //! - Order: one publisher, one event at a time, each acknowledged before the next: a stream's events reach
 //!   JetStream in version order. The subject is `<prefix>.<stream category>`.
-//! - Broker down: publishing fails as a [`TransientError`](es_core::TransientError), so the relay retries at its
+//! - Broker down: publishing fails as a [`TransientError`](es_core::projection::TransientError), so the relay retries at its
 //!   longest backoff until the broker is back, its lag visible in its status; a mapping that fails follows the
 //!   projection failure policy (dead letters).
 //!

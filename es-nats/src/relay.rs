@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_trait::async_trait;
-use es_core::{
-    CheckpointStore, DeadLetterStore, DomainEvent, EventStore, HandlerError, Projection,
-    ProjectionOptions, ProjectionRunner, RecordedEvent, RunningProjections, TransientError,
-    Upcasters,
+use es_core::projection::{
+    CheckpointStore, DeadLetterStore, HandlerError, ProjectionOptions, RunningProjections,
+    TransientError,
 };
+use es_core::{DomainEvent, EventStore, Projection, ProjectionRunner, RecordedEvent};
 
 use crate::cloudevent::{IntegrationEvent, headers};
 
@@ -16,11 +16,6 @@ use crate::cloudevent::{IntegrationEvent, headers};
 pub trait IntegrationMapper: Send + Sync + 'static {
     /// The domain events it reads.
     type Event: DomainEvent;
-
-    /// Upcasters for older stored versions (none by default).
-    fn upcasters(&self) -> Upcasters {
-        Upcasters::new()
-    }
 
     /// The integration event for `event`, or `None` to keep it private.
     ///
@@ -184,12 +179,7 @@ impl<M: IntegrationMapper> Relay<M> {
         C: CheckpointStore + DeadLetterStore + 'static,
     {
         let name = format!("relay-{}", self.config.subject_prefix);
-        let upcasters = self.mapper.upcasters();
-        let projection = RelayProjection {
-            relay: self,
-            name,
-            upcasters,
-        };
+        let projection = RelayProjection { relay: self, name };
         ProjectionRunner::new(events)
             .with_projection(projection, checkpoints, options)
             .start()
@@ -199,7 +189,6 @@ impl<M: IntegrationMapper> Relay<M> {
 struct RelayProjection<M> {
     relay: Relay<M>,
     name: String,
-    upcasters: Upcasters,
 }
 
 /// A subject token from a stream category: anything but letters, digits, `_` and `-` becomes `_`.
@@ -222,10 +211,6 @@ impl<M: IntegrationMapper> Projection for RelayProjection<M> {
 
     fn name(&self) -> &str {
         &self.name
-    }
-
-    fn upcasters(&self) -> Upcasters {
-        self.upcasters.clone()
     }
 
     async fn handle(&self, event: M::Event, record: &RecordedEvent) -> Result<(), HandlerError> {

@@ -1,10 +1,8 @@
 //! Appends: one call of the schema's `append_many` function carries one or more appends, each to its own stream,
 //! in one round trip and one transaction; every append gets its own outcome row.
 
-use es_core::{
-    AppendResult, DuplicateReason, EventId, ExpectedVersion, NewEvent, StoreError, StreamId,
-    Version,
-};
+use es_core::store::{AppendResult, DuplicateReason};
+use es_core::{EventId, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
 use sqlx::postgres::{PgConnection, PgRow};
 use sqlx::types::Json;
 use sqlx::{Executor, Row};

@@ -2,7 +2,8 @@
 //! (an operator's check: appends keep no index for it, see migration 6).
 
 use async_trait::async_trait;
-use es_core::{EventCatalog, RecordedEvent, StoreError, StoredEventType};
+use es_core::evolution::{EventCatalog, StoredEventType};
+use es_core::{RecordedEvent, StoreError};
 
 use crate::PgEventStore;
 use crate::error::backend;

@@ -1,7 +1,8 @@
 //! Checkpoints in the `checkpoints` table, moved by compare-and-set.
 
 use async_trait::async_trait;
-use es_core::{CheckpointStore, Position, StoreError};
+use es_core::projection::CheckpointStore;
+use es_core::{Position, StoreError};
 
 use crate::PgEventStore;
 use crate::error::backend;

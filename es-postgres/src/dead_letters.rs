@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use es_core::{DeadLetter, DeadLetterStore, EventId, StoreError, Version};
+use es_core::projection::{DeadLetter, DeadLetterStore};
+use es_core::{EventId, StoreError, Version};
 use sqlx::PgConnection;
 use uuid::Uuid;
 

@@ -15,7 +15,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::{AppendResult, StoreError};
+use es_core::StoreError;
+use es_core::store::AppendResult;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use es_core::{
-    Acquired, ApplyError, BatchError, DeadLetter, DomainEvent, EventId, HandlerError, Holder,
-    Position, ProjectionOptions, ProjectionWorker, RecordedEvent, StoreError, Upcasters,
-    WorkerError, describe, wants,
+use es_core::backend::{
+    Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
 };
+use es_core::projection::{DeadLetter, HandlerError, Holder, ProjectionOptions};
+use es_core::{DomainEvent, EventId, Position, RecordedEvent, StoreError};
 use sqlx::{Connection, PgConnection};
 
 use crate::PgEventStore;
@@ -22,7 +22,8 @@ use crate::rows::{bind_half, position};
 ///
 /// ```no_run
 /// # #![allow(dead_code)]
-/// use es_core::{DomainEvent, HandlerError, RecordedEvent};
+/// use es_core::{DomainEvent, RecordedEvent};
+/// use es_core::projection::HandlerError;
 /// use es_postgres::PgProjection;
 ///
 /// #[derive(DomainEvent)]
@@ -55,11 +56,6 @@ pub trait PgProjection: Send + Sync + 'static {
 
     /// Its unique name.
     fn name(&self) -> &str;
-
-    /// Upcasters for older stored versions of its events (none by default).
-    fn upcasters(&self) -> Upcasters {
-        Upcasters::new()
-    }
 
     /// The stream categories it reads: by default its event type's
     /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
@@ -116,7 +112,8 @@ pub trait PgProjection: Send + Sync + 'static {
 /// #     type Event = E; fn name(&self) -> &str { "balances" }
 /// #     async fn handle(&self, _: &mut sqlx::PgConnection, _: E, _: &RecordedEvent) -> Result<(), HandlerError> { Ok(()) }
 /// # }
-/// use es_core::{ProjectionOptions, ProjectionRunner};
+/// use es_core::ProjectionRunner;
+/// use es_core::projection::ProjectionOptions;
 /// use es_postgres::{PgEventStore, PgProjectionWorker};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -132,7 +129,6 @@ pub struct PgProjectionWorker<P> {
     store: PgEventStore,
     projection: P,
     options: ProjectionOptions,
-    upcasters: Upcasters,
     name: String,
     lock_key: String,
     standby_poll: Duration,
@@ -159,7 +155,6 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         let name = projection.name().to_owned();
         Self {
             store: store.clone(),
-            upcasters: projection.upcasters(),
             lock_key: format!("{}{name}", store.inner.sql.projection_lock_prefix),
             projection,
             options,
@@ -191,7 +186,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     /// # }
     /// # async fn f(store: es_postgres::PgEventStore) {
     /// use std::time::Duration;
-    /// use es_core::ProjectionOptions;
+    /// use es_core::projection::ProjectionOptions;
     /// use es_postgres::PgProjectionWorker;
     ///
     /// let worker = PgProjectionWorker::new(&store, Balances, ProjectionOptions::default())
@@ -295,9 +290,8 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         events: &[RecordedEvent],
     ) -> Result<(), Failure> {
         for (index, event) in events.iter().enumerate() {
-            let typed = self
-                .upcasters
-                .decode::<P::Event>(event)
+            let typed = event
+                .decode::<P::Event>()
                 .map_err(|e| Failure::Handler(index, e.to_string(), false))?;
             self.projection
                 .handle(tx, typed, event)
@@ -430,12 +424,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {
-        wants::<P::Event>(
-            &self.upcasters,
-            self.projection.categories(),
-            stream,
-            event_type,
-        )
+        wants::<P::Event>(self.projection.categories(), stream, event_type)
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {

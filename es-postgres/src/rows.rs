@@ -1,10 +1,9 @@
 //! Decoding rows into events.
 
 use chrono::{DateTime, Utc};
-use es_core::{
-    CorruptEvent, EventId, EventView, Metadata, PayloadView, Position, RecordedEvent, StoreError,
-    StreamId, Version, Visit,
-};
+use es_core::backend::{EventView, PayloadView, Visit};
+use es_core::store::CorruptEvent;
+use es_core::{EventId, Metadata, Position, RecordedEvent, StoreError, StreamId, Version};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;

@@ -1,7 +1,9 @@
 //! Snapshots in the `snapshots` table.
 
 use async_trait::async_trait;
-use es_core::{Snapshot, SnapshotStore, StoreError, StreamId, Version, validate_snapshot};
+use es_core::aggregate::{Snapshot, SnapshotStore};
+use es_core::backend::validate_snapshot;
+use es_core::{StoreError, StreamId, Version};
 use sqlx::Row;
 
 use crate::PgEventStore;

@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use es_core::backend::{FoldRead, Visit};
+use es_core::projection::HeldBack;
+use es_core::store::{AppendResult, Direction, EventLimits, EventStream};
 use es_core::{
-    AppendResult, Direction, EventId, EventLimits, EventStore, EventStream, ExpectedVersion,
-    FoldRead, HeldBack, NewEvent, Position, RecordedEvent, StoreError, StreamId, StreamRead, Visit,
+    EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
+    StreamRead,
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use es_core::{EventStream, Position, RecordedEvent, StoreError};
+use es_core::store::EventStream;
+use es_core::{Position, RecordedEvent, StoreError};
 use tokio::sync::watch;
 
 use crate::live::ListenerTask;

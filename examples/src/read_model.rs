@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use es_core::{HandlerError, Projection, RecordedEvent, Upcasters};
+use es_core::projection::HandlerError;
+use es_core::{Projection, RecordedEvent};
 use es_postgres::{PgProjection, SchemaName};
 use sqlx::PgConnection;
 
-use crate::bank::{self, AccountEvent};
+use crate::bank::AccountEvent;
 
 /// What one event changes in the read model.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,10 +106,6 @@ impl Projection for MemoryBalances {
 
     fn name(&self) -> &str {
         "balances"
-    }
-
-    fn upcasters(&self) -> Upcasters {
-        bank::upcasters().unwrap_or_default()
     }
 
     async fn handle(
@@ -209,10 +206,6 @@ impl PgProjection for PgBalances {
         "balances"
     }
 
-    fn upcasters(&self) -> Upcasters {
-        bank::upcasters().unwrap_or_default()
-    }
-
     async fn handle(
         &self,
         tx: &mut PgConnection,
@@ -261,7 +254,8 @@ impl PgProjection for PgBalances {
 mod tests {
     use std::time::Duration;
 
-    use es_core::{Metadata, ProjectionOptions, ProjectionRunner, Repository};
+    use es_core::projection::ProjectionOptions;
+    use es_core::{Metadata, ProjectionRunner, Repository};
     use es_memory::InMemoryEventStore;
 
     use super::*;

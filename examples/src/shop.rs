@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use chrono::Duration;
-use es_core::{
-    Aggregate, CommandContext, CommandRouter, DomainEvent, EventStore, Input, Outcome,
-    ProcessManager, Reaction, RecordedEvent, Repository, RouteError,
+use es_core::process::{
+    CommandContext, CommandRouter, Input, Outcome, ProcessManager, Reaction, RouteError,
 };
+use es_core::{Aggregate, DomainEvent, EventStore, RecordedEvent, Repository};
 use serde::{Deserialize, Serialize};
 
 /// How long the saga waits for the payment provider.

@@ -1,10 +1,11 @@
 //! The bank's public events and a consumer of them, for the relay tests.
 
 use async_trait::async_trait;
-use es_core::{HandlerError, RecordedEvent};
+use es_core::RecordedEvent;
+use es_core::projection::HandlerError;
 use es_nats::{CloudEvent, IntegrationEvent, IntegrationHandler, IntegrationMapper};
 use es_postgres::PgEventStore;
-use examples::bank::{self, AccountEvent};
+use examples::bank::AccountEvent;
 use sqlx::PgConnection;
 
 /// Publishes every account event as `bank.account.<what>.v1`.
@@ -13,10 +14,6 @@ pub struct PublicAccountEvents;
 
 impl IntegrationMapper for PublicAccountEvents {
     type Event = AccountEvent;
-
-    fn upcasters(&self) -> es_core::Upcasters {
-        bank::upcasters().unwrap_or_default()
-    }
 
     fn map(
         &self,

@@ -6,9 +6,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use es_core::projection::HandlerError;
 use es_core::{
-    DomainEvent, EventId, EventStore, ExpectedVersion, HandlerError, NewEvent, Position,
-    Projection, RecordedEvent, StreamId,
+    DomainEvent, EventId, EventStore, ExpectedVersion, NewEvent, Position, Projection,
+    RecordedEvent, StreamId,
 };
 use es_postgres::{PgEventStore, PgProjection};
 use sqlx::PgConnection;

@@ -193,7 +193,7 @@ pub async fn all_streams<S>(
     store: &S,
 ) -> std::collections::BTreeMap<String, Vec<(String, serde_json::Value)>>
 where
-    S: es_core::EventStore + es_core::EventCatalog,
+    S: es_core::EventStore + es_core::evolution::EventCatalog,
 {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
@@ -231,7 +231,7 @@ pub async fn racing_deposits<S: es_core::EventStore + 'static>(
     accounts: es_core::Repository<examples::bank::Account, S>,
     tasks: usize,
     each: usize,
-) -> es_core::Loaded<examples::bank::Account> {
+) -> es_core::aggregate::Loaded<examples::bank::Account> {
     use examples::bank::AccountCommand;
     let accounts = std::sync::Arc::new(accounts);
     let open = AccountCommand::Open { owner: "A".into() };

@@ -2,7 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use es_core::{EventStore, EventStream, Metadata, Repository};
+use es_core::store::EventStream;
+use es_core::{EventStore, Metadata, Repository};
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand};
 

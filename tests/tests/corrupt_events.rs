@@ -6,10 +6,8 @@
 
 use std::time::Duration;
 
-use es_core::{
-    EventStore, FailurePolicy, Position, ProjectionOptions, ProjectionRunner, ProjectionState,
-    StoreError, StreamId, StreamRead, Version,
-};
+use es_core::projection::{FailurePolicy, ProjectionOptions, ProjectionState};
+use es_core::{EventStore, Position, ProjectionRunner, StoreError, StreamId, StreamRead, Version};
 use es_postgres::{PgEventStore, PgProjectionWorker};
 use futures::StreamExt;
 use tests::ledger::{MemoryLedger, PgLedger, Totals, post};
@@ -52,7 +50,9 @@ async fn store_with_corrupt_rows() -> (PgEventStore, Totals, Position) {
     (store, expected, last)
 }
 
-fn corrupt(result: Result<Vec<es_core::RecordedEvent>, StoreError>) -> Box<es_core::CorruptEvent> {
+fn corrupt(
+    result: Result<Vec<es_core::RecordedEvent>, StoreError>,
+) -> Box<es_core::store::CorruptEvent> {
     match result {
         Err(StoreError::Corrupt(corrupt)) => corrupt,
         other => panic!("expected a corrupt event, got {other:?}"),

@@ -6,9 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use es_core::store::DuplicateReason;
 use es_core::{
-    DuplicateReason, EventId, EventStore, ExpectedVersion, NewEvent, Position, StoreError,
-    StreamId, StreamRead, Version,
+    EventId, EventStore, ExpectedVersion, NewEvent, Position, StoreError, StreamId, StreamRead,
+    Version,
 };
 use es_postgres::PgEventStore;
 use tests::{pg_store, pg_store_with};

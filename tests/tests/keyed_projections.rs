@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use es_core::projection::{HandlerError, ProjectionOptions, ProjectionState};
 use es_core::{
-    EventStore, ExpectedVersion, HandlerError, NewEvent, Position, Projection, ProjectionOptions,
-    ProjectionRunner, ProjectionState, RecordedEvent, StreamId,
+    EventStore, ExpectedVersion, NewEvent, Position, Projection, ProjectionRunner, RecordedEvent,
+    StreamId,
 };
 use es_memory::InMemoryEventStore;
 use tests::ledger::LedgerEvent;

@@ -3,9 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use es_core::{
-    EventLimits, EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, StreamRead,
-};
+use es_core::store::EventLimits;
+use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, StreamRead};
 use es_memory::InMemoryEventStore;
 use serde_json::json;
 use tests::{pg_store, pg_store_with};

@@ -6,10 +6,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use es_core::{
-    EventStore, ExpectedVersion, Metadata, NewEvent, Position, ProjectionOptions, Repository,
-    StreamId,
-};
+use es_core::projection::ProjectionOptions;
+use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository, StreamId};
 use es_nats::{ConsumerConfig, Relay, RelayConfig, consume};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};

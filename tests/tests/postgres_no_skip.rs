@@ -29,7 +29,7 @@ fn event(n: u64) -> NewEvent {
 
 /// A live reader from the start of the store, collecting what it sees.
 struct Reader {
-    events: es_core::EventStream,
+    events: es_core::store::EventStream,
     seen: Vec<RecordedEvent>,
 }
 

@@ -2,9 +2,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use es_core::aggregate::RepositoryError;
+use es_core::store::DecodeError;
 use es_core::{
-    DecodeError, EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository,
-    RepositoryError, StoreError, StreamId, StreamRead, Version,
+    EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository, StoreError, StreamId,
+    StreamRead, Version,
 };
 use es_postgres::{PgEventStore, PgSetupError};
 use examples::bank::{Account, AccountCommand};

@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use es_core::{
-    EventStore, ExpectedVersion, NewEvent, Position, ProjectionOptions, ProjectionRunner,
-    ProjectionState, RunnerError, RunningProjections, StreamId,
-};
+use es_core::projection::{ProjectionOptions, ProjectionState, RunnerError, RunningProjections};
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, StreamId};
 use es_postgres::{PgEventStore, PgProjectionWorker};
 use sqlx::{Connection, PgConnection};
 use tests::child::ChildProcess;

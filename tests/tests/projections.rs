@@ -6,10 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use es_core::{
-    EventStore, ExpectedVersion, FailurePolicy, NewEvent, Position, ProjectionOptions,
-    ProjectionRunner, ProjectionState, RunnerError, StreamId,
-};
+use es_core::projection::{FailurePolicy, ProjectionOptions, ProjectionState, RunnerError};
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, StreamId};
 use es_memory::InMemoryEventStore;
 use es_postgres::PgProjectionWorker;
 use tests::ledger::{LedgerEvent, MemoryLedger, POISON, PgLedger, Totals, post};
@@ -291,10 +289,12 @@ impl es_core::Projection for Flaky {
         &self,
         _: LedgerEvent,
         _: &es_core::RecordedEvent,
-    ) -> Result<(), es_core::HandlerError> {
+    ) -> Result<(), es_core::projection::HandlerError> {
         if self.failures_left.load(Ordering::SeqCst) > 0 {
             self.failures_left.fetch_sub(1, Ordering::SeqCst);
-            return Err(Box::new(es_core::TransientError::new("broker down")));
+            return Err(Box::new(es_core::projection::TransientError::new(
+                "broker down",
+            )));
         }
         self.handled.fetch_add(1, Ordering::SeqCst);
         Ok(())

@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
+use es_core::aggregate::{RepositoryError, SnapshotPolicy, Snapshotting};
+use es_core::store::AppendResult;
 use es_core::{
-    Aggregate, AppendResult, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, Position,
-    RecordedEvent, Repository, RepositoryError, SnapshotPolicy, Snapshotting, StoreError, StreamId,
-    StreamRead, Version,
+    Aggregate, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent,
+    Repository, StoreError, StreamId, StreamRead, Version,
 };
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};

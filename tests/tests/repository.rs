@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use es_core::{EventStore, Metadata, Repository, RepositoryError, StreamRead};
+use es_core::aggregate::RepositoryError;
+use es_core::{EventStore, Metadata, Repository, StreamRead};
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand};
 use uuid::Uuid;
@@ -66,7 +67,7 @@ async fn gives_up_after_the_configured_attempts_with_a_typed_error() {
             stream: &es_core::StreamId,
             expected: es_core::ExpectedVersion,
             _: Vec<es_core::NewEvent>,
-        ) -> Result<es_core::AppendResult, es_core::StoreError> {
+        ) -> Result<es_core::store::AppendResult, es_core::StoreError> {
             Err(es_core::StoreError::Conflict {
                 stream: stream.clone(),
                 expected,
@@ -87,7 +88,7 @@ async fn gives_up_after_the_configured_attempts_with_a_typed_error() {
         ) -> Result<Vec<es_core::RecordedEvent>, es_core::StoreError> {
             self.0.read_all(after, limit).await
         }
-        fn subscribe_all(&self, after: es_core::Position) -> es_core::EventStream {
+        fn subscribe_all(&self, after: es_core::Position) -> es_core::store::EventStream {
             self.0.subscribe_all(after)
         }
     }

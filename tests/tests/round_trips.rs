@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use es_core::{DEFAULT_CACHE_CAPACITY, Metadata, Repository};
+use es_core::aggregate::DEFAULT_CACHE_CAPACITY;
+use es_core::{Metadata, Repository};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand};
 use sqlx::postgres::PgPoolOptions;

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use es_core::{
-    CheckpointStore, DeadLetterStore, EventCatalog, EventStore, HandlerError, Metadata, Position,
-    ProcessRunner, ProcessStore, Projection, ProjectionOptions, ProjectionRunner, RecordedEvent,
-};
+use es_core::evolution::EventCatalog;
+use es_core::process::{ProcessRunner, ProcessStore};
+use es_core::projection::{CheckpointStore, DeadLetterStore, HandlerError, ProjectionOptions};
+use es_core::{EventStore, Metadata, Position, Projection, ProjectionRunner, RecordedEvent};
 use es_memory::InMemoryEventStore;
 use examples::shop::{
     OrderCommand, OrderPlaced, OrderSaga, OrderSagaState, OrderStatus, PaymentCommand, ShopRouter,
@@ -30,11 +30,8 @@ impl<P: Projection> Projection for Twice<P> {
     fn name(&self) -> &str {
         self.0.name()
     }
-    fn upcasters(&self) -> es_core::Upcasters {
-        self.0.upcasters()
-    }
     async fn handle(&self, event: P::Event, record: &RecordedEvent) -> Result<(), HandlerError> {
-        let again = self.0.upcasters().decode::<P::Event>(record)?;
+        let again = record.decode::<P::Event>()?;
         self.0.handle(event, record).await?;
         self.0.handle(again, record).await
     }
@@ -49,7 +46,7 @@ trait Driver: Send + Sync {
 }
 
 /// The runner as users start it.
-struct Started(es_core::RunningProcess);
+struct Started(es_core::process::RunningProcess);
 
 #[async_trait]
 impl Driver for Started {
@@ -73,7 +70,7 @@ impl Driver for Started {
 /// The runner's projection behind [`Twice`], on a projection runner of the test's own.
 struct Doubled<S: EventStore + Clone + 'static> {
     runner: ProcessRunner<OrderSaga, ShopRouter<S>, S>,
-    projections: es_core::RunningProjections,
+    projections: es_core::projection::RunningProjections,
 }
 
 #[async_trait]
@@ -141,7 +138,7 @@ impl<S: ProcessStore> ProcessStore for LosesFirstSave<S> {
         &self,
         process: &str,
         instance: &str,
-    ) -> Result<Option<es_core::ProcessRecord>, es_core::StoreError> {
+    ) -> Result<Option<es_core::process::ProcessRecord>, es_core::StoreError> {
         self.inner.load_process(process, instance).await
     }
     async fn save_process(
@@ -149,8 +146,8 @@ impl<S: ProcessStore> ProcessStore for LosesFirstSave<S> {
         process: &str,
         instance: &str,
         expected: Option<u64>,
-        record: es_core::ProcessRecord,
-        timers: es_core::TimerChanges,
+        record: es_core::process::ProcessRecord,
+        timers: es_core::process::TimerChanges,
     ) -> Result<(), es_core::StoreError> {
         let step = format!(
             "{instance}/{}",
@@ -171,7 +168,7 @@ impl<S: ProcessStore> ProcessStore for LosesFirstSave<S> {
         process: &str,
         now: chrono::DateTime<Utc>,
         limit: usize,
-    ) -> Result<Vec<es_core::DueTimer>, es_core::StoreError> {
+    ) -> Result<Vec<es_core::process::DueTimer>, es_core::StoreError> {
         self.inner.due_timers(process, now, limit).await
     }
 }
@@ -348,7 +345,8 @@ async fn redelivered_and_crashed_steps_give_the_streams_of_a_clean_run_on_postgr
 /// The process store's compare-and-set: a save wins only on the version it read, and its timer changes are
 /// written with it or not at all.
 async fn process_saves_are_compare_and_set_with_their_timers<S: ProcessStore>(store: S) {
-    use es_core::{ProcessRecord, StoreError, Timer, TimerChanges};
+    use es_core::StoreError;
+    use es_core::process::{ProcessRecord, Timer, TimerChanges};
     let at = chrono::Utc::now() - chrono::Duration::seconds(1);
     let record = |version: u64| ProcessRecord {
         state: serde_json::json!({ "v": version }),

@@ -9,9 +9,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use es_core::{
-    EventStore, ExpectedVersion, NewEvent, Position, ProjectionOptions, ProjectionRunner, StreamId,
-};
+use es_core::projection::ProjectionOptions;
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, StreamId};
 use es_nats::{Relay, RelayConfig};
 use es_postgres::{PgEventStore, PgProjectionWorker};
 use tests::bank_relay::PublicAccountEvents;

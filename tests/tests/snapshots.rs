@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
+use es_core::aggregate::{AsOf, Snapshot, SnapshotPolicy, SnapshotStore};
+use es_core::store::EventStream;
 use es_core::{
-    AsOf, EventStore, EventStream, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent,
-    Repository, Snapshot, SnapshotPolicy, SnapshotStore, StoreError, StreamId, StreamRead, Version,
+    EventStore, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent, Repository,
+    StoreError, StreamId, StreamRead, Version,
 };
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand};
@@ -28,7 +30,7 @@ impl EventStore for Counting {
         s: &StreamId,
         e: ExpectedVersion,
         events: Vec<NewEvent>,
-    ) -> Result<es_core::AppendResult, StoreError> {
+    ) -> Result<es_core::store::AppendResult, StoreError> {
         self.inner.append(s, e, events).await
     }
     async fn read_stream(

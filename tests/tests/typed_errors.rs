@@ -2,9 +2,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use es_core::aggregate::RepositoryError;
+use es_core::store::{DecodeError, StreamIdError};
 use es_core::{
-    DecodeError, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, RepositoryError,
-    StoreError, StreamId, StreamIdError, Version,
+    EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StoreError, StreamId, Version,
 };
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand};
@@ -238,7 +239,7 @@ async fn a_projection_halted_by_a_payload_keeps_serdes_reason() {
         .with_projection(
             tests::ledger::MemoryLedger::named("ledger"),
             store.clone(),
-            es_core::ProjectionOptions::default().max_attempts(1),
+            es_core::projection::ProjectionOptions::default().max_attempts(1),
         )
         .start();
     let error = running

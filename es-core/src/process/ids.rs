@@ -11,7 +11,7 @@ const COMMANDS: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a0f1_2c3d_4e5f_6071
 /// key): the same inputs give the same id, so a redelivered input re-sends the same command.
 ///
 /// ```
-/// use es_core::command_id;
+/// use es_core::process::command_id;
 ///
 /// let a = command_id("order-saga", "o-1", "event:1234", 0);
 /// assert_eq!(a, command_id("order-saga", "o-1", "event:1234", 0));
@@ -25,7 +25,7 @@ pub fn command_id(process: &str, instance: &str, cause: &str, step: u32) -> Uuid
 /// The id of the `index`th event produced by command `command`.
 ///
 /// ```
-/// use es_core::event_id_for;
+/// use es_core::process::event_id_for;
 /// use uuid::Uuid;
 ///
 /// let command = Uuid::nil();

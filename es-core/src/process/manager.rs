@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{DomainEvent, RecordedEvent, Upcasters};
+use crate::{DomainEvent, RecordedEvent};
 
 /// What a process instance reacts to.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,7 +98,7 @@ impl<C> Reaction<C> {
 /// redelivered input and relies on getting the same commands. [`ProcessRunner`](crate::ProcessRunner) shows a
 /// runnable one; `examples/src/shop.rs` has an order saga with compensation and a deadline.
 pub trait ProcessManager: Send + Sync + 'static {
-    /// The events it reads (others are skipped before decoding).
+    /// The events it reads, through their [upcasters](crate::evolution) (others are skipped before decoding).
     type Event: DomainEvent;
     /// Its per-instance state, stored as JSON.
     type State: Default + Serialize + DeserializeOwned + Send + Sync;
@@ -107,11 +107,6 @@ pub trait ProcessManager: Send + Sync + 'static {
 
     /// Its unique name (also its projection's).
     fn name(&self) -> &str;
-
-    /// Upcasters for older stored versions of its events (none by default).
-    fn upcasters(&self) -> Upcasters {
-        Upcasters::new()
-    }
 
     /// The instance an event belongs to (its correlation key, e.g. the order id); `None` to ignore the event.
     fn correlate(&self, event: &Self::Event, record: &RecordedEvent) -> Option<String>;

@@ -77,7 +77,8 @@ impl CommandContext {
 /// #     fn handle(&self, _: &u32) -> Result<Vec<StockEvent>, NoStock> { Ok(vec![StockEvent::Reserved]) }
 /// #     fn apply(self, _: &StockEvent) -> Self { self }
 /// # }
-/// use es_core::{CommandContext, CommandRouter, Outcome, Repository, RouteError};
+/// use es_core::Repository;
+/// use es_core::process::{CommandContext, CommandRouter, Outcome, RouteError};
 /// use es_memory::InMemoryEventStore;
 ///
 /// enum ShopCommand { Reserve { sku: String, quantity: u32 } }

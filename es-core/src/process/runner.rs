@@ -17,7 +17,7 @@ use crate::process::{
 };
 use crate::{
     CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, Projection,
-    ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections, Upcasters,
+    ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections,
 };
 
 /// How many handled-input keys an instance remembers (older redeliveries are still harmless: the commands they
@@ -180,7 +180,6 @@ fn correlation_id(process: &str, instance: &str) -> Uuid {
 /// the deterministic command ids.
 struct ProcessProjection<P, R, S> {
     engine: Arc<Engine<P, R, S>>,
-    upcasters: Upcasters,
 }
 
 #[async_trait]
@@ -194,10 +193,6 @@ where
 
     fn name(&self) -> &str {
         &self.engine.name
-    }
-
-    fn upcasters(&self) -> Upcasters {
-        self.upcasters.clone()
     }
 
     /// Instances are independent: their inputs may be handled at the same time, each instance's in order.
@@ -239,8 +234,24 @@ where
 /// ```
 /// use std::time::Duration;
 /// use es_core::{
-///     Aggregate, CommandContext, CommandRouter, DomainEvent, EventStore, ExpectedVersion, Input, NewEvent, Outcome,
-///     ProcessManager, ProcessRunner, Reaction, RecordedEvent, Repository, RouteError, StreamId,
+///     Aggregate,
+///     DomainEvent,
+///     EventStore,
+///     ExpectedVersion,
+///     NewEvent,
+///     RecordedEvent,
+///     Repository,
+///     StreamId,
+/// };
+/// use es_core::process::{
+///     CommandContext,
+///     CommandRouter,
+///     Input,
+///     Outcome,
+///     ProcessManager,
+///     ProcessRunner,
+///     Reaction,
+///     RouteError,
 /// };
 /// use es_memory::InMemoryEventStore;
 ///
@@ -349,7 +360,6 @@ where
     pub fn projection(&self) -> impl Projection<Event = P::Event> {
         ProcessProjection {
             engine: Arc::clone(&self.engine),
-            upcasters: self.engine.process.upcasters(),
         }
     }
 

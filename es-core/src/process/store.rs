@@ -39,7 +39,7 @@ pub struct DueTimer {
 /// Stores process instances and their timers. Implemented by the in-memory and PostgreSQL stores.
 ///
 /// ```
-/// use es_core::{ProcessRecord, ProcessStore, TimerChanges};
+/// use es_core::process::{ProcessRecord, ProcessStore, TimerChanges};
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::projection::worker::ApplyError;
-use crate::projection::{
+use crate::{
     Acquired, BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions,
     ProjectionWorker, WorkerError, describe, wants,
 };
-use crate::{CheckpointStore, Position, RecordedEvent, StoreError, Upcasters};
+use crate::{CheckpointStore, Position, RecordedEvent, StoreError};
 
 /// Runs a [`Projection`] with its checkpoint and dead letters in `store` (any [`CheckpointStore`] +
 /// [`DeadLetterStore`], e.g. the in-memory or PostgreSQL store). Handlers run outside any transaction: after a
@@ -25,7 +25,9 @@ use crate::{CheckpointStore, Position, RecordedEvent, StoreError, Upcasters};
 /// #     type Event = E; fn name(&self) -> &str { "counter" }
 /// #     async fn handle(&self, _: E, _: &RecordedEvent) -> Result<(), HandlerError> { Ok(()) }
 /// # }
-/// use es_core::{CheckpointedWorker, ProjectionOptions, ProjectionRunner};
+/// use es_core::ProjectionRunner;
+/// use es_core::backend::CheckpointedWorker;
+/// use es_core::projection::ProjectionOptions;
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -40,20 +42,17 @@ pub struct CheckpointedWorker<P, C> {
     projection: P,
     store: C,
     options: ProjectionOptions,
-    upcasters: Upcasters,
     name: String,
 }
 
 impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> CheckpointedWorker<P, C> {
     /// A worker for `projection`, keeping its checkpoint and dead letters in `store`.
     pub fn new(projection: P, store: C, options: ProjectionOptions) -> Self {
-        let upcasters = projection.upcasters();
         let name = projection.name().to_owned();
         Self {
             projection,
             store,
             options,
-            upcasters,
             name,
         }
     }
@@ -65,8 +64,8 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> Checkpointed
     }
 
     fn decode(&self, event: &RecordedEvent) -> Result<P::Event, (String, bool)> {
-        self.upcasters
-            .decode::<P::Event>(event)
+        event
+            .decode::<P::Event>()
             .map_err(|e| (e.to_string(), false))
     }
 
@@ -177,12 +176,7 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {
-        wants::<P::Event>(
-            &self.upcasters,
-            self.projection.categories(),
-            stream,
-            event_type,
-        )
+        wants::<P::Event>(self.projection.categories(), stream, event_type)
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {

@@ -32,7 +32,7 @@ pub struct DeadLetter {
 /// Stores dead letters per projection.
 ///
 /// ```
-/// use es_core::{DeadLetterStore};
+/// use es_core::projection::DeadLetterStore;
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::{DomainEvent, RecordedEvent, Upcasters};
+use crate::{DomainEvent, RecordedEvent};
 
 /// Why a handler failed: any error, as text for logs and dead letters.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
@@ -10,14 +10,15 @@ pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 /// A read model built from events of type [`Event`](Self::Event), run by a
 /// [`ProjectionRunner`](crate::ProjectionRunner) through a [`CheckpointedWorker`](crate::CheckpointedWorker).
 ///
-/// Events whose stored type `Event` does not know (directly or through [`upcasters`](Self::upcasters)) are skipped
+/// Events whose stored type `Event` does not read (directly or through its [upcasters](crate::evolution)) are skipped
 /// before decoding. Delivery is at-least-once: after a crash, events since the last checkpoint are handled again,
 /// so make `handle` idempotent (the record's `event_id` identifies each event).
 ///
 /// ```
 /// use std::collections::HashMap;
 /// use std::sync::Mutex;
-/// use es_core::{DomainEvent, HandlerError, Projection, RecordedEvent};
+/// use es_core::{DomainEvent, Projection, RecordedEvent};
+/// use es_core::projection::HandlerError;
 ///
 /// #[derive(DomainEvent)]
 /// enum AccountEvent { Deposited { amount: u64 } }
@@ -55,11 +56,6 @@ pub trait Projection: Send + Sync + 'static {
     /// Its unique name: the key of its checkpoint, dead letters and status.
     fn name(&self) -> &str;
 
-    /// Upcasters for older stored versions of its events (none by default).
-    fn upcasters(&self) -> Upcasters {
-        Upcasters::new()
-    }
-
     /// Applies one event to the read model.
     ///
     /// # Errors
@@ -92,32 +88,25 @@ pub trait Projection: Send + Sync + 'static {
     }
 }
 
-/// Whether a projection reading `E` (with `upcasters`) in `categories` (empty: every category) sees the event stored
-/// as `event_type` in `stream`: the filter applied before decoding. For worker implementors.
+/// Whether a projection reading `E` in `categories` (empty: every category) sees the event stored as `event_type`
+/// in `stream`: the filter applied before decoding. A type `E` reads directly or through its
+/// [`UPCASTERS`](DomainEvent::UPCASTERS) counts.
 ///
 /// ```
-/// use es_core::{DomainEvent, Upcasters, wants};
+/// use es_core::DomainEvent;
+/// use es_core::backend::wants;
 ///
 /// #[derive(DomainEvent)]
 /// enum OrderEvent { Shipped }
 ///
-/// let none = Upcasters::new();
-/// assert!(wants::<OrderEvent>(&none, &["order"], "order-7", "Shipped"));
-/// assert!(!wants::<OrderEvent>(&none, &["order"], "parcel-7", "Shipped"));
-/// assert!(wants::<OrderEvent>(&none, &[], "parcel-7", "Shipped"));
-/// assert!(!wants::<OrderEvent>(&none, &[], "order-7", "Returned"));
+/// assert!(wants::<OrderEvent>(&["order"], "order-7", "Shipped"));
+/// assert!(!wants::<OrderEvent>(&["order"], "parcel-7", "Shipped"));
+/// assert!(wants::<OrderEvent>(&[], "parcel-7", "Shipped"));
+/// assert!(!wants::<OrderEvent>(&[], "order-7", "Returned"));
 /// ```
-pub fn wants<E: DomainEvent>(
-    upcasters: &Upcasters,
-    categories: &[&str],
-    stream: &str,
-    event_type: &str,
-) -> bool {
-    let category = stream
-        .split_once('-')
-        .map_or(stream, |(category, _)| category);
-    (categories.is_empty() || categories.contains(&category))
-        && (E::current_schema_version(event_type).is_some() || upcasters.knows(event_type))
+pub fn wants<E: DomainEvent>(categories: &[&str], stream: &str, event_type: &str) -> bool {
+    (categories.is_empty() || categories.contains(&crate::store::category_of(stream)))
+        && crate::evolution::reads::<E>(event_type)
 }
 
 /// Wraps a handler error to say it is temporary (a broker or service that is down): the runner retries the event at
@@ -125,7 +114,7 @@ pub fn wants<E: DomainEvent>(
 /// checkpoint stays before the event meanwhile, so lag shows the outage.
 ///
 /// ```
-/// use es_core::{HandlerError, TransientError};
+/// use es_core::projection::{HandlerError, TransientError};
 ///
 /// let down: HandlerError = Box::new(TransientError::new("broker unreachable"));
 /// assert!(down.is::<TransientError>());

@@ -17,7 +17,7 @@ pub enum FailurePolicy {
 ///
 /// ```
 /// use std::time::Duration;
-/// use es_core::{FailurePolicy, ProjectionOptions};
+/// use es_core::projection::{FailurePolicy, ProjectionOptions};
 ///
 /// let options = ProjectionOptions::default()
 ///     .batch_size(500)
@@ -88,7 +88,7 @@ impl ProjectionOptions {
     /// [`concurrency`](Self::concurrency).
     ///
     /// ```
-    /// use es_core::ProjectionOptions;
+    /// use es_core::projection::ProjectionOptions;
     ///
     /// let options = ProjectionOptions::default().concurrency(16);
     /// assert_eq!(options.concurrency, 16);

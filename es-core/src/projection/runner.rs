@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::error::CorruptEvent;
 use crate::projection::worker::ApplyError;
-use crate::projection::{
+use crate::{
     Acquired, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection,
     ProjectionOptions, ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
 };
@@ -73,9 +73,16 @@ pub enum RunnerError {
 /// use std::sync::{Arc, Mutex};
 /// use std::time::Duration;
 /// use es_core::{
-///     DomainEvent, EventStore, ExpectedVersion, HandlerError, NewEvent, Projection, ProjectionOptions,
-///     ProjectionRunner, RecordedEvent, StreamId,
+///     DomainEvent,
+///     EventStore,
+///     ExpectedVersion,
+///     NewEvent,
+///     Projection,
+///     ProjectionRunner,
+///     RecordedEvent,
+///     StreamId,
 /// };
+/// use es_core::projection::{HandlerError, ProjectionOptions};
 /// use es_memory::InMemoryEventStore;
 ///
 /// #[derive(DomainEvent)]

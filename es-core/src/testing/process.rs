@@ -8,7 +8,9 @@ use crate::{Input, ProcessManager, Reaction};
 ///
 /// ```
 /// use chrono::Utc;
-/// use es_core::{DomainEvent, Input, ProcessManager, Reaction, RecordedEvent, testing::process_given};
+/// use es_core::{DomainEvent, RecordedEvent};
+/// use es_core::process::{Input, ProcessManager, Reaction};
+/// use es_core::testing::process_given;
 ///
 /// #[derive(DomainEvent)]
 /// enum Ev { Placed { id: String } }

@@ -8,7 +8,8 @@ use crate::{Aggregate, DomainEvent};
 /// Starts a scenario from the events that already happened.
 ///
 /// ```
-/// use es_core::{Aggregate, DomainEvent, testing::given};
+/// use es_core::{Aggregate, DomainEvent};
+/// use es_core::testing::given;
 ///
 /// #[derive(Default, Clone)]
 /// struct Door { open: bool }

@@ -6,7 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use es_core::{Metadata, Repository, RepositoryError};
+use es_core::aggregate::RepositoryError;
+use es_core::{Metadata, Repository};
 use es_postgres::PgEventStore;
 use tests::database_url;
 use tests::tally::Tally;

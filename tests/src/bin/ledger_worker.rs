@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use es_core::{ProjectionOptions, ProjectionRunner, ProjectionState};
+use es_core::ProjectionRunner;
+use es_core::projection::{ProjectionOptions, ProjectionState};
 use es_postgres::{PgEventStore, PgProjectionWorker};
 use tests::database_url;
 use tests::ledger::PgLedger;

@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use es_core::{EventStore, ProjectionOptions};
+use es_core::EventStore;
+use es_core::projection::ProjectionOptions;
 use es_nats::{Relay, RelayConfig};
 use es_postgres::PgEventStore;
 use tests::bank_relay::PublicAccountEvents;

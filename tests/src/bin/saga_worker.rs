@@ -9,7 +9,8 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use es_core::{CommandContext, CommandRouter, EventCatalog, Outcome, ProcessRunner, RouteError};
+use es_core::evolution::EventCatalog;
+use es_core::process::{CommandContext, CommandRouter, Outcome, ProcessRunner, RouteError};
 use es_postgres::PgEventStore;
 use examples::shop::{OrderSaga, ShopCommand, ShopRouter};
 use tests::database_url;

@@ -19,7 +19,8 @@ pub struct StoredEventType {
 /// Lists the event kinds in a store without reading it event by event, and samples events of one kind.
 ///
 /// ```
-/// use es_core::{EventCatalog, EventStore, ExpectedVersion, NewEvent, StreamId};
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+/// use es_core::evolution::EventCatalog;
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -19,7 +19,8 @@ use crate::{Metadata, NewEvent, StreamId};
 /// - **Strings in payloads and metadata** cannot hold the character U+0000 (PostgreSQL's `jsonb` cannot store it).
 ///
 /// ```
-/// use es_core::{EventLimits, NewEvent, StoreError, StreamId};
+/// use es_core::{NewEvent, StoreError, StreamId};
+/// use es_core::store::EventLimits;
 ///
 /// let limits = EventLimits::default().max_event_bytes(1_024);
 /// let stream = StreamId::new("doc-1")?;
@@ -27,7 +28,7 @@ use crate::{Metadata, NewEvent, StreamId};
 /// assert!(matches!(limits.check(&stream, &[big]), Err(StoreError::InvalidEvent { .. })));
 /// let odd = NewEvent::new("Bad\0Type", 1, serde_json::json!({}));
 /// assert!(limits.check(&stream, &[odd]).is_err());
-/// # Ok::<(), es_core::StreamIdError>(())
+/// # Ok::<(), es_core::store::StreamIdError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventLimits {

@@ -9,7 +9,8 @@ use crate::error::StoreError;
 /// advance it.
 ///
 /// ```
-/// use es_core::{CheckpointStore, Position, StoreError};
+/// use es_core::{Position, StoreError};
+/// use es_core::projection::CheckpointStore;
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {

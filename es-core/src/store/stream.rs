@@ -21,7 +21,7 @@ use crate::error::StreamIdError;
 /// assert_eq!(id.category(), "account");
 /// assert!(StreamId::new("").is_err());
 /// assert!(StreamId::new("bad\nid").is_err());
-/// # Ok::<(), es_core::StreamIdError>(())
+/// # Ok::<(), es_core::store::StreamIdError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StreamId(Arc<str>);
@@ -62,7 +62,7 @@ impl StreamId {
     ///
     /// let id = StreamId::for_aggregate("account", "42")?;
     /// assert_eq!(id.as_str(), "account-42");
-    /// # Ok::<(), es_core::StreamIdError>(())
+    /// # Ok::<(), es_core::store::StreamIdError>(())
     /// ```
     ///
     /// # Errors
@@ -87,7 +87,7 @@ impl StreamId {
     /// assert_eq!(StreamId::new("account-42")?.aggregate_id(), Some("42"));
     /// assert_eq!(StreamId::new("order-2026-0007")?.aggregate_id(), Some("2026-0007"));
     /// assert_eq!(StreamId::new("audit")?.aggregate_id(), None);
-    /// # Ok::<(), es_core::StreamIdError>(())
+    /// # Ok::<(), es_core::store::StreamIdError>(())
     /// ```
     pub fn aggregate_id(&self) -> Option<&str> {
         self.0.split_once('-').map(|(_, id)| id)

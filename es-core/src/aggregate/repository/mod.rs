@@ -6,15 +6,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
 use crate::error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
-use crate::snapshotter::{Snapshotter, StoreSnapshotter};
-use crate::upcast::UpcasterError;
 use crate::{
     Aggregate, AppendResult, EventStore, EventView, ExpectedVersion, FoldRead, Metadata, NewEvent,
     Position, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead,
-    Upcasters, Version, event_id_for,
+    Version, event_id_for,
 };
 use uuid::Uuid;
 
@@ -42,7 +41,8 @@ pub struct Loaded<A> {
 /// Which past state [`Repository::load_as_of`] loads.
 ///
 /// ```
-/// use es_core::{AsOf, Version};
+/// use es_core::Version;
+/// use es_core::aggregate::AsOf;
 ///
 /// let after_ten_events = AsOf::Version(Version::new(10));
 /// let new_years_eve = AsOf::Time("2025-12-31T23:59:59Z".parse()?);
@@ -192,7 +192,6 @@ pub struct Repository<A, S> {
     store: S,
     max_attempts: u32,
     page_size: usize,
-    upcasters: Arc<Upcasters>,
     snapshots: Option<Arc<dyn Snapshotter<A>>>,
     cache: Arc<AggregateCache<A>>,
     snapshot_writes: Arc<tokio::sync::Semaphore>,
@@ -204,7 +203,6 @@ impl<A, S: Clone> Clone for Repository<A, S> {
             store: self.store.clone(),
             max_attempts: self.max_attempts,
             page_size: self.page_size,
-            upcasters: Arc::clone(&self.upcasters),
             snapshots: self.snapshots.clone(),
             cache: Arc::clone(&self.cache),
             snapshot_writes: Arc::clone(&self.snapshot_writes),
@@ -218,7 +216,6 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
             .field("store", &self.store)
             .field("max_attempts", &self.max_attempts)
             .field("page_size", &self.page_size)
-            .field("upcasters", &self.upcasters)
             .field("snapshots", &self.snapshots.is_some())
             .field("cache", &self.cache)
             .finish()
@@ -264,7 +261,6 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             store,
             max_attempts: 3,
             page_size: usize::MAX,
-            upcasters: Arc::new(Upcasters::new()),
             snapshots: None,
             cache: Arc::new(AggregateCache::new(DEFAULT_CACHE_CAPACITY)),
             snapshot_writes: Arc::new(tokio::sync::Semaphore::new(SNAPSHOT_WRITES)),
@@ -296,17 +292,6 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     pub fn with_cache(mut self, streams: usize) -> Self {
         self.cache = Arc::new(AggregateCache::new(streams));
         self
-    }
-
-    /// Decodes stored events through `upcasters`, after checking that every chain ends at a version the
-    /// aggregate's event type reads.
-    ///
-    /// # Errors
-    /// [`UpcasterError`] naming the broken chain.
-    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Result<Self, UpcasterError> {
-        upcasters.check::<A::Event>()?;
-        self.upcasters = Arc::new(upcasters);
-        Ok(self)
     }
 
     /// Decides at most `attempts` times (at least once) before giving up with
@@ -426,14 +411,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 read = read.with_recorded_at();
             }
             let (mut failed, mut past_time) = (None, false);
-            let upcasters = &self.upcasters;
             let state = &mut loaded;
             let mut visit = |event: EventView<'_>| {
                 if until_time.is_some_and(|time| event.recorded_at.is_some_and(|at| at > time)) {
                     past_time = true;
                     return ControlFlow::Break(());
                 }
-                match upcasters.decode_view::<A::Event>(&event) {
+                match crate::evolution::decode_view::<A::Event>(&event) {
                     Ok(decoded) => {
                         state.state = std::mem::take(&mut state.state).apply(&decoded);
                         state.version = event.version;

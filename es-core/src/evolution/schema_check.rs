@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::error::StoreError;
-use crate::{DomainEvent, EventCatalog, Position, RecordedEvent, StreamId, Upcasters};
+use crate::{DomainEvent, EventCatalog, Position, RecordedEvent, StreamId};
 
 type Decoder = Box<dyn Fn(&RecordedEvent) -> Option<Result<(), String>> + Send + Sync>;
 
@@ -11,14 +11,20 @@ type Decoder = Box<dyn Fn(&RecordedEvent) -> Option<Result<(), String>> + Send +
 /// code about to run, through its upcasters. Reads the distinct pairs, then a sample of each pair, never the whole
 /// store event by event.
 ///
-/// Register each event type of the application (one per aggregate, with its upcasters); a stored type that no
-/// registered event type knows is reported, unless ignored.
+/// Register each event type of the application (one per aggregate; its upcasters come with it); a stored type that
+/// no registered event type reads is reported, unless ignored.
 ///
 /// ```
-/// use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, SchemaCheck, StreamId, Upcasters};
+/// use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, StreamId};
+/// use es_core::evolution::{SchemaCheck, Upcaster};
 /// use es_memory::InMemoryEventStore;
 ///
+/// // Today's code reads `SwitchedOn` v2; v1 events are in the store.
 /// #[derive(DomainEvent)]
+/// enum Forgetful { #[event(version = 2)] SwitchedOn { lux: u32 } }
+///
+/// #[derive(DomainEvent)]
+/// #[event(upcasters = &[Upcaster::new("SwitchedOn", 1, |_| serde_json::json!({ "lux": 100 }))])]
 /// enum Light { #[event(version = 2)] SwitchedOn { lux: u32 } }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -27,12 +33,11 @@ type Decoder = Box<dyn Fn(&RecordedEvent) -> Option<Result<(), String>> + Send +
 /// store.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("SwitchedOn", 1, serde_json::json!({}))]).await?;
 ///
 /// // Without an upcaster from version 1, the check fails and says why.
-/// let report = SchemaCheck::new().expect::<Light>(Upcasters::new()).run(&store).await?;
+/// let report = SchemaCheck::new().expect::<Forgetful>().run(&store).await?;
 /// assert!(!report.is_ok());
 /// assert_eq!(report.problems[0].event_type, "SwitchedOn");
 ///
-/// let upcasters = Upcasters::new().add("SwitchedOn", 1, |_| serde_json::json!({ "lux": 100 }))?;
-/// let report = SchemaCheck::new().expect::<Light>(upcasters).run(&store).await?;
+/// let report = SchemaCheck::new().expect::<Light>().run(&store).await?;
 /// assert!(report.is_ok(), "{report}");
 /// # Ok(()) }
 /// ```
@@ -141,14 +146,13 @@ impl SchemaCheck {
         }
     }
 
-    /// Stored events whose type `E` knows (directly or through `upcasters`) must decode into `E`.
-    pub fn expect<E: DomainEvent>(mut self, upcasters: Upcasters) -> Self {
+    /// Stored events whose type `E` reads (directly or through its [`UPCASTERS`](DomainEvent::UPCASTERS)) must
+    /// decode into `E`.
+    pub fn expect<E: DomainEvent>(mut self) -> Self {
         let decoder = move |event: &RecordedEvent| {
-            let known = E::current_schema_version(&event.event_type).is_some()
-                || upcasters.knows(&event.event_type);
-            known.then(|| {
-                upcasters
-                    .decode::<E>(event)
+            crate::evolution::reads::<E>(&event.event_type).then(|| {
+                event
+                    .decode::<E>()
                     .map(drop)
                     .map_err(|e| e.source.to_string())
             })

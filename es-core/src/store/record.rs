@@ -25,7 +25,7 @@ use crate::{DomainEvent, EventId, Metadata, Position, StreamId, Version};
 ///
 /// let raw = NewEvent::new("SwitchedOn", 1, serde_json::json!({ "lux": 10 }));
 /// assert_eq!(raw.schema_version, 1);
-/// # Ok::<(), es_core::EncodeError>(())
+/// # Ok::<(), es_core::store::EncodeError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewEvent {
@@ -122,20 +122,12 @@ pub struct RecordedEvent {
 }
 
 impl RecordedEvent {
-    /// Decodes the payload into a typed event.
+    /// Decodes the payload into a typed event, through the type's [`UPCASTERS`](DomainEvent::UPCASTERS) when it
+    /// was stored at an older schema version.
     ///
     /// # Errors
     /// [`EventDecodeError`] naming the stream, version, position and type of the event that did not decode.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, EventDecodeError> {
-        E::decode(&self.event_type, self.schema_version, &self.payload).map_err(|source| {
-            EventDecodeError {
-                stream: self.stream_id.clone(),
-                version: self.version,
-                position: self.position,
-                event_type: self.event_type.clone(),
-                schema_version: self.schema_version,
-                source,
-            }
-        })
+        crate::evolution::decode(self)
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use crate::error::{EventDecodeError, StoreError};
-use crate::{DomainEvent, EventStore, RecordedEvent, StreamId, StreamRead, Upcasters};
+use crate::{DomainEvent, EventStore, RecordedEvent, StreamId, StreamRead};
 
 /// A decoded event with the stored record it came from (ids, versions, position, metadata).
 #[derive(Clone, Debug, PartialEq)]
@@ -29,10 +29,13 @@ pub enum ReadError {
 /// Typed reads on every [`EventStore`].
 ///
 /// ```
-/// use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, StreamId, StreamRead, TypedRead, Upcasters};
+/// use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, StreamId, StreamRead};
+/// use es_core::evolution::Upcaster;
+/// use es_core::store::TypedRead;
 /// use es_memory::InMemoryEventStore;
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
+/// #[event(upcasters = &[Upcaster::new("SwitchedOn", 1, |_| serde_json::json!({ "lux": 100 }))])]
 /// enum Light { #[event(version = 2)] SwitchedOn { lux: u32 } }
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -41,14 +44,14 @@ pub enum ReadError {
 /// // Written by an old release: version 1 had no `lux`.
 /// store.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("SwitchedOn", 1, serde_json::json!({}))]).await?;
 ///
-/// let upcasters = Upcasters::new().add("SwitchedOn", 1, |_| serde_json::json!({ "lux": 100 }))?;
-/// let events = store.read_stream_as::<Light>(&stream, StreamRead::forward(), &upcasters).await?;
+/// let events = store.read_stream_as::<Light>(&stream, StreamRead::forward()).await?;
 /// assert_eq!(events[0].event, Light::SwitchedOn { lux: 100 });
 /// # Ok(()) }
 /// ```
 #[async_trait]
 pub trait TypedRead: EventStore {
-    /// [`EventStore::read_stream`], each event upcast and decoded into `E`.
+    /// [`EventStore::read_stream`], each event upcast (through `E`'s [`UPCASTERS`](DomainEvent::UPCASTERS)) and
+    /// decoded into `E`.
     ///
     /// # Errors
     /// [`ReadError::Store`], or [`ReadError::Decode`] naming the first event that does not decode.
@@ -56,12 +59,11 @@ pub trait TypedRead: EventStore {
         &self,
         stream: &StreamId,
         read: StreamRead,
-        upcasters: &Upcasters,
     ) -> Result<Vec<Decoded<E>>, ReadError> {
         let records = self.read_stream(stream, read).await?;
         let mut decoded = Vec::with_capacity(records.len());
         for record in records {
-            let event = upcasters.decode::<E>(&record)?;
+            let event = record.decode::<E>()?;
             decoded.push(Decoded { event, record });
         }
         Ok(decoded)

@@ -10,7 +10,8 @@ use crate::{StreamId, Version};
 /// shortcut, and one whose `schema_version` is not the code's current one is ignored by loaders.
 ///
 /// ```
-/// use es_core::{Snapshot, StreamId, Version};
+/// use es_core::{StreamId, Version};
+/// use es_core::aggregate::Snapshot;
 ///
 /// let snapshot = Snapshot {
 ///     stream_id: StreamId::new("account-1")?,
@@ -20,7 +21,7 @@ use crate::{StreamId, Version};
 ///     state: serde_json::json!({ "balance": 42 }),
 /// };
 /// assert_eq!(snapshot.version.get(), 100);
-/// # Ok::<(), es_core::StreamIdError>(())
+/// # Ok::<(), es_core::store::StreamIdError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
@@ -39,7 +40,8 @@ pub struct Snapshot {
 /// Stores the newest snapshot per (stream, snapshot type).
 ///
 /// ```
-/// use es_core::{Snapshot, SnapshotStore, StreamId, Version};
+/// use es_core::{StreamId, Version};
+/// use es_core::aggregate::{Snapshot, SnapshotStore};
 /// use es_memory::InMemoryEventStore;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
