@@ -16,7 +16,8 @@
 //!   projection failure policy (dead letters).
 //!
 //! ```no_run
-//! # use es_core::{DomainEvent, HandlerError, RecordedEvent, ProjectionOptions};
+//! # use es_core::{DomainEvent, RecordedEvent};
+//! # use es_core::projection::{HandlerError, ProjectionOptions};
 //! # #[derive(DomainEvent)] enum AccountEvent { Deposited { amount: u64 } }
 //! use es_nats::{IntegrationEvent, IntegrationMapper, Relay, RelayConfig};
 //!

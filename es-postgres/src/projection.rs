@@ -104,7 +104,8 @@ pub trait PgProjection: Send + Sync + 'static {
 /// The checkpoint also moves by compare-and-set inside each batch's transaction.
 ///
 /// ```no_run
-/// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
+/// # use es_core::{DomainEvent, RecordedEvent};
+/// # use es_core::projection::HandlerError;
 /// # use es_postgres::PgProjection;
 /// # #[derive(DomainEvent)] enum E { Happened }
 /// # struct Balances;
@@ -176,7 +177,8 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     ///
     /// ```no_run
     /// # #![allow(dead_code)]
-    /// # use es_core::{DomainEvent, HandlerError, RecordedEvent};
+    /// # use es_core::{DomainEvent, RecordedEvent};
+    /// # use es_core::projection::HandlerError;
     /// # use es_postgres::PgProjection;
     /// # #[derive(DomainEvent)] enum E { Happened }
     /// # struct Balances;

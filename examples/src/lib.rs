@@ -1,5 +1,6 @@
 //! Domain code shared by the runnable examples (`examples/*.rs`) and the integration tests.
 
 pub mod bank;
+pub mod inventory;
 pub mod read_model;
 pub mod shop;

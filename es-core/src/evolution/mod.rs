@@ -11,7 +11,7 @@
 //! [`EventCatalog`]) and reports the ones today's code cannot decode — also what `es schema check` runs.
 //!
 //! ```
-//! use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, StreamId};
+//! use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, StreamId, StreamRead};
 //! use es_core::evolution::{SchemaCheck, Upcaster};
 //! use es_memory::InMemoryEventStore;
 //! use serde_json::{json, Value};
@@ -34,7 +34,7 @@
 //! let stream = StreamId::new("light-1")?;
 //! store.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("SwitchedOn", 1, json!({}))]).await?;
 //!
-//! let stored = store.read_stream(&stream, Default::default()).await?;
+//! let stored = store.read_stream(&stream, StreamRead::forward()).await?;
 //! assert_eq!(stored[0].decode::<Light>()?, Light::SwitchedOn { lux: 100 });
 //!
 //! let report = SchemaCheck::new().expect::<Light>().run(&store).await?;

@@ -243,16 +243,7 @@ where
 ///     Repository,
 ///     StreamId,
 /// };
-/// use es_core::process::{
-///     CommandContext,
-///     CommandRouter,
-///     Input,
-///     Outcome,
-///     ProcessManager,
-///     ProcessRunner,
-///     Reaction,
-///     RouteError,
-/// };
+/// use es_core::process::{ CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRunner, Reaction, RouteError, };
 /// use es_memory::InMemoryEventStore;
 ///
 /// // When a user signs up, give them a welcome credit of 5 on their wallet.

@@ -18,7 +18,8 @@ use crate::{CheckpointStore, Position, RecordedEvent, StoreError};
 /// event id. The checkpoint moves by compare-and-set, so a second instance is fenced off, not doubled.
 ///
 /// ```
-/// # use es_core::{DomainEvent, HandlerError, Projection, RecordedEvent};
+/// # use es_core::{DomainEvent, Projection, RecordedEvent};
+/// # use es_core::projection::HandlerError;
 /// # #[derive(DomainEvent)] enum E { Happened }
 /// # struct Counter;
 /// # #[async_trait::async_trait] impl Projection for Counter {

@@ -43,14 +43,15 @@ pub struct AppendResult {
 /// backend implementors; a store with its own limits calls [`EventLimits::check`].
 ///
 /// ```
-/// use es_core::{NewEvent, StoreError, StreamId, validate_append};
+/// use es_core::{NewEvent, StoreError, StreamId};
+/// use es_core::backend::validate_append;
 ///
 /// let stream = StreamId::new("s-1")?;
 /// assert!(matches!(validate_append(&stream, &[]), Err(StoreError::EmptyAppend { .. })));
 /// let event = NewEvent::new("Happened", 1, serde_json::json!({}));
 /// assert!(validate_append(&stream, &[event.clone()]).is_ok());
 /// assert!(matches!(validate_append(&stream, &[event.clone(), event]), Err(StoreError::DuplicateEventId { .. })));
-/// # Ok::<(), es_core::StreamIdError>(())
+/// # Ok::<(), es_core::store::StreamIdError>(())
 /// ```
 ///
 /// # Errors

@@ -10,7 +10,8 @@ use crate::{RecordedEvent, StreamRead, Version};
 /// each was recorded only when `recorded_at` is set (loads as of a time).
 ///
 /// ```
-/// use es_core::{FoldRead, Version};
+/// use es_core::Version;
+/// use es_core::backend::FoldRead;
 ///
 /// let read = FoldRead::from(Version::new(11)).limit(100);
 /// assert_eq!((read.from, read.limit, read.recorded_at), (Version::new(11), 100, false));

@@ -17,7 +17,8 @@ pub enum Direction {
 /// the end and return versions `<= from`, newest first.
 ///
 /// ```
-/// use es_core::{Direction, StreamRead, Version};
+/// use es_core::{StreamRead, Version};
+/// use es_core::store::Direction;
 ///
 /// let read = StreamRead::forward().from(Version::new(10)).limit(100);
 /// assert_eq!(read.direction, Direction::Forward);

@@ -25,8 +25,16 @@ struct Standalone {
 #[derive(serde::Serialize, serde::Deserialize, DomainEvent)]
 struct Plain;
 
+#[derive(serde::Serialize, serde::Deserialize, DomainEvent)]
+#[event(rename = "reading", version = 2)]
+#[event(upcasters = &[es_core::evolution::Upcaster::new("reading", 1, |p| p)])]
+struct Reading {
+    value: u8,
+}
+
 fn main() {
     assert_eq!(Event::EVENT_TYPES.len(), 4);
     assert_eq!(Standalone { value: 1 }.schema_version(), 4);
+    assert_eq!(Reading::UPCASTERS.len(), 1);
     assert_eq!(Plain.event_type(), "Plain");
 }

@@ -705,7 +705,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Waits until every snapshot write started so far has finished (tests, and a graceful shutdown).
     ///
     /// ```
-    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId};
+    /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository, StreamId};
+    /// # use es_core::aggregate::{SnapshotPolicy, SnapshotStore, Snapshotting};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Counter(u64);
     /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }

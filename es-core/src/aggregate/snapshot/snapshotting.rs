@@ -12,7 +12,8 @@ use crate::Aggregate;
 /// of another version are ignored (and replaced by the next one written), never trusted.
 ///
 /// ```
-/// use es_core::{Aggregate, DomainEvent, Snapshotting};
+/// use es_core::{Aggregate, DomainEvent};
+/// use es_core::aggregate::Snapshotting;
 /// use serde::{Deserialize, Serialize};
 ///
 /// #[derive(Default, Clone, Serialize, Deserialize)]

@@ -1,0 +1,7 @@
+#[derive(es_core::DomainEvent)]
+enum AccountEvent {
+    #[event(upcasters = &[])]
+    Opened,
+}
+
+fn main() {}
