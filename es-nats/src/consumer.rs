@@ -46,6 +46,29 @@ pub enum ConsumeError {
     Store(#[from] es_core::StoreError),
 }
 
+/// How far a consumer got: published by [`consume_reporting`] when it starts and after each message it finished.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumeProgress {
+    /// Events the handler applied (duplicates are acknowledged, not counted).
+    pub applied: u64,
+    /// Messages acknowledged: applied, duplicates, and terminated ones that were not CloudEvents.
+    pub acknowledged: u64,
+    /// Messages the broker still holds for this consumer, as of the last one acknowledged (or the start).
+    pub pending: u64,
+    /// Whether the consumer has connected and read the broker's count at least once.
+    pub started: bool,
+}
+
+impl ConsumeProgress {
+    /// Nothing left to read right now: every message published before the last acknowledgement was handled.
+    /// Tests and start-up checks wait for this instead of sleeping:
+    /// `progress.wait_for(ConsumeProgress::caught_up).await`.
+    pub fn caught_up(&self) -> bool {
+        self.started && self.pending == 0
+    }
+}
+
 /// Reads messages of `config` one at a time (so each stream's events are handled in order) until `stop` turns true:
 /// for each, records its event id as processed by `config.durable` and runs `handler`, in one transaction of
 /// `store`'s database; a duplicate (a re-publication outside the broker's window, a redelivery) is acknowledged
@@ -58,7 +81,34 @@ pub async fn consume<H: IntegrationHandler>(
     config: &ConsumerConfig,
     store: &PgEventStore,
     handler: &H,
+    stop: watch::Receiver<bool>,
+) -> Result<u64, ConsumeError> {
+    let (progress, _) = watch::channel(ConsumeProgress::default());
+    consume_reporting(jetstream, config, store, handler, stop, &progress).await
+}
+
+/// [`consume`], publishing its [`ConsumeProgress`] on `progress`, so a caller can wait until it has caught up:
+///
+/// ```no_run
+/// # use es_nats::{ConsumeProgress, ConsumerConfig, IntegrationHandler, consume_reporting};
+/// # async fn run(jetstream: es_nats::async_nats::jetstream::Context, config: ConsumerConfig,
+/// #     store: es_postgres::PgEventStore, handler: impl IntegrationHandler) {
+/// let (progress, mut watching) = tokio::sync::watch::channel(ConsumeProgress::default());
+/// let (_stop, stopped) = tokio::sync::watch::channel(false);
+/// tokio::spawn(async move { consume_reporting(&jetstream, &config, &store, &handler, stopped, &progress).await });
+/// watching.wait_for(ConsumeProgress::caught_up).await.ok(); // everything published so far is handled
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`consume`].
+pub async fn consume_reporting<H: IntegrationHandler>(
+    jetstream: &jetstream::Context,
+    config: &ConsumerConfig,
+    store: &PgEventStore,
+    handler: &H,
     mut stop: watch::Receiver<bool>,
+    progress: &watch::Sender<ConsumeProgress>,
 ) -> Result<u64, ConsumeError> {
     let broker = |e: &dyn std::fmt::Display| ConsumeError::Broker(e.to_string());
     let stream = jetstream
@@ -80,6 +130,13 @@ pub async fn consume<H: IntegrationHandler>(
         .map_err(|e| broker(&e))?;
     let mut messages = consumer.messages().await.map_err(|e| broker(&e))?;
     let mut applied = 0;
+    let mut now = ConsumeProgress {
+        pending: consumer.cached_info().num_pending
+            + u64::try_from(consumer.cached_info().num_ack_pending).unwrap_or(u64::MAX),
+        started: true,
+        ..*progress.borrow()
+    };
+    progress.send_replace(now);
     loop {
         let message = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return Ok(applied),
@@ -100,6 +157,9 @@ pub async fn consume<H: IntegrationHandler>(
                     .ack_with(AckKind::Term)
                     .await
                     .map_err(|e| broker(&e))?;
+                now.acknowledged += 1;
+                now.pending = message.info().map_or(now.pending, |info| info.pending);
+                progress.send_replace(now);
                 continue;
             }
         };
@@ -122,10 +182,14 @@ pub async fn consume<H: IntegrationHandler>(
                 continue;
             }
             applied += 1;
+            now.applied += 1;
         }
         tx.commit()
             .await
             .map_err(|e| ConsumeError::Broker(format!("database: {e}")))?;
         message.ack().await.map_err(|e| broker(&e))?;
+        now.acknowledged += 1;
+        now.pending = message.info().map_or(now.pending, |info| info.pending);
+        progress.send_replace(now);
     }
 }

@@ -47,5 +47,7 @@ mod url;
 /// the same version.
 pub use async_nats;
 pub use cloudevent::{CloudEvent, IntegrationEvent};
-pub use consumer::{ConsumeError, ConsumerConfig, IntegrationHandler, consume};
+pub use consumer::{
+    ConsumeError, ConsumeProgress, ConsumerConfig, IntegrationHandler, consume, consume_reporting,
+};
 pub use relay::{IntegrationMapper, Relay, RelayConfig, RelayError};

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use es_core::projection::ProjectionOptions;
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository, StreamId};
-use es_nats::{ConsumerConfig, Relay, RelayConfig, consume};
+use es_nats::{ConsumeProgress, ConsumerConfig, Relay, RelayConfig, consume_reporting};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
 use tests::bank_relay::{ConsumerLog, PublicAccountEvents};
@@ -35,7 +35,11 @@ async fn start_consumer(
     store: &PgEventStore,
     log: &ConsumerLog,
     config: &RelayConfig,
-) -> (watch::Sender<bool>, tokio::task::JoinHandle<u64>) {
+) -> (
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<u64>,
+    watch::Receiver<ConsumeProgress>,
+) {
     let client = async_nats::ConnectOptions::new()
         .retry_on_initial_connect()
         .max_reconnects(None)
@@ -49,12 +53,22 @@ async fn start_consumer(
         filter_subject: format!("{}.>", config.subject_prefix),
     };
     let (stop, stopped) = watch::channel(false);
+    let (progress, watching) = watch::channel(ConsumeProgress::default());
     let (store, log) = (store.clone(), log.clone());
     let task = tokio::spawn(async move {
         let mut applied = 0;
         // A broker restart ends the message stream; the consumer carries on where its durable state says.
         while !*stopped.borrow() {
-            match consume(&jetstream, &consumer, &store, &log, stopped.clone()).await {
+            match consume_reporting(
+                &jetstream,
+                &consumer,
+                &store,
+                &log,
+                stopped.clone(),
+                &progress,
+            )
+            .await
+            {
                 Ok(n) => applied += n,
                 Err(error) => {
                     eprintln!("consumer: {error}; retrying");
@@ -64,7 +78,7 @@ async fn start_consumer(
         }
         applied
     });
-    (stop, task)
+    (stop, task, watching)
 }
 
 /// Waits until the consumer has applied `count` events.
@@ -132,7 +146,7 @@ async fn bank_commands_reach_another_service_once_each_in_stream_order() {
         .await
         .unwrap();
     let running = relay.start(store.clone(), store.clone(), options());
-    let (stop, consumer) = start_consumer(&nats_url(), &store, &log, &config).await;
+    let (stop, consumer, mut progress) = start_consumer(&nats_url(), &store, &log, &config).await;
     // More commands while everything runs live.
     accounts
         .execute(
@@ -144,6 +158,13 @@ async fn bank_commands_reach_another_service_once_each_in_stream_order() {
         .unwrap();
     let entries = consumed(&log, &store, 106).await;
     assert_exactly_once_in_order(&store, &entries).await;
+    // The consumer says when it has caught up, so callers need not poll or sleep.
+    let caught_up = tokio::time::timeout(WAIT, progress.wait_for(ConsumeProgress::caught_up))
+        .await
+        .expect("the consumer reports catching up")
+        .map(|p| *p)
+        .unwrap();
+    assert_eq!((caught_up.applied, caught_up.pending), (106, 0));
     stop.send(true).unwrap();
     assert_eq!(consumer.await.unwrap(), 106);
     running.shutdown().await;
@@ -183,7 +204,7 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
         .await
         .unwrap();
     let running = relay.start(store.clone(), store.clone(), options());
-    let (stop, consumer) = start_consumer(&nats.url(), &store, &log, &config).await;
+    let (stop, consumer, _) = start_consumer(&nats.url(), &store, &log, &config).await;
 
     // Take the broker away mid-run, for a while.
     consumed(&log, &store, 300).await;
@@ -240,7 +261,7 @@ async fn a_relay_killed_again_and_again_loses_nothing_and_the_broker_drops_its_d
     let prefix = unique_prefix();
     let config = RelayConfig::new(&prefix);
     deposits(&store, EVENTS).await;
-    let (stop, consumer) = {
+    let (stop, consumer, _) = {
         // The relay process creates the stream; wait for it before the consumer attaches.
         let first = spawn_relay(store.schema().as_str(), &prefix, EVENTS);
         first.expect("running", WAIT);
