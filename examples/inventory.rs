@@ -19,7 +19,7 @@
 //! Run twice, the second run continues the first one's stock. The example checks its own results and fails if the
 //! read model and the aggregates disagree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,13 +61,19 @@ fn change(event: &ItemEvent) -> i64 {
 
 /// Available units per item, in memory. At-least-once delivery: each event id is counted once.
 #[derive(Clone, Default)]
-struct StockLevels(Arc<Mutex<(HashMap<String, i64>, std::collections::HashSet<uuid::Uuid>)>>);
+struct StockLevels(Arc<Mutex<Levels>>);
+
+#[derive(Default)]
+struct Levels {
+    available: HashMap<String, i64>,
+    counted: HashSet<uuid::Uuid>,
+}
 
 impl StockLevels {
     fn available(&self, item: &str) -> i64 {
         self.0
             .lock()
-            .map(|levels| levels.0.get(item).copied().unwrap_or(0))
+            .map(|levels| levels.available.get(item).copied().unwrap_or(0))
             .unwrap_or(0)
     }
 }
@@ -85,8 +91,8 @@ impl Projection for StockLevels {
             return Ok(());
         };
         let mut levels = self.0.lock().map_err(|_| "stock levels poisoned")?;
-        if levels.1.insert(record.event_id.as_uuid()) {
-            *levels.0.entry(item.to_owned()).or_default() += change(&event);
+        if levels.counted.insert(record.event_id.as_uuid()) {
+            *levels.available.entry(item.to_owned()).or_default() += change(&event);
         }
         Ok(())
     }

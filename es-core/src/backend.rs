@@ -20,7 +20,7 @@
 //! # Ok::<(), es_core::store::StreamIdError>(())
 //! ```
 
-pub use crate::aggregate::snapshot::snapshot::validate_snapshot;
+pub use crate::aggregate::snapshot::stored::validate_snapshot;
 pub use crate::projection::checkpointed::CheckpointedWorker;
 pub use crate::projection::handler::{describe, wants};
 pub use crate::projection::worker::{

@@ -316,6 +316,10 @@ pub fn check<E: DomainEvent>() -> Result<(), UpcasterError> {
 /// Fails the build when `upcasters` do not fit `schema`, the `(type, version)` pairs the event type `owner`
 /// reads. What `#[derive(DomainEvent)]` expands to; not a public API.
 #[doc(hidden)]
+#[allow(
+    clippy::panic,
+    reason = "evaluated only while compiling: the panic is the compile error"
+)]
 pub const fn assert_upcasters(owner: &str, schema: &[(&str, u32)], upcasters: &[Upcaster]) {
     if let Some(problem) = problem(schema, upcasters) {
         let message = problem.message(owner);

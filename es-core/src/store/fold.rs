@@ -56,7 +56,7 @@ impl FoldRead {
 
 /// A stored event as a load folds it: only what decoding and folding need, borrowed from the store's buffers,
 /// with the payload not yet parsed where the store holds it as text, no metadata and no position (a load that
-/// fails to decode an event looks its position up afterwards). See [`EventStore::fold_stream`].
+/// fails to decode an event looks its position up afterwards). See [`EventStore::fold_stream`](crate::EventStore::fold_stream).
 #[derive(Clone, Copy, Debug)]
 pub struct EventView<'a> {
     /// Its version in the stream.
@@ -82,7 +82,7 @@ pub enum PayloadView<'a> {
 
 impl EventView<'_> {
     /// Calls `visit` with a view of each of `events` until it says stop; returns how many events there were
-    /// (what [`EventStore::fold_stream`] returns). For backend implementors.
+    /// (what [`EventStore::fold_stream`](crate::EventStore::fold_stream) returns). For backend implementors.
     pub fn visit_each(events: &[RecordedEvent], visit: &mut Visit<'_>) -> usize {
         for event in events {
             if visit(EventView::of(event)).is_break() {
@@ -106,5 +106,5 @@ impl<'a> EventView<'a> {
     }
 }
 
-/// What [`EventStore::fold_stream`] calls for each event; [`ControlFlow::Break`] stops the read.
+/// What [`EventStore::fold_stream`](crate::EventStore::fold_stream) calls for each event; [`ControlFlow::Break`] stops the read.
 pub type Visit<'v> = dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send + 'v;

@@ -2,7 +2,7 @@
 //!
 //! | file | concept |
 //! |---|---|
-//! | `snapshot.rs` | [`Snapshot`], the stored form, and [`SnapshotStore`], what backends implement |
+//! | `stored.rs` | [`Snapshot`], the stored form, and [`SnapshotStore`], what backends implement |
 //! | `snapshotting.rs` | [`Snapshotting`]: an aggregate opts in by saying how its state becomes a snapshot |
 //! | `policy.rs` | [`SnapshotPolicy`]: when the repository writes one ([`SnapshotDue`] is what it decides on) |
 //! | `writer.rs` | how the repository reads and writes them (not public) |
@@ -11,10 +11,10 @@
 //! [`aggregate`](crate::aggregate) overview for when writes happen.
 
 mod policy;
-pub(crate) mod snapshot;
 mod snapshotting;
+pub(crate) mod stored;
 pub(crate) mod writer;
 
 pub use policy::{SnapshotDue, SnapshotPolicy};
-pub use snapshot::{Snapshot, SnapshotStore};
 pub use snapshotting::Snapshotting;
+pub use stored::{Snapshot, SnapshotStore};
