@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 /// transaction id in `commit` and the global sequence number in `prepare`; the in-memory store puts its sequence
 /// number in both. Positions from different stores are not comparable.
 ///
+/// The names are KurrentDB's, kept so the pair reads the same across backends; on PostgreSQL read them as
+/// `commit` = the writing transaction's id (`events.transaction_id`, `xid8`) and `prepare` = the event's sequence
+/// number (`events.global_position`). Readers order by the pair and stop below the oldest transaction still
+/// running, which is why no reader skips an event that commits late. Checkpoint the whole pair; the text form
+/// `commit/prepare` is what the status, dead letters and `wait_for` show.
+///
 /// ```
 /// use es_core::Position;
 ///
