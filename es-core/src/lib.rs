@@ -57,6 +57,7 @@
 //! |---|---|---|
 //! | `derive` | yes | `#[derive(DomainEvent)]` |
 //! | `testing` | no | the `testing` module: given/when/then for aggregates, and the store conformance suite |
+//!
 //! ## Where things are
 //! The crate root holds what a first application touches; everything else sits in a module per concept, each with
 //! an overview:

@@ -2,6 +2,35 @@
 //! backend must pass.
 //!
 //! These helpers exist to fail tests, so they panic with a message that says what differed.
+//!
+//! ```
+//! use es_core::testing::given;
+//! use es_core::{Aggregate, DomainEvent};
+//!
+//! #[derive(Default, Clone, Debug)]
+//! struct Door { open: bool }
+//!
+//! #[derive(Debug, PartialEq, DomainEvent)]
+//! enum DoorEvent { Opened }
+//!
+//! #[derive(Debug, PartialEq, thiserror::Error)]
+//! #[error("already open")]
+//! struct AlreadyOpen;
+//!
+//! impl Aggregate for Door {
+//!     const CATEGORY: &'static str = "door";
+//!     type Event = DoorEvent;
+//!     type Command = ();
+//!     type Error = AlreadyOpen;
+//!     fn handle(&self, _: &()) -> Result<Vec<DoorEvent>, AlreadyOpen> {
+//!         if self.open { Err(AlreadyOpen) } else { Ok(vec![DoorEvent::Opened]) }
+//!     }
+//!     fn apply(mut self, _: &DoorEvent) -> Self { self.open = true; self }
+//! }
+//!
+//! given::<Door>([]).when(()).then([DoorEvent::Opened]);
+//! given::<Door>([DoorEvent::Opened]).when(()).then_error(AlreadyOpen);
+//! ```
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod conformance;
