@@ -70,11 +70,9 @@ struct Levels {
 }
 
 impl StockLevels {
-    fn available(&self, item: &str) -> i64 {
-        self.0
-            .lock()
-            .map(|levels| levels.available.get(item).copied().unwrap_or(0))
-            .unwrap_or(0)
+    fn available(&self, item: &str) -> Result<i64, Error> {
+        let levels = self.0.lock().map_err(|_| "stock levels poisoned")?;
+        Ok(levels.available.get(item).copied().unwrap_or(0))
     }
 }
 
@@ -168,7 +166,7 @@ async fn in_memory() -> Result<(), Error> {
     let items = repository(&store);
     let item = "widget";
     let expected = story(&store, &items, &running, item).await?;
-    let read = levels.available(item);
+    let read = levels.available(item)?;
     running.shutdown().await;
     check(item, expected, read)
 }

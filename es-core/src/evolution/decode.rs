@@ -36,8 +36,8 @@ pub fn decode_payload<E: DomainEvent>(
     payload: &serde_json::Value,
 ) -> Result<E, DecodeError> {
     let (mut t, mut v, mut payload) = (event_type, schema_version, Cow::Borrowed(payload));
-    // Each step either ends the walk or is taken; `check` rules out circles, the bound keeps a hand-written
-    // registry with one from looping.
+    // Each step either ends the walk or is taken; the derive rules out circles, and the bound stops a circle in a
+    // hand-written `UPCASTERS` from looping.
     for _ in 0..=E::UPCASTERS.len() {
         let reads = E::current_schema_version(t);
         if reads == Some(v) {
