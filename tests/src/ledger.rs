@@ -171,6 +171,9 @@ pub struct PgLedger {
     pub slow: Duration,
     /// Whether [`POISON`] fails.
     pub poisoned: Arc<AtomicBool>,
+    /// Whether it writes each batch with one statement per table (`handle_batch`), failing the whole batch
+    /// without naming the event when one is poisoned.
+    pub batched: bool,
 }
 
 impl PgLedger {
@@ -188,6 +191,7 @@ impl PgLedger {
             schema,
             slow: Duration::ZERO,
             poisoned: Arc::new(AtomicBool::new(true)),
+            batched: false,
         }
     }
 
@@ -255,6 +259,53 @@ impl PgProjection for PgLedger {
         ))
         .bind(record.stream_id.as_str())
         .bind(amount)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn handle_batch(
+        &self,
+        tx: &mut PgConnection,
+        events: Vec<(LedgerEvent, &RecordedEvent)>,
+    ) -> Result<(), HandlerError> {
+        if !self.batched {
+            for (event, record) in events {
+                self.handle(tx, event, record).await?;
+            }
+            return Ok(());
+        }
+        let mut ids = Vec::with_capacity(events.len());
+        let mut streams = Vec::with_capacity(events.len());
+        let mut sums: HashMap<&str, (i64, i64)> = HashMap::new();
+        for (LedgerEvent::Posted { amount }, record) in &events {
+            if *amount == POISON && self.poisoned.load(Ordering::SeqCst) {
+                return Err("a poisoned posting in the batch".into());
+            }
+            ids.push(record.event_id.as_uuid());
+            streams.push(record.stream_id.as_str());
+            let sum = sums.entry(record.stream_id.as_str()).or_default();
+            *sum = (sum.0 + amount, sum.1 + 1);
+        }
+        let s = &self.schema;
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".ledger_applied (event_id, stream) SELECT * FROM UNNEST($1::uuid[], $2::text[])"
+        ))
+        .bind(ids)
+        .bind(streams)
+        .execute(&mut *tx)
+        .await?;
+        let (accounts, sums): (Vec<&str>, Vec<(i64, i64)>) = sums.into_iter().unzip();
+        let (totals, counts): (Vec<i64>, Vec<i64>) = sums.into_iter().unzip();
+        sqlx::query(&format!(
+            "INSERT INTO \"{s}\".ledger_totals (stream, total, count) \
+             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[]) \
+             ON CONFLICT (stream) DO UPDATE SET total = ledger_totals.total + EXCLUDED.total, \
+               count = ledger_totals.count + EXCLUDED.count"
+        ))
+        .bind(accounts)
+        .bind(totals)
+        .bind(counts)
         .execute(&mut *tx)
         .await?;
         Ok(())
