@@ -11,6 +11,12 @@ pub enum FailurePolicy {
     /// The event is parked as a dead letter (projection, position, event id, error, attempts) and processing
     /// continues. Dead letters can be listed and redriven.
     DeadLetter,
+    /// The event is parked as a dead letter, and so is every later event of the same stream, in order, without
+    /// being handled, while the other streams go on: a stream's read model never skips an event and then applies
+    /// the ones after it. [`redrive`](crate::projection::RunningProjections::redrive) replays each stream's parked
+    /// events in order, stopping at the first that still fails (the stream stays parked from there). Which
+    /// streams are parked is read from the dead letters, so it survives restarts.
+    ParkStream,
 }
 
 /// Batch size, retries and failure policy of one projection.

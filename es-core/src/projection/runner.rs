@@ -1,6 +1,6 @@
 //! The projection runner: catch-up in batches, then live; checkpoints; retries; control while running.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -177,6 +177,7 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
                 status,
                 control: control_rx,
                 shutdown: shutdown.subscribe(),
+                parked: HashSet::new(),
             };
             let join = tokio::spawn(task.run());
             projections.insert(
@@ -497,6 +498,8 @@ struct Task {
     status: watch::Sender<TaskStatus>,
     control: mpsc::Receiver<Control>,
     shutdown: watch::Receiver<bool>,
+    /// Under [`FailurePolicy::ParkStream`]: the streams with dead letters, whose later events are parked behind them.
+    parked: HashSet<String>,
 }
 
 impl Task {
@@ -598,7 +601,10 @@ impl Task {
             Err(error) => return self.ended(error),
         };
         let dead_letters = match self.worker.dead_letters().await {
-            Ok(letters) => letters.len(),
+            Ok(letters) => {
+                self.park_streams_of(&letters);
+                letters.len()
+            }
             Err(error) => return self.ended(error),
         };
         tracing::info!(projection = self.worker.name(), checkpoint = ?position, "running");
@@ -732,6 +738,7 @@ impl Task {
     }
 
     /// Applies one batch; on a failing event, retries it alone with backoff, then applies the failure policy.
+    /// Events of parked streams ([`FailurePolicy::ParkStream`]) are parked in their place instead.
     async fn process(
         &mut self,
         batch: Vec<RecordedEvent>,
@@ -746,10 +753,34 @@ impl Task {
             .collect();
         let mut start = 0;
         loop {
-            let (failing, error) = match self.worker.apply(&wanted[start..], *position, to).await {
+            // The events up to the next one of a parked stream go together; that one is parked.
+            let end = (start..wanted.len())
+                .find(|&i| self.parked.contains(wanted[i].stream_id.as_str()))
+                .unwrap_or(wanted.len());
+            if end == start && start < wanted.len() {
+                self.park_behind(&wanted[start], position).await?;
+                start += 1;
+                continue;
+            }
+            let upto = match end {
+                end if end == wanted.len() => to,
+                end => wanted[end - 1].position,
+            };
+            if start == end && *position == Some(upto) {
+                return Ok(Flow::Next);
+            }
+            let (failing, error) = match self
+                .worker
+                .apply(&wanted[start..end], *position, upto)
+                .await
+            {
                 Ok(()) => {
-                    self.advance(position, to, !wanted[start..].is_empty());
-                    return Ok(Flow::Next);
+                    self.advance(position, upto, start < end);
+                    if end == wanted.len() {
+                        return Ok(Flow::Next);
+                    }
+                    start = end;
+                    continue;
                 }
                 Err(ApplyError::Worker(error)) => return Err(error),
                 Err(ApplyError::Handler(failure)) => {
@@ -799,6 +830,27 @@ impl Task {
         }
     }
 
+    /// Parks `event`, not handled, behind the earlier dead letter of its stream.
+    async fn park_behind(
+        &mut self,
+        event: &RecordedEvent,
+        position: &mut Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let error = format!(
+            "not handled: parked behind an earlier dead letter of stream {}",
+            event.stream_id
+        );
+        self.park(&Failing::of(event), error, 0, position).await
+    }
+
+    /// Under [`FailurePolicy::ParkStream`], parks the streams of `letters`.
+    fn park_streams_of(&mut self, letters: &[DeadLetter]) {
+        self.parked = match self.worker.options().failure_policy {
+            FailurePolicy::ParkStream => letters.iter().map(|l| l.stream_id.clone()).collect(),
+            _ => HashSet::new(),
+        };
+    }
+
     /// Applies the failure policy to an event that failed for good: halt naming it, or park it and go on.
     async fn give_up(
         &mut self,
@@ -815,23 +867,41 @@ impl Task {
             )))),
             FailurePolicy::DeadLetter => {
                 tracing::warn!(projection = self.worker.name(), position = %event.position, %error, "parking event as a dead letter");
-                let letter = DeadLetter {
-                    projection: self.worker.name().to_owned(),
-                    position: event.position,
-                    event_id: event.event_id,
-                    stream_id: event.stream_id.clone(),
-                    version: event.version,
-                    event_type: event.event_type.clone(),
-                    error,
-                    attempts,
-                    failed_at: Utc::now(),
-                };
-                self.worker.park(letter, *position).await?;
-                self.status.send_modify(|s| s.dead_letters += 1);
-                self.advance(position, event.position, true);
+                self.park(event, error, attempts, position).await?;
+                Ok(Flow::Next)
+            }
+            FailurePolicy::ParkStream => {
+                tracing::warn!(projection = self.worker.name(), position = %event.position, stream = %event.stream_id, %error, "parking the stream from this event on");
+                self.park(event, error, attempts, position).await?;
+                self.parked.insert(event.stream_id.clone());
                 Ok(Flow::Next)
             }
         }
+    }
+
+    /// Parks `event` as a dead letter and moves the checkpoint to it.
+    async fn park(
+        &mut self,
+        event: &Failing,
+        error: String,
+        attempts: u32,
+        position: &mut Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let letter = DeadLetter {
+            projection: self.worker.name().to_owned(),
+            position: event.position,
+            event_id: event.event_id,
+            stream_id: event.stream_id.clone(),
+            version: event.version,
+            event_type: event.event_type.clone(),
+            error,
+            attempts,
+            failed_at: Utc::now(),
+        };
+        self.worker.park(letter, *position).await?;
+        self.status.send_modify(|s| s.dead_letters += 1);
+        self.advance(position, event.position, true);
+        Ok(())
     }
 
     /// Retries `event` alone until it succeeds or its attempts run out. A transient failure (the handler returned a
@@ -949,21 +1019,36 @@ impl Task {
         }
     }
 
+    /// Handles the dead letters again, in position order. Under [`FailurePolicy::ParkStream`] a stream's letters
+    /// stop at its first one that still fails: the later ones stay parked behind it, in order.
     async fn redrive(&mut self) -> Result<(usize, usize), RunnerError> {
-        let (mut done, mut failing) = (0, 0);
+        let in_order = self.worker.options().failure_policy == FailurePolicy::ParkStream;
+        let (mut done, mut remaining) = (0, Vec::new());
+        let mut stopped = HashSet::new();
         for letter in self.worker.dead_letters().await? {
-            let Some(event) = event_at(self.store.as_ref(), &letter).await? else {
-                failing += 1;
+            if in_order && stopped.contains(&letter.stream_id) {
+                remaining.push(letter);
                 continue;
+            }
+            let handled = match event_at(self.store.as_ref(), &letter).await? {
+                None => false,
+                Some(event) => match self.worker.redrive(&letter, &event).await {
+                    Ok(()) => true,
+                    Err(ApplyError::Handler(_)) => false,
+                    Err(ApplyError::Worker(error)) => return Err(error.into()),
+                },
             };
-            match self.worker.redrive(&letter, &event).await {
-                Ok(()) => done += 1,
-                Err(ApplyError::Handler(_)) => failing += 1,
-                Err(ApplyError::Worker(error)) => return Err(error.into()),
+            if handled {
+                done += 1;
+            } else {
+                stopped.insert(letter.stream_id.clone());
+                remaining.push(letter);
             }
         }
-        self.status.send_modify(|s| s.dead_letters = failing);
-        Ok((done, failing))
+        self.park_streams_of(&remaining);
+        self.status
+            .send_modify(|s| s.dead_letters = remaining.len());
+        Ok((done, remaining.len()))
     }
 }
 
