@@ -47,7 +47,9 @@ mod store;
 mod subscription;
 
 pub use error::{PgError, PgSetupError};
-pub use projection::{DEFAULT_LEASE, PgProjection, PgProjectionWorker};
+pub use projection::{
+    DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, partition_of,
+};
 pub use schema::SchemaName;
 /// The sqlx this crate is built with (handlers of a [`PgProjection`] name `sqlx::PgConnection`): depend on it through
 /// here, or on the same version.

@@ -171,6 +171,8 @@ pub struct PgLedger {
     pub slow: Duration,
     /// Whether [`POISON`] fails.
     pub poisoned: Arc<AtomicBool>,
+    /// A pause per batch (with `batched`), to make batches long enough to be paused in the middle.
+    pub batch_pause: Duration,
     /// Whether it writes each batch with one statement per table (`handle_batch`), failing the whole batch
     /// without naming the event when one is poisoned.
     pub batched: bool,
@@ -181,7 +183,7 @@ impl PgLedger {
     pub async fn create(store: &PgEventStore) -> Self {
         let schema = store.schema().as_str().to_owned();
         sqlx::raw_sql(&format!(
-            "CREATE TABLE IF NOT EXISTS \"{schema}\".ledger_applied (event_id uuid PRIMARY KEY, stream text NOT NULL);
+            "CREATE TABLE IF NOT EXISTS \"{schema}\".ledger_applied (event_id uuid PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL, seq bigserial);
              CREATE TABLE IF NOT EXISTS \"{schema}\".ledger_totals (stream text PRIMARY KEY, total bigint NOT NULL, count bigint NOT NULL);"
         ))
         .execute(store.pool())
@@ -192,6 +194,7 @@ impl PgLedger {
             slow: Duration::ZERO,
             poisoned: Arc::new(AtomicBool::new(true)),
             batched: false,
+            batch_pause: Duration::ZERO,
         }
     }
 
@@ -210,6 +213,19 @@ impl PgLedger {
             totals.counts.insert(stream, count);
         }
         totals
+    }
+
+    /// The streams whose events were applied out of stream order (a version after a later one).
+    pub async fn out_of_order(&self, store: &PgEventStore) -> Vec<String> {
+        sqlx::query_scalar(&format!(
+            "SELECT DISTINCT stream FROM (SELECT stream, version, \
+               lag(version) OVER (PARTITION BY stream ORDER BY seq) AS before FROM \"{}\".ledger_applied) x \
+             WHERE version <= before",
+            self.schema
+        ))
+        .fetch_all(store.pool())
+        .await
+        .expect("check the order")
     }
 
     /// Rows in `ledger_applied`.
@@ -247,10 +263,11 @@ impl PgProjection for PgLedger {
         }
         let s = &self.schema;
         sqlx::query(&format!(
-            "INSERT INTO \"{s}\".ledger_applied (event_id, stream) VALUES ($1, $2)"
+            "INSERT INTO \"{s}\".ledger_applied (event_id, stream, version) VALUES ($1, $2, $3)"
         ))
         .bind(record.event_id.as_uuid())
         .bind(record.stream_id.as_str())
+        .bind(i64::try_from(record.version.get()).unwrap_or(i64::MAX))
         .execute(&mut *tx)
         .await?;
         sqlx::query(&format!(
@@ -277,6 +294,7 @@ impl PgProjection for PgLedger {
         }
         let mut ids = Vec::with_capacity(events.len());
         let mut streams = Vec::with_capacity(events.len());
+        let mut versions = Vec::with_capacity(events.len());
         let mut sums: HashMap<&str, (i64, i64)> = HashMap::new();
         for (LedgerEvent::Posted { amount }, record) in &events {
             if *amount == POISON && self.poisoned.load(Ordering::SeqCst) {
@@ -284,15 +302,21 @@ impl PgProjection for PgLedger {
             }
             ids.push(record.event_id.as_uuid());
             streams.push(record.stream_id.as_str());
+            versions.push(i64::try_from(record.version.get()).unwrap_or(i64::MAX));
             let sum = sums.entry(record.stream_id.as_str()).or_default();
             *sum = (sum.0 + amount, sum.1 + 1);
         }
+        if !self.batch_pause.is_zero() {
+            tokio::time::sleep(self.batch_pause).await;
+        }
         let s = &self.schema;
         sqlx::query(&format!(
-            "INSERT INTO \"{s}\".ledger_applied (event_id, stream) SELECT * FROM UNNEST($1::uuid[], $2::text[])"
+            "INSERT INTO \"{s}\".ledger_applied (event_id, stream, version) \
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::bigint[])"
         ))
         .bind(ids)
         .bind(streams)
+        .bind(versions)
         .execute(&mut *tx)
         .await?;
         let (accounts, sums): (Vec<&str>, Vec<(i64, i64)>) = sums.into_iter().unzip();

@@ -89,7 +89,7 @@ impl PrivatePostgres {
     /// The server's options: its port on 127.0.0.1, its socket directory, no fsync.
     fn options(&self) -> String {
         format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=40",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c max_connections=120",
             self.port,
             path(&self.dir)
         )

@@ -148,6 +148,14 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
         self
     }
 
+    /// Adds several workers: the partitions of one projection (`es_postgres::PgPartitions::workers`).
+    pub fn with_all<W: ProjectionWorker>(mut self, workers: impl IntoIterator<Item = W>) -> Self {
+        for worker in workers {
+            self = self.with(worker);
+        }
+        self
+    }
+
     /// Adds `projection` with a [`CheckpointedWorker`] keeping its checkpoint and dead letters in `checkpoints`.
     pub fn with_projection<P, C>(
         self,
@@ -506,6 +514,7 @@ impl Task {
     async fn run(mut self) {
         let name = self.worker.name().to_owned();
         let exit = self.lifecycle().await;
+        self.worker.release().await;
         let state = match exit {
             Exit::Shutdown => ProjectionState::Stopped,
             Exit::Failed(error) => {

@@ -136,6 +136,10 @@ pub trait ProjectionWorker: Send + 'static {
         Ok(())
     }
 
+    /// Gives up the claim when the runner shuts down, so another instance can take over at once instead of after
+    /// a lease runs out. By default nothing to give up.
+    async fn release(&mut self) {}
+
     /// Whether the projection handles the event stored as `event_type` in `stream` (decided before decoding; see
     /// [`wants`](crate::wants)).
     fn wants(&self, stream: &str, event_type: &str) -> bool;

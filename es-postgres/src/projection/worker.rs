@@ -1,147 +1,24 @@
-//! Transactional projections: the read model and the checkpoint commit together, on one active process.
+//! The transactional worker: each batch's read-model writes and its checkpoint commit in one transaction, on a
+//! dedicated connection that holds the claim (an advisory lock, or a partition's lease).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use es_core::backend::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
 };
-use es_core::projection::{DeadLetter, HandlerError, Holder, ProjectionOptions};
-use es_core::{DomainEvent, EventId, Position, RecordedEvent, StoreError};
+use es_core::projection::{DeadLetter, HandlerError, ProjectionOptions};
+use es_core::{DomainEvent, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
 
+use super::PgProjection;
+use super::lease::{BeatError, Claimed, Lease};
+use super::lock::Lock;
+use super::partitions::partition_of;
 use crate::PgEventStore;
 use crate::dead_letters;
 use crate::error::backend;
 use crate::rows::{bind_half, position};
-
-/// A projection whose read model lives in the same PostgreSQL database as the events. Its handler writes through
-/// the open transaction that also moves the checkpoint, so each event's effect is applied exactly once, even across
-/// crashes. Run it with [`PgProjectionWorker`].
-///
-/// ```no_run
-/// # #![allow(dead_code)]
-/// use es_core::{DomainEvent, RecordedEvent};
-/// use es_core::projection::HandlerError;
-/// use es_postgres::PgProjection;
-///
-/// #[derive(DomainEvent)]
-/// enum AccountEvent { Deposited { amount: i64 } }
-///
-/// struct Balances;
-///
-/// #[async_trait::async_trait]
-/// impl PgProjection for Balances {
-///     type Event = AccountEvent;
-///     fn name(&self) -> &str { "balances" }
-///     async fn handle(&self, tx: &mut sqlx::PgConnection, event: AccountEvent, record: &RecordedEvent)
-///         -> Result<(), HandlerError> {
-///         let AccountEvent::Deposited { amount } = event;
-///         sqlx::query("INSERT INTO balances (account, balance) VALUES ($1, $2) \
-///                      ON CONFLICT (account) DO UPDATE SET balance = balances.balance + $2")
-///             .bind(record.stream_id.as_str()).bind(amount).execute(tx).await?;
-///         Ok(())
-///     }
-///     async fn reset(&self, tx: &mut sqlx::PgConnection) -> Result<(), HandlerError> {
-///         sqlx::query("TRUNCATE balances").execute(tx).await?;
-///         Ok(())
-///     }
-/// }
-/// ```
-#[async_trait]
-pub trait PgProjection: Send + Sync + 'static {
-    /// The events it reads.
-    type Event: DomainEvent;
-
-    /// Its unique name.
-    fn name(&self) -> &str;
-
-    /// The stream categories it reads: by default its event type's
-    /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
-    fn categories(&self) -> &[&str] {
-        Self::Event::CATEGORIES
-    }
-
-    /// Applies one event, writing through `tx`: a connection inside the batch's transaction. Do not commit it.
-    ///
-    /// # Errors
-    /// Any error: the batch rolls back, and the runner retries, then applies the failure policy.
-    async fn handle(
-        &self,
-        tx: &mut PgConnection,
-        event: Self::Event,
-        record: &RecordedEvent,
-    ) -> Result<(), HandlerError>;
-
-    /// Applies a batch of events, in order, writing through `tx` (the batch's transaction, which also moves the
-    /// checkpoint: do not commit it). By default it calls [`handle`](Self::handle) for each event; override it to
-    /// write the whole batch at once (one multi-row `INSERT ... SELECT FROM UNNEST`, or `COPY`), which is what
-    /// makes a read model fast: one statement per batch instead of one per event.
-    ///
-    /// When it fails, the worker rolls the batch back and applies its events again one at a time (each as a batch
-    /// of one), in a new transaction, to find the event that fails: the events before it are kept, and the failure
-    /// policy applies to that event alone, as with [`handle`](Self::handle). Events are in the feed's order, so
-    /// each stream's events are in stream order.
-    ///
-    /// ```no_run
-    /// # #![allow(dead_code)]
-    /// use std::collections::HashMap;
-    /// use es_core::{DomainEvent, RecordedEvent};
-    /// use es_core::projection::HandlerError;
-    /// use es_postgres::PgProjection;
-    ///
-    /// #[derive(DomainEvent)]
-    /// enum AccountEvent { Deposited { amount: i64 } }
-    ///
-    /// struct Balances;
-    ///
-    /// #[async_trait::async_trait]
-    /// impl PgProjection for Balances {
-    ///     type Event = AccountEvent;
-    ///     fn name(&self) -> &str { "balances" }
-    ///     async fn handle(&self, tx: &mut sqlx::PgConnection, event: AccountEvent, record: &RecordedEvent)
-    ///         -> Result<(), HandlerError> {
-    ///         self.handle_batch(tx, vec![(event, record)]).await
-    ///     }
-    ///     async fn handle_batch(&self, tx: &mut sqlx::PgConnection, events: Vec<(AccountEvent, &RecordedEvent)>)
-    ///         -> Result<(), HandlerError> {
-    ///         // Sum per account first: one statement cannot update the same row twice.
-    ///         let mut sums: HashMap<&str, i64> = HashMap::new();
-    ///         for (AccountEvent::Deposited { amount }, record) in events {
-    ///             *sums.entry(record.stream_id.as_str()).or_default() += amount;
-    ///         }
-    ///         let (accounts, amounts): (Vec<&str>, Vec<i64>) = sums.into_iter().unzip();
-    ///         sqlx::query("INSERT INTO balances (account, balance) SELECT * FROM UNNEST($1::text[], $2::bigint[]) \
-    ///                      ON CONFLICT (account) DO UPDATE SET balance = balances.balance + EXCLUDED.balance")
-    ///             .bind(accounts).bind(amounts).execute(tx).await?;
-    ///         Ok(())
-    ///     }
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    /// Any error: as for [`handle`](Self::handle).
-    async fn handle_batch(
-        &self,
-        tx: &mut PgConnection,
-        events: Vec<(Self::Event, &RecordedEvent)>,
-    ) -> Result<(), HandlerError> {
-        for (event, record) in events {
-            self.handle(tx, event, record).await?;
-        }
-        Ok(())
-    }
-
-    /// Empties the read model, in the transaction that also deletes the checkpoint (for a rebuild).
-    ///
-    /// # Errors
-    /// Any error; the rebuild rolls back.
-    async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
-        let _ = tx;
-        Ok(())
-    }
-}
 
 /// Runs a [`PgProjection`] with exactly-once effect on one process at a time.
 ///
@@ -190,19 +67,30 @@ pub struct PgProjectionWorker<P> {
     projection: P,
     options: ProjectionOptions,
     name: String,
-    lock_key: String,
+    claim: Claim,
     standby_poll: Duration,
     lease: Duration,
-    /// The dedicated connection holding the advisory lock; `None` until acquired or after it failed.
+    /// The dedicated connection holding the claim; `None` until acquired or after it failed.
     conn: Option<PgConnection>,
 }
 
-enum Failure {
+/// What makes a worker the active one.
+#[derive(Debug)]
+enum Claim {
+    /// The projection's advisory lock, held by the dedicated connection.
+    Lock(Lock),
+    /// One partition's lease, fencing every checkpoint move.
+    Lease(Lease),
+}
+
+pub(crate) enum Failure {
     /// The event at this index failed (its error, whether transient).
     Handler(usize, String, bool),
     /// A batch handler failed without saying which event: the batch is applied again one event at a time.
     Batch,
     Fenced(Option<Position>),
+    /// The claim is gone (a partition's lease was taken over or expired).
+    Lost(String),
     Db(sqlx::Error),
 }
 
@@ -218,10 +106,25 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         let name = projection.name().to_owned();
         Self {
             store: store.clone(),
-            lock_key: format!("{}{name}", store.inner.sql.projection_lock_prefix),
+            claim: Claim::Lock(Lock::new(store, &name)),
             projection,
             options,
             name,
+            standby_poll: Duration::from_secs(1),
+            lease: DEFAULT_LEASE,
+            conn: None,
+        }
+    }
+
+    /// The worker of one partition (see [`PgPartitions`](super::PgPartitions)), named `name#partition`.
+    pub(crate) fn partition(projection: P, options: ProjectionOptions, lease: Lease) -> Self {
+        let name = format!("{}#{}", projection.name(), lease.partition);
+        Self {
+            store: lease.shared.store.clone(),
+            projection,
+            options,
+            name,
+            claim: Claim::Lease(lease),
             standby_poll: Duration::from_secs(1),
             lease: DEFAULT_LEASE,
             conn: None,
@@ -282,50 +185,17 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         self.conn.take().ok_or_else(|| not_active(&self.name))
     }
 
-    /// Opens a connection of its own and tries the lock on it, setting the lease's timeouts in the same round trip.
-    async fn try_lock(&self) -> Result<Option<PgConnection>, sqlx::Error> {
-        let options = self.store.inner.pool.connect_options();
-        let connect = PgConnection::connect_with(&options);
-        let mut conn = tokio::time::timeout(self.store.inner.connect_timeout, connect)
-            .await
-            .map_err(|_| sqlx::Error::PoolTimedOut)??;
-        let lease = format!("{}ms", self.lease.as_millis());
-        let locked: bool = sqlx::query_scalar(LOCK)
-            .bind(&self.lock_key)
-            .bind(&lease)
-            .fetch_one(&mut conn)
-            .await?;
-        if locked {
-            Ok(Some(conn))
-        } else {
-            conn.close().await?;
-            Ok(None)
-        }
-    }
-
-    /// Who holds the lock, as the server shows it.
-    async fn holder(&self) -> Result<Option<Holder>, sqlx::Error> {
-        let row: Option<HolderRow> = sqlx::query_as(HOLDER)
-            .bind(&self.lock_key)
-            .fetch_optional(&self.store.inner.pool)
-            .await?;
-        Ok(
-            row.map(|(pid, application_name, client_addr, since)| Holder {
-                pid,
-                application_name: application_name.filter(|name| !name.is_empty()),
-                client_addr,
-                since,
-            }),
-        )
-    }
-
-    /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere.
+    /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere, `Lost` when a
+    /// partition's lease is gone.
     async fn move_checkpoint(
         &self,
         tx: &mut PgConnection,
         from: Option<Position>,
         to: Position,
     ) -> Result<(), Failure> {
+        if let Claim::Lease(lease) = &self.claim {
+            return lease.move_checkpoint(tx, from, to).await;
+        }
         let sql = &self.store.inner.sql;
         let query = match from {
             None => sqlx::query(&sql.create_checkpoint)
@@ -418,9 +288,125 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                 expected,
                 actual,
             }),
+            Failure::Lost(error) => {
+                self.conn = None;
+                ApplyError::Worker(WorkerError::Lost {
+                    projection: self.name.clone(),
+                    error,
+                })
+            }
             Failure::Db(error) => ApplyError::Worker(self.lost(error, operation)),
         }
     }
+
+    /// Moves the checkpoint to `to`, or (`None`) empties the read model and goes back to the start: for a
+    /// partition, every partition goes back (see [`PgPartitions::rebuild`](super::PgPartitions::rebuild)).
+    async fn reset_in_tx(
+        &mut self,
+        conn: &mut PgConnection,
+        from: Option<Position>,
+        to: Option<Position>,
+    ) -> Result<(), Failure> {
+        let mut tx = Connection::begin(conn).await?;
+        match to {
+            None => {
+                self.projection
+                    .reset(&mut tx)
+                    .await
+                    .map_err(|e| Failure::Handler(0, e.to_string(), false))?;
+                match &mut self.claim {
+                    Claim::Lock(_) => {
+                        sqlx::query(&self.store.inner.sql.delete_checkpoint)
+                            .bind(&self.name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    Claim::Lease(lease) => lease.rebuild(&mut tx).await?,
+                }
+            }
+            Some(to) => self.move_checkpoint(&mut tx, from, to).await?,
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The stored checkpoint, read on the claim's connection.
+    async fn load(&mut self) -> Result<Option<Position>, sqlx::Error> {
+        let conn = self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
+        match &self.claim {
+            Claim::Lock(_) => load_checkpoint(&self.store, conn, &self.name).await,
+            Claim::Lease(lease) => lease.checkpoint(conn).await,
+        }
+    }
+
+    /// Tries to become the active instance once.
+    async fn try_claim(&mut self) -> Result<Acquired, WorkerError> {
+        let failed = |error: sqlx::Error| WorkerError::Store(backend("acquire")(error));
+        let standby = |holder| Acquired::Standby {
+            holder,
+            retry_in: self.standby_poll,
+        };
+        let claimed = match &mut self.claim {
+            Claim::Lock(lock) => match lock.take(&self.store, self.lease).await.map_err(failed)? {
+                Some(conn) => Claimed::Won(conn),
+                None => Claimed::Busy(lock.holder(&self.store).await.map_err(failed)?),
+            },
+            Claim::Lease(lease) => lease
+                .claim()
+                .await
+                .map_err(|e| beat_failed(&self.name, e))?,
+        };
+        match claimed {
+            Claimed::Won(conn) => {
+                tracing::info!(projection = %self.name, "became the active instance");
+                self.conn = Some(conn);
+                Ok(Acquired::Active)
+            }
+            Claimed::Busy(holder) => Ok(standby(holder)),
+        }
+    }
+
+    /// For a partition: gives its lease up when this process holds more than its share, so a newer worker can
+    /// claim it.
+    async fn hand_over_if_over_share(&mut self) -> Result<(), WorkerError> {
+        let Claim::Lease(lease) = &mut self.claim else {
+            return Ok(());
+        };
+        if !lease
+            .should_hand_over()
+            .await
+            .map_err(|e| beat_failed(&self.name, e))?
+        {
+            return Ok(());
+        }
+        let released = lease.release().await;
+        self.conn = None;
+        released.map_err(|e| WorkerError::Store(backend("release")(e)))?;
+        Err(WorkerError::Lost {
+            projection: self.name.clone(),
+            error: "handed over to balance the partitions between the workers".to_owned(),
+        })
+    }
+}
+
+/// A failed membership beat, as the runner sees it: retried (the database is down) or a configuration error.
+fn beat_failed(projection: &str, error: BeatError) -> WorkerError {
+    match error {
+        BeatError::Db(error) => WorkerError::Store(backend("acquire")(error)),
+        BeatError::Partitions(error) => WorkerError::Other {
+            projection: projection.to_owned(),
+            error,
+        },
+    }
+}
+
+/// Opens a dedicated connection with the store's settings, within its connect timeout.
+pub(crate) async fn connect(store: &PgEventStore) -> Result<PgConnection, sqlx::Error> {
+    let options = store.inner.pool.connect_options();
+    let connect = PgConnection::connect_with(&options);
+    tokio::time::timeout(store.inner.connect_timeout, connect)
+        .await
+        .map_err(|_| sqlx::Error::PoolTimedOut)?
 }
 
 /// Decodes the event at `index` of a batch; failing, that event's failure.
@@ -442,33 +428,8 @@ fn handler_failure(index: usize, error: HandlerError) -> Failure {
     }
 }
 
-/// A lock holder's pid, application name, client address and connection start.
-type HolderRow = (
-    Option<i32>,
-    Option<String>,
-    Option<String>,
-    Option<DateTime<Utc>>,
-);
-
 /// How long the server keeps a silent holder's lock by default.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(10);
-
-/// Takes the projection's lock; on the lock connection, the server ends the session once it has been silent for
-/// the lease (PostgreSQL 14 added `idle_session_timeout`; 13 keeps only the idle-in-transaction bound).
-const LOCK: &str = "SELECT pg_try_advisory_lock(hashtextextended($1, 0)), \
-     set_config('idle_in_transaction_session_timeout', $2, false), \
-     CASE WHEN current_setting('server_version_num')::int >= 140000 \
-          THEN set_config('idle_session_timeout', $2, false) END";
-
-/// The backend holding the projection's lock: advisory locks on a bigint key show its high half in `classid`
-/// and its low half in `objid`.
-const HOLDER: &str = "WITH k AS (SELECT hashtextextended($1, 0) AS key) \
-     SELECT a.pid, a.application_name, host(a.client_addr), a.backend_start \
-     FROM k, pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-     WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
-       AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-       AND l.classid::bigint = (k.key >> 32) & 4294967295 AND l.objid::bigint = k.key & 4294967295 \
-     LIMIT 1";
 
 /// The error for an operation attempted without holding the projection's lock.
 fn not_active(projection: &str) -> WorkerError {
@@ -503,18 +464,10 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         if self.conn.is_some() {
             return Ok(Acquired::Active);
         }
-        let failed = |error: sqlx::Error| WorkerError::Store(backend("acquire")(error));
-        match self.try_lock().await.map_err(failed)? {
-            Some(conn) => {
-                tracing::info!(projection = %self.name, "became the active instance");
-                self.conn = Some(conn);
-                Ok(Acquired::Active)
-            }
-            None => Ok(Acquired::Standby {
-                holder: self.holder().await.map_err(failed)?,
-                retry_in: self.standby_poll,
-            }),
+        if let Claim::Lease(lease) = &mut self.claim {
+            lease.forget();
         }
+        self.try_claim().await
     }
 
     fn heartbeat_interval(&self) -> Option<Duration> {
@@ -522,20 +475,49 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
     }
 
     async fn heartbeat(&mut self) -> Result<(), WorkerError> {
-        let result = sqlx::query("SELECT 1").execute(self.conn()?).await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => Err(self.lost(error, "heartbeat")),
+        self.hand_over_if_over_share().await?;
+        let mut conn = self.take_conn()?;
+        let result = match &self.claim {
+            Claim::Lock(_) => sqlx::query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map(|_| ())
+                .map_err(Failure::Db),
+            Claim::Lease(lease) => lease.renew(&mut conn).await,
+        };
+        self.conn = Some(conn);
+        result.map_err(|failure| match self.failure(failure, None, "heartbeat") {
+            ApplyError::Worker(error) => error,
+            ApplyError::Handler(error) => WorkerError::Other {
+                projection: self.name.clone(),
+                error: error.error,
+            },
+        })
+    }
+
+    async fn release(&mut self) {
+        if let Claim::Lease(lease) = &mut self.claim {
+            if let Err(error) = lease.release().await {
+                tracing::warn!(projection = %self.name, %error, "could not release the partition; it expires by itself");
+            }
+        }
+        if let Some(conn) = self.conn.take() {
+            let _ = conn.close().await;
         }
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {
         wants::<P::Event>(self.projection.categories(), stream, event_type)
+            && match &self.claim {
+                Claim::Lock(_) => true,
+                Claim::Lease(lease) => {
+                    partition_of(stream, lease.shared.partitions) == lease.partition
+                }
+            }
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {
-        let (store, name) = (self.store.clone(), self.name.clone());
-        match load_checkpoint(&store, self.conn()?, &name).await {
+        match self.load().await {
             Ok(position) => Ok(position),
             Err(error) => Err(self.lost(error, "load_checkpoint")),
         }
@@ -547,6 +529,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         from: Option<Position>,
         to: Position,
     ) -> Result<(), ApplyError> {
+        self.hand_over_if_over_share().await?;
         let mut conn = self.take_conn().map_err(ApplyError::Worker)?;
         let result = match self.apply_in_tx(&mut conn, events, from, to, false).await {
             // Which event failed? Apply them one by one (a transient failure may not come back at all).
@@ -588,26 +571,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         to: Option<Position>,
     ) -> Result<(), WorkerError> {
         let mut conn = self.take_conn()?;
-        let sql = &self.store.inner.sql;
-        let result = async {
-            let mut tx = Connection::begin(&mut conn).await?;
-            match to {
-                None => {
-                    self.projection
-                        .reset(&mut tx)
-                        .await
-                        .map_err(|e| Failure::Handler(0, e.to_string(), false))?;
-                    sqlx::query(&sql.delete_checkpoint)
-                        .bind(&self.name)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Some(to) => self.move_checkpoint(&mut tx, from, to).await?,
-            }
-            tx.commit().await?;
-            Ok::<_, Failure>(())
-        }
-        .await;
+        let result = self.reset_in_tx(&mut conn, from, to).await;
         self.conn = Some(conn);
         result.map_err(|failure| match self.failure(failure, from, "reset") {
             ApplyError::Worker(error) => error,
@@ -644,41 +608,5 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         .await;
         self.conn = Some(conn);
         result.map_err(|failure| self.failure(failure, None, "redrive"))
-    }
-}
-
-impl PgEventStore {
-    /// Records that `consumer` has processed `event_id`, on `tx` (inside the transaction that records the effect's
-    /// bookkeeping). Returns `true` the first time, `false` when it was already recorded: skip the effect then.
-    /// The de-duplication helper for at-least-once handlers with side effects outside the database.
-    ///
-    /// ```no_run
-    /// # #![allow(dead_code)]
-    /// # use es_core::EventId;
-    /// # async fn send_email() {}
-    /// # async fn f(store: es_postgres::PgEventStore, event_id: EventId) -> Result<(), Box<dyn std::error::Error>> {
-    /// let mut tx = store.pool().begin().await?;
-    /// if store.mark_processed(&mut tx, "welcome-mail", event_id).await? {
-    ///     send_email().await;
-    /// }
-    /// tx.commit().await?;
-    /// # Ok(()) }
-    /// ```
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`].
-    pub async fn mark_processed(
-        &self,
-        tx: &mut PgConnection,
-        consumer: &str,
-        event_id: EventId,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(&self.inner.sql.mark_processed)
-            .bind(consumer)
-            .bind(event_id.as_uuid())
-            .execute(tx)
-            .await
-            .map_err(backend("mark_processed"))?;
-        Ok(done.rows_affected() == 1)
     }
 }
