@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use es_core::backend::{EventView, PayloadView, Visit};
-use es_core::store::CorruptEvent;
+use es_core::store::{CorruptEvent, FeedBatch};
 use es_core::{EventId, Metadata, Position, RecordedEvent, StoreError, StreamId, Version};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -122,6 +122,30 @@ pub(crate) fn feed_page(rows: &[PgRow]) -> Result<Vec<RecordedEvent>, StoreError
         }
     }
     Ok(events)
+}
+
+/// Decodes a filtered feed page (`read_filtered`): the selected events up to the first that does not read back,
+/// and how far the page read (its last row, or the row before a corrupt one). A corrupt first row is its error.
+pub(crate) fn filtered_page(rows: &[PgRow]) -> Result<Option<FeedBatch>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len().saturating_sub(1));
+    let mut through = None;
+    for row in rows {
+        if row.try_get::<bool, _>(10).unwrap_or(false) {
+            let tx: i64 = row.try_get(0).unwrap_or_default();
+            let pos: i64 = row.try_get(1).unwrap_or_default();
+            through = Some(position(tx, pos));
+            continue;
+        }
+        match recorded_event(row, None) {
+            Ok(event) => events.push(event),
+            Err(error) if events.is_empty() => return Err(error),
+            Err(_) => {
+                through = events.last().map(|e: &RecordedEvent| e.position);
+                break;
+            }
+        }
+    }
+    Ok(through.map(|through| FeedBatch { events, through }))
 }
 
 /// Calls `visit` with a view of each row selected by a `fold_stream` statement, payloads as text straight from

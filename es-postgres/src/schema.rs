@@ -92,6 +92,7 @@ pub(crate) struct Sql {
     pub(crate) delete_checkpoint: String,
     pub(crate) event_types: String,
     pub(crate) sample_events: String,
+    pub(crate) read_filtered: String,
     pub(crate) head: String,
     pub(crate) count_after: String,
     pub(crate) held_back: String,
@@ -142,6 +143,24 @@ impl Sql {
                  WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
                  ORDER BY events.transaction_id, events.global_position LIMIT $3"
+            ),
+            // A feed page filtered on the server: the selected rows of the next `$3` (categories `$4`, event
+            // types `$5`; NULL: any), then one row marked `through` with the position of the page's last row, so a
+            // reader moves past the rows it does not want without fetching them.
+            read_filtered: format!(
+                "WITH page AS (SELECT {EVENT_COLUMNS}, \
+                   ($4::text[] IS NULL OR split_part(stream_id, '-', 1) = ANY($4)) \
+                   AND ($5::text[] IS NULL OR event_type = ANY($5)) AS wanted \
+                 FROM {s}.events \
+                 WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                 ORDER BY events.transaction_id, events.global_position LIMIT $3) \
+                 SELECT * FROM (SELECT transaction_id, global_position, stream_id, stream_version, event_id, \
+                     event_type, schema_version, payload, metadata, created_at, false AS through \
+                   FROM page WHERE wanted \
+                 UNION ALL (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
+                     NULL, true FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)) rows \
+                 ORDER BY through, transaction_id, global_position"
             ),
             notify_channel: format!("es_events_{schema}"),
             save_snapshot: format!(

@@ -6,7 +6,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use es_core::backend::{FoldRead, Visit};
 use es_core::projection::HeldBack;
-use es_core::store::{AppendResult, Direction, EventLimits, EventStream};
+use es_core::store::{
+    AppendResult, Direction, EventLimits, EventStream, FeedBatch, FeedFilter, FeedStream,
+};
 use es_core::{
     EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
     StreamRead,
@@ -395,6 +397,10 @@ impl EventStore for PgEventStore {
         subscription::subscribe(Arc::clone(&self.inner), after)
     }
 
+    fn subscribe_filtered(&self, after: Position, filter: FeedFilter) -> FeedStream {
+        subscription::subscribe_filtered(Arc::clone(&self.inner), after, filter)
+    }
+
     async fn head(&self) -> Result<Option<Position>, StoreError> {
         let row: Option<(i64, i64)> = crate::error::retrying(&self.inner.pool, || {
             sqlx::query_as(&self.inner.sql.head).fetch_optional(&self.inner.pool)
@@ -472,6 +478,28 @@ pub(crate) async fn read_all(
     .await
     .map_err(backend("read_all"))?;
     crate::rows::feed_page(&rows)
+}
+
+/// One filtered feed page after `after` (see `read_filtered`): `None` when nothing new is visible.
+pub(crate) async fn read_filtered(
+    inner: &Inner,
+    after: Position,
+    limit: usize,
+    filter: &FeedFilter,
+) -> Result<Option<FeedBatch>, StoreError> {
+    let list = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
+    let rows = crate::error::retrying(&inner.pool, || {
+        sqlx::query(&inner.sql.read_filtered)
+            .bind(bind_half(after.commit))
+            .bind(bind_half(after.prepare))
+            .bind(bind_half(limit as u64))
+            .bind(list(filter.categories()))
+            .bind(list(filter.event_types()))
+            .fetch_all(&inner.pool)
+    })
+    .await
+    .map_err(backend("read_filtered"))?;
+    crate::rows::filtered_page(&rows)
 }
 
 #[cfg(test)]

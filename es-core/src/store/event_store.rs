@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::Stream;
 
 use crate::error::StoreError;
+use crate::store::{FeedFilter, FeedStream, filtered};
 use crate::{
     AppendResult, EventId, EventView, ExpectedVersion, FoldRead, HeldBack, NewEvent, Position,
     RecordedEvent, StreamId, StreamRead, Visit,
@@ -108,6 +109,33 @@ pub trait EventStore: Send + Sync {
     /// committed (live). The stream ends only with an error item or when dropped.
     fn subscribe_all(&self, after: Position) -> EventStream;
 
+    /// The events after `after` that `filter` selects, in pages that say how far they read ([`FeedBatch`]
+    /// (crate::store::FeedBatch)): catch-up, then live, like [`subscribe_all`](Self::subscribe_all). The default
+    /// filters [`subscribe_all`](Self::subscribe_all) in the process; a backend with a query language filters on
+    /// the server, so a projection of a few categories does not fetch and decode the whole log.
+    ///
+    /// ```
+    /// use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+    /// use es_core::store::FeedFilter;
+    /// use es_memory::InMemoryEventStore;
+    /// use futures::StreamExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = InMemoryEventStore::new();
+    /// let on = NewEvent::new("SwitchedOn", 1, serde_json::json!({}));
+    /// store.append(&StreamId::new("door-1")?, ExpectedVersion::Any, vec![on.clone()]).await?;
+    /// let last = store.append(&StreamId::new("light-1")?, ExpectedVersion::Any, vec![on]).await?;
+    ///
+    /// let lights = FeedFilter::all().with_categories(&["light"]);
+    /// let batch = store.subscribe_filtered(Position::START, lights).next().await.transpose()?.unwrap();
+    /// assert_eq!(batch.events.len(), 1);
+    /// assert_eq!(batch.through, last.last_position);
+    /// # Ok(()) }
+    /// ```
+    fn subscribe_filtered(&self, after: Position, filter: FeedFilter) -> FeedStream {
+        filtered(self.subscribe_all(after), filter)
+    }
+
     /// The position of the newest event `read_all` shows; `None` for an empty store. The default pages through
     /// `read_all`; backends answer directly.
     ///
@@ -197,6 +225,10 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
 
     fn subscribe_all(&self, after: Position) -> EventStream {
         (**self).subscribe_all(after)
+    }
+
+    fn subscribe_filtered(&self, after: Position, filter: FeedFilter) -> FeedStream {
+        (**self).subscribe_filtered(after, filter)
     }
 
     async fn fold_stream(

@@ -41,6 +41,7 @@
 pub(crate) mod append;
 pub(crate) mod error;
 mod event_store;
+mod feed;
 pub(crate) mod fold;
 mod limits;
 mod metadata;
@@ -59,6 +60,7 @@ pub use error::{
     StreamIdError,
 };
 pub use event_store::{EventStore, EventStream};
+pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered};
 pub use limits::EventLimits;
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};

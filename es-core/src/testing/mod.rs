@@ -85,6 +85,7 @@ macro_rules! store_conformance_tests {
             read_all_keeps_each_stream_in_version_order,
             events_round_trip_type_schema_version_payload_and_metadata,
             subscribe_all_catches_up_then_goes_live,
+            subscribe_filtered_selects_by_category_and_type_and_moves_past_the_rest,
             subscribe_all_starts_after_the_given_position,
             racing_exact_appends_have_exactly_one_winner,
             concurrent_any_appends_to_one_stream_all_land_in_order,

@@ -772,6 +772,67 @@ pub async fn subscribe_all_starts_after_the_given_position<S: EventStore>(store:
     assert_eq!(next(&mut subscription).await.version, v(3));
 }
 
+/// A filtered subscription hands over only the selected events, in global order, each once, and its pages say how
+/// far they read: past the events it does not select, up to the last one written, live as well.
+pub async fn subscribe_filtered_selects_by_category_and_type_and_moves_past_the_rest<
+    S: EventStore + Clone + 'static,
+>(
+    store: S,
+) {
+    let typed = |t: &'static str, n: u64| NewEvent::new(t, 1, json!({ "n": n }));
+    let mut selected = Vec::new();
+    let mut last = Position::START;
+    for n in 0..30u64 {
+        let (name, t) = match n % 3 {
+            0 => ("light-1", "SwitchedOn"),
+            1 => ("door-1", "SwitchedOn"),
+            _ => ("light-2", "Dimmed"),
+        };
+        let written = append(&store, &stream(name), ExpectedVersion::Any, vec![typed(t, n)]).await;
+        last = written.last_position;
+        if n % 3 == 0 {
+            selected.push(written.last_position);
+        }
+    }
+    let filter = crate::store::FeedFilter::all()
+        .with_categories(&["light"])
+        .only_types(&["SwitchedOn"]);
+    let mut feed = store.subscribe_filtered(Position::START, filter.clone());
+    let mut seen = Vec::new();
+    let mut through = Position::START;
+    while through < last {
+        let batch = next_batch(&mut feed).await;
+        assert!(batch.through > through, "a page must move on");
+        assert!(batch.events.iter().all(|e| e.position <= batch.through));
+        through = batch.through;
+        seen.extend(batch.events.iter().map(|e| e.position));
+    }
+    assert_eq!(seen, selected);
+    // Live: an unselected event moves the feed on, a selected one comes through.
+    let door = append(&store, &stream("door-1"), ExpectedVersion::Any, vec![typed("SwitchedOn", 99)]).await;
+    let light = append(&store, &stream("light-3"), ExpectedVersion::Any, vec![typed("SwitchedOn", 100)]).await;
+    let mut live = Vec::new();
+    while through < light.last_position {
+        let batch = next_batch(&mut feed).await;
+        through = batch.through;
+        live.extend(batch.events.iter().map(|e| e.position));
+    }
+    assert!(door.last_position < light.last_position);
+    assert_eq!(live, vec![light.last_position]);
+    // From a position: only what follows it.
+    let mut later = store.subscribe_filtered(selected[5], filter);
+    assert_eq!(next_batch(&mut later).await.events[0].position, selected[6]);
+}
+
+async fn next_batch(feed: &mut crate::store::FeedStream) -> crate::store::FeedBatch {
+    match tokio::time::timeout(PATIENCE, feed.next()).await {
+        Ok(Some(Ok(batch))) => batch,
+        Ok(Some(Err(error))) => panic!("filtered subscription failed: {error}"),
+        Ok(None) => panic!("filtered subscription ended"),
+        Err(_) => panic!("no page from the filtered subscription within {PATIENCE:?}"),
+    }
+}
+
 async fn next(subscription: &mut crate::EventStream) -> RecordedEvent {
     match tokio::time::timeout(PATIENCE, subscription.next()).await {
         Ok(Some(Ok(event))) => event,
