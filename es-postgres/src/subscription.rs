@@ -69,38 +69,48 @@ pub(crate) fn subscribe(inner: Arc<Inner>, after: Position) -> EventStream {
 
 /// The filtered feed: a page of the selected events (filtered on the server) as soon as the page read anything, so a
 /// reader moves past what it does not want; when nothing new is visible, waits for a wake-up or the poll interval.
-pub(crate) fn subscribe_filtered(inner: Arc<Inner>, after: Position, filter: FeedFilter) -> FeedStream {
+pub(crate) fn subscribe_filtered(
+    inner: Arc<Inner>,
+    after: Position,
+    filter: FeedFilter,
+) -> FeedStream {
     let started = futures::stream::once(async move {
         let (wake, listener) = inner.live.subscribe();
         (inner, after, wake, listener, false)
     });
     Box::pin(futures::StreamExt::flat_map(started, move |cursor| {
         let filter = filter.clone();
-        futures::stream::unfold(cursor, move |(inner, mut after, mut wake, listener, failed)| {
-            let filter = filter.clone();
-            async move {
-                if failed {
-                    return None;
-                }
-                loop {
-                    wake.borrow_and_update();
-                    match read_filtered(&inner, after, inner.page_size, &filter).await {
-                        Ok(None) => {
-                            let _ = tokio::time::timeout(inner.poll_interval, wake.changed()).await;
+        futures::stream::unfold(
+            cursor,
+            move |(inner, mut after, mut wake, listener, failed)| {
+                let filter = filter.clone();
+                async move {
+                    if failed {
+                        return None;
+                    }
+                    loop {
+                        wake.borrow_and_update();
+                        match read_filtered(&inner, after, inner.page_size, &filter).await {
+                            Ok(None) => {
+                                let _ =
+                                    tokio::time::timeout(inner.poll_interval, wake.changed()).await;
+                            }
+                            Ok(Some(batch)) => {
+                                after = batch.through;
+                                return Some((Ok(batch), (inner, after, wake, listener, false)));
+                            }
+                            Err(StoreError::Corrupt(corrupt)) => {
+                                after = corrupt.position;
+                                let item = Err(StoreError::Corrupt(corrupt));
+                                return Some((item, (inner, after, wake, listener, false)));
+                            }
+                            Err(error) => {
+                                return Some((Err(error), (inner, after, wake, listener, true)));
+                            }
                         }
-                        Ok(Some(batch)) => {
-                            after = batch.through;
-                            return Some((Ok(batch), (inner, after, wake, listener, false)));
-                        }
-                        Err(StoreError::Corrupt(corrupt)) => {
-                            after = corrupt.position;
-                            let item = Err(StoreError::Corrupt(corrupt));
-                            return Some((item, (inner, after, wake, listener, false)));
-                        }
-                        Err(error) => return Some((Err(error), (inner, after, wake, listener, true))),
                     }
                 }
-            }
-        })
+            },
+        )
     }))
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 
 use crate::projection::worker::ApplyError;
+use crate::store::FeedFilter;
 use crate::{
     Acquired, BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions,
     ProjectionWorker, WorkerError, describe, wants,
@@ -174,6 +175,10 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
 
     async fn acquire(&mut self) -> Result<Acquired, WorkerError> {
         Ok(Acquired::Active)
+    }
+
+    fn feed_filter(&self) -> FeedFilter {
+        FeedFilter::of::<P::Event>(self.projection.categories())
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {

@@ -60,6 +60,7 @@
 mod checkpoint;
 pub(crate) mod checkpointed;
 mod dead_letter;
+mod feed;
 pub(crate) mod handler;
 mod options;
 mod runner;

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::error::CorruptEvent;
+use crate::projection::feed::{Feed, FeedItem};
 use crate::projection::worker::ApplyError;
+use crate::store::{FeedBatch, FeedFilter, FeedStream};
 use crate::{
     Acquired, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection,
     ProjectionOptions, ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
@@ -170,10 +172,20 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
         self.with(CheckpointedWorker::new(projection, checkpoints, options))
     }
 
-    /// Starts every projection on its own task. Must be called inside a Tokio runtime.
+    /// Starts every projection on its own task. Must be called inside a Tokio runtime. With more than one
+    /// projection, one feed reads the global stream for all of them (each still catches up on its own, filtered
+    /// on the server, until it reaches the feed; see the [module](crate::projection) overview).
     pub fn start(self) -> RunningProjections {
         let (shutdown, _) = watch::channel(false);
         let store: Arc<dyn EventStore> = Arc::new(self.store);
+        let feed = (self.workers.len() > 1).then(|| {
+            let filters: Vec<FeedFilter> = self.workers.iter().map(|w| w.feed_filter()).collect();
+            Feed::start(
+                Arc::clone(&store),
+                FeedFilter::union(&filters),
+                shutdown.subscribe(),
+            )
+        });
         let mut projections = HashMap::new();
         for worker in self.workers {
             let name = worker.name().to_owned();
@@ -186,6 +198,7 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
                 control: control_rx,
                 shutdown: shutdown.subscribe(),
                 parked: HashSet::new(),
+                feed: feed.clone(),
             };
             let join = tokio::spawn(task.run());
             projections.insert(
@@ -508,6 +521,66 @@ struct Task {
     shutdown: watch::Receiver<bool>,
     /// Under [`FailurePolicy::ParkStream`]: the streams with dead letters, whose later events are parked behind them.
     parked: HashSet<String>,
+    /// The runner's shared feed, when it runs several projections.
+    feed: Option<Arc<Feed>>,
+}
+
+/// Where a task reads from: its own filtered subscription (catching up), or the runner's feed (caught up).
+enum Source {
+    Own(FeedStream),
+    Shared(tokio::sync::broadcast::Receiver<Arc<FeedItem>>),
+}
+
+/// What a task's source gave.
+enum Pulled {
+    Batch(FeedBatch),
+    Shared(Arc<FeedItem>),
+    Corrupt(Box<CorruptEvent>),
+    Failed(StoreError),
+    /// The source ended or the task fell behind the feed's buffer: read on its own again.
+    Ended,
+}
+
+impl Source {
+    fn is_own(&self) -> bool {
+        matches!(self, Self::Own(_))
+    }
+
+    async fn next(&mut self) -> Pulled {
+        match self {
+            Self::Own(pages) => match pages.next().await {
+                Some(Ok(batch)) => Pulled::Batch(batch),
+                Some(Err(StoreError::Corrupt(corrupt))) => Pulled::Corrupt(corrupt),
+                Some(Err(error)) => Pulled::Failed(error),
+                None => Pulled::Ended,
+            },
+            Self::Shared(pages) => match pages.recv().await {
+                Ok(item) => Pulled::Shared(item),
+                Err(error) => {
+                    tracing::debug!(%error, "left the shared feed; reading on its own");
+                    Pulled::Ended
+                }
+            },
+        }
+    }
+}
+
+/// What woke a task up.
+enum Woke {
+    Control(Control),
+    Heartbeat,
+    FeedMoved,
+    Pulled(Pulled),
+}
+
+/// Waits until the feed hands out another page (forever without a feed).
+async fn moved(progress: &mut Option<watch::Receiver<Position>>) {
+    if let Some(progress) = progress {
+        if progress.changed().await.is_ok() {
+            return;
+        }
+    }
+    std::future::pending().await
 }
 
 impl Task {
@@ -639,75 +712,120 @@ impl Task {
         }
     }
 
-    /// Subscribes after `position` and processes batches until shutdown, failure, or a control message that moves
-    /// the checkpoint (then subscribes again).
+    /// Reads after `position` (its own filtered subscription, then the runner's feed once caught up) and processes
+    /// batches until shutdown, failure, or a control message that moves the checkpoint (then reads again from it).
     async fn follow(&mut self, position: &mut Option<Position>) -> Result<Exit, WorkerError> {
         let beat = self.worker.heartbeat_interval();
         let mut heartbeat = heartbeats(beat);
+        let mut progress = self.feed.as_ref().map(|feed| feed.progress());
         'subscribe: loop {
-            let mut events = self
-                .store
-                .subscribe_all(position.unwrap_or(Position::START));
+            let mut source = self.source(*position, None);
             loop {
-                let first = tokio::select! {
+                let woke = tokio::select! {
                     biased;
                     _ = self.shutdown.wait_for(|stop| *stop) => return Ok(Exit::Shutdown),
-                    Some(control) = self.control.recv() => Err(Some(control)),
-                    _ = heartbeat.tick(), if beat.is_some() => Err(None),
-                    next = events.next() => Ok(next),
+                    Some(control) = self.control.recv() => Woke::Control(control),
+                    _ = heartbeat.tick(), if beat.is_some() => Woke::Heartbeat,
+                    () = moved(&mut progress), if source.is_own() => Woke::FeedMoved,
+                    pulled = source.next() => Woke::Pulled(pulled),
                 };
-                let mut batch = match first {
-                    Err(Some(control)) => {
-                        if self.control(control, position).await {
-                            continue 'subscribe;
-                        }
-                        continue;
-                    }
-                    Err(None) => {
+                // Whether the worker did something, which shows it is alive as a heartbeat does.
+                let worked = matches!(woke, Woke::Pulled(_));
+                let flow = match woke {
+                    Woke::Control(control) => match self.control(control, position).await {
+                        true => Flow::Resubscribe,
+                        false => Flow::Next,
+                    },
+                    Woke::Heartbeat => {
                         self.worker.heartbeat().await?;
-                        continue;
+                        Flow::Next
                     }
-                    Ok(Some(Ok(event))) => vec![event],
-                    Ok(Some(Err(StoreError::Corrupt(corrupt)))) => {
-                        match self.corrupt(&corrupt, position).await? {
-                            Flow::Next => continue,
-                            Flow::Resubscribe => continue 'subscribe,
-                            Flow::Exit(exit) => return Ok(exit),
+                    Woke::FeedMoved => Flow::Next,
+                    Woke::Pulled(Pulled::Batch(batch)) => {
+                        self.process_through(batch.events, batch.through, position)
+                            .await?
+                    }
+                    Woke::Pulled(Pulled::Shared(item)) => match &*item {
+                        FeedItem::Batch(batch) if Some(batch.through) > *position => {
+                            let after = position.unwrap_or(Position::START);
+                            let events = batch
+                                .events
+                                .iter()
+                                .filter(|e| e.position > after)
+                                .cloned()
+                                .collect();
+                            self.process_through(events, batch.through, position)
+                                .await?
                         }
+                        FeedItem::Corrupt(corrupt) if Some(corrupt.position) > *position => {
+                            self.corrupt(corrupt, position).await?
+                        }
+                        _ => Flow::Next,
+                    },
+                    Woke::Pulled(Pulled::Corrupt(corrupt)) => {
+                        self.corrupt(&corrupt, position).await?
                     }
-                    Ok(Some(Err(error))) => return Err(WorkerError::Store(error)),
-                    Ok(None) => continue 'subscribe,
+                    Woke::Pulled(Pulled::Failed(error)) => return Err(WorkerError::Store(error)),
+                    Woke::Pulled(Pulled::Ended) => continue 'subscribe,
                 };
-                let batch_size = self.worker.options().batch_size;
-                let mut corrupt = None;
-                while batch.len() < batch_size {
-                    match events.next().now_or_never() {
-                        Some(Some(Ok(event))) => batch.push(event),
-                        Some(Some(Err(StoreError::Corrupt(found)))) => {
-                            corrupt = Some(found);
-                            break;
-                        }
-                        Some(Some(Err(error))) => return Err(WorkerError::Store(error)),
-                        _ => break,
-                    }
-                }
-                let span = tracing::info_span!(
-                    "projection_batch",
-                    projection = self.worker.name(),
-                    from = %position.unwrap_or(Position::START),
-                    to = %batch.last().map_or(Position::START, |e| e.position),
-                    events = batch.len(),
-                );
-                let mut flow = self.process(batch, position).instrument(span).await?;
-                if let (Flow::Next, Some(corrupt)) = (&flow, corrupt) {
-                    flow = self.corrupt(&corrupt, position).await?;
-                }
                 match flow {
                     Flow::Next => {}
                     Flow::Resubscribe => continue 'subscribe,
                     Flow::Exit(exit) => return Ok(exit),
                 }
-                heartbeat.reset();
+                if source.is_own() {
+                    source = self.source(*position, Some(source));
+                }
+                if worked {
+                    heartbeat.reset();
+                }
+            }
+        }
+    }
+
+    /// The runner's feed when it has not gone past `position`, else `own` (or a new own subscription).
+    fn source(&self, position: Option<Position>, own: Option<Source>) -> Source {
+        if let Some(pages) = self.feed.as_ref().and_then(|feed| feed.join(position)) {
+            return Source::Shared(pages);
+        }
+        own.unwrap_or_else(|| {
+            let after = position.unwrap_or(Position::START);
+            Source::Own(
+                self.store
+                    .subscribe_filtered(after, self.worker.feed_filter()),
+            )
+        })
+    }
+
+    /// Processes a page of the feed in batches of the projection's batch size; the last moves the checkpoint to
+    /// `through` (past the events it read and did not want).
+    async fn process_through(
+        &mut self,
+        mut events: Vec<RecordedEvent>,
+        through: Position,
+        position: &mut Option<Position>,
+    ) -> Result<Flow, WorkerError> {
+        events.retain(|e| self.worker.wants(e.stream_id.as_str(), &e.event_type));
+        let size = self.worker.options().batch_size.max(1);
+        loop {
+            let rest = match events.len() > size {
+                true => events.split_off(size),
+                false => Vec::new(),
+            };
+            let to = match rest.is_empty() {
+                true => through,
+                false => events.last().map_or(through, |e| e.position),
+            };
+            let span = tracing::info_span!(
+                "projection_batch",
+                projection = self.worker.name(),
+                from = %position.unwrap_or(Position::START),
+                to = %to,
+                events = events.len(),
+            );
+            match self.process(events, to, position).instrument(span).await? {
+                Flow::Next if !rest.is_empty() => events = rest,
+                flow => return Ok(flow),
             }
         }
     }
@@ -746,20 +864,18 @@ impl Task {
         self.give_up(&event, error, 1, position).await
     }
 
-    /// Applies one batch; on a failing event, retries it alone with backoff, then applies the failure policy.
-    /// Events of parked streams ([`FailurePolicy::ParkStream`]) are parked in their place instead.
+    /// Applies one batch of wanted events and moves the checkpoint to `to`; on a failing event, retries it alone
+    /// with backoff, then applies the failure policy. Events of parked streams ([`FailurePolicy::ParkStream`]) are
+    /// parked in their place instead.
     async fn process(
         &mut self,
-        batch: Vec<RecordedEvent>,
+        wanted: Vec<RecordedEvent>,
+        to: Position,
         position: &mut Option<Position>,
     ) -> Result<Flow, WorkerError> {
-        let Some(to) = batch.last().map(|e| e.position) else {
+        if Some(to) <= *position {
             return Ok(Flow::Next);
-        };
-        let wanted: Vec<RecordedEvent> = batch
-            .into_iter()
-            .filter(|e| self.worker.wants(e.stream_id.as_str(), &e.event_type))
-            .collect();
+        }
         let mut start = 0;
         loop {
             // The events up to the next one of a parked stream go together; that one is parked.

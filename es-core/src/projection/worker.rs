@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 use crate::projection::{DeadLetter, Holder, ProjectionOptions};
+use crate::store::FeedFilter;
 use crate::{Position, RecordedEvent};
 
 /// A worker operation failed (not a handler: the storage under it).
@@ -139,6 +140,12 @@ pub trait ProjectionWorker: Send + 'static {
     /// Gives up the claim when the runner shuts down, so another instance can take over at once instead of after
     /// a lease runs out. By default nothing to give up.
     async fn release(&mut self) {}
+
+    /// What the projection selects from the feed, filtered by the store where it can (by default every event);
+    /// [`wants`](Self::wants) still decides for each event.
+    fn feed_filter(&self) -> FeedFilter {
+        FeedFilter::all()
+    }
 
     /// Whether the projection handles the event stored as `event_type` in `stream` (decided before decoding; see
     /// [`wants`](crate::wants)).

@@ -122,9 +122,9 @@ pub trait EventStore: Send + Sync {
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let store = InMemoryEventStore::new();
-    /// let on = NewEvent::new("SwitchedOn", 1, serde_json::json!({}));
-    /// store.append(&StreamId::new("door-1")?, ExpectedVersion::Any, vec![on.clone()]).await?;
-    /// let last = store.append(&StreamId::new("light-1")?, ExpectedVersion::Any, vec![on]).await?;
+    /// let on = || NewEvent::new("SwitchedOn", 1, serde_json::json!({}));
+    /// store.append(&StreamId::new("door-1")?, ExpectedVersion::Any, vec![on()]).await?;
+    /// let last = store.append(&StreamId::new("light-1")?, ExpectedVersion::Any, vec![on()]).await?;
     ///
     /// let lights = FeedFilter::all().with_categories(&["light"]);
     /// let batch = store.subscribe_filtered(Position::START, lights).next().await.transpose()?.unwrap();

@@ -8,6 +8,7 @@ use es_core::backend::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
 };
 use es_core::projection::{DeadLetter, HandlerError, ProjectionOptions};
+use es_core::store::FeedFilter;
 use es_core::{DomainEvent, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
 
@@ -504,6 +505,10 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
         }
+    }
+
+    fn feed_filter(&self) -> FeedFilter {
+        FeedFilter::of::<P::Event>(self.projection.categories())
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {

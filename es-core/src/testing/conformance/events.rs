@@ -788,7 +788,13 @@ pub async fn subscribe_filtered_selects_by_category_and_type_and_moves_past_the_
             1 => ("door-1", "SwitchedOn"),
             _ => ("light-2", "Dimmed"),
         };
-        let written = append(&store, &stream(name), ExpectedVersion::Any, vec![typed(t, n)]).await;
+        let written = append(
+            &store,
+            &stream(name),
+            ExpectedVersion::Any,
+            vec![typed(t, n)],
+        )
+        .await;
         last = written.last_position;
         if n % 3 == 0 {
             selected.push(written.last_position);
@@ -809,8 +815,20 @@ pub async fn subscribe_filtered_selects_by_category_and_type_and_moves_past_the_
     }
     assert_eq!(seen, selected);
     // Live: an unselected event moves the feed on, a selected one comes through.
-    let door = append(&store, &stream("door-1"), ExpectedVersion::Any, vec![typed("SwitchedOn", 99)]).await;
-    let light = append(&store, &stream("light-3"), ExpectedVersion::Any, vec![typed("SwitchedOn", 100)]).await;
+    let door = append(
+        &store,
+        &stream("door-1"),
+        ExpectedVersion::Any,
+        vec![typed("SwitchedOn", 99)],
+    )
+    .await;
+    let light = append(
+        &store,
+        &stream("light-3"),
+        ExpectedVersion::Any,
+        vec![typed("SwitchedOn", 100)],
+    )
+    .await;
     let mut live = Vec::new();
     while through < light.last_position {
         let batch = next_batch(&mut feed).await;
