@@ -48,7 +48,8 @@ mod subscription;
 
 pub use error::{PgError, PgSetupError};
 pub use projection::{
-    DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, partition_of,
+    DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, ReadModel,
+    partition_of,
 };
 pub use schema::SchemaName;
 /// The sqlx this crate is built with (handlers of a [`PgProjection`] name `sqlx::PgConnection`): depend on it through

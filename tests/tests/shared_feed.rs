@@ -128,7 +128,12 @@ impl Projection for Tally {
         if !self.pause.is_zero() {
             tokio::time::sleep(self.pause).await;
         }
-        *self.seen.lock().unwrap().entry(record.event_id).or_default() += 1;
+        *self
+            .seen
+            .lock()
+            .unwrap()
+            .entry(record.event_id)
+            .or_default() += 1;
         Ok(())
     }
 }
@@ -136,11 +141,8 @@ impl Projection for Tally {
 async fn post(store: &impl EventStore, n: usize) -> Position {
     let mut last = Position::START;
     for i in 0..n {
-        let event = NewEvent::from_domain(
-            &LedgerEvent::Posted { amount: 1 },
-            Default::default(),
-        )
-        .unwrap();
+        let event =
+            NewEvent::from_domain(&LedgerEvent::Posted { amount: 1 }, Default::default()).unwrap();
         let stream = StreamId::new(format!("acct-{}", i % 10)).unwrap();
         last = store
             .append(&stream, ExpectedVersion::Any, vec![event])
@@ -165,7 +167,11 @@ async fn caught_up_projections_read_the_live_log_once_between_them() {
         .collect();
     let mut runner = ProjectionRunner::new(store.clone());
     for tally in &tallies {
-        runner = runner.with_projection(tally.clone(), checkpoints.clone(), ProjectionOptions::default());
+        runner = runner.with_projection(
+            tally.clone(),
+            checkpoints.clone(),
+            ProjectionOptions::default(),
+        );
     }
     let running = runner.start();
     post(&store, 10).await;
@@ -193,7 +199,11 @@ async fn a_slow_projection_falls_out_of_the_shared_feed_instead_of_holding_the_o
     let slow = Tally::new("slow", Duration::from_millis(3));
     let running = ProjectionRunner::new(store.clone())
         .with_projection(fast.clone(), store.clone(), ProjectionOptions::default())
-        .with_projection(slow.clone(), store.clone(), ProjectionOptions::default().batch_size(10))
+        .with_projection(
+            slow.clone(),
+            store.clone(),
+            ProjectionOptions::default().batch_size(10),
+        )
         .start();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let started = Instant::now();
@@ -211,6 +221,9 @@ async fn a_slow_projection_falls_out_of_the_shared_feed_instead_of_holding_the_o
         started.elapsed()
     );
     assert!(fast.each_once(EVENTS));
-    assert!(slow.each_once(EVENTS), "the slow projection missed or repeated an event");
+    assert!(
+        slow.each_once(EVENTS),
+        "the slow projection missed or repeated an event"
+    );
     running.shutdown().await;
 }

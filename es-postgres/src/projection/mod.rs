@@ -12,9 +12,11 @@ mod lease;
 mod lock;
 mod partitions;
 mod processed;
+mod read_model;
 mod worker;
 
 pub use partitions::{PartitionStatus, PgPartitions, partition_of};
+pub use read_model::ReadModel;
 pub use worker::{DEFAULT_LEASE, PgProjectionWorker};
 
 /// A projection whose read model lives in the same PostgreSQL database as the events. Its handler writes through
@@ -74,6 +76,13 @@ pub trait PgProjection: Send + Sync + 'static {
         event: Self::Event,
         record: &RecordedEvent,
     ) -> Result<(), HandlerError>;
+
+    /// The read model's tables and version, when the worker should own its DDL (setup before the first batch,
+    /// versions built side by side and switched atomically: see [`ReadModel`]). By default `None`: the tables are
+    /// the application's, and [`reset`](Self::reset) empties them.
+    fn read_model(&self) -> Option<ReadModel> {
+        None
+    }
 
     /// Applies a batch of events, in order, writing through `tx` (the batch's transaction, which also moves the
     /// checkpoint: do not commit it). By default it calls [`handle`](Self::handle) for each event; override it to
@@ -155,6 +164,10 @@ impl<P: PgProjection> PgProjection for Arc<P> {
 
     fn categories(&self) -> &[&str] {
         (**self).categories()
+    }
+
+    fn read_model(&self) -> Option<ReadModel> {
+        (**self).read_model()
     }
 
     async fn handle(

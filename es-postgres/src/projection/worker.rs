@@ -16,6 +16,7 @@ use super::PgProjection;
 use super::lease::{BeatError, Claimed, Lease};
 use super::lock::Lock;
 use super::partitions::partition_of;
+use super::read_model::{Bound, ModelError, Stage, caught_up};
 use crate::PgEventStore;
 use crate::dead_letters;
 use crate::error::backend;
@@ -73,6 +74,9 @@ pub struct PgProjectionWorker<P> {
     lease: Duration,
     /// The dedicated connection holding the claim; `None` until acquired or after it failed.
     conn: Option<PgConnection>,
+    /// The declared read model (or why it is invalid), and where it stood when this worker became active.
+    model: Option<Result<Bound, String>>,
+    stage: Option<Stage>,
 }
 
 /// What makes a worker the active one.
@@ -92,6 +96,8 @@ pub(crate) enum Failure {
     Fenced(Option<Position>),
     /// The claim is gone (a partition's lease was taken over or expired).
     Lost(String),
+    /// The read model version this worker builds was replaced: it must stop.
+    Retired(String),
     Db(sqlx::Error),
 }
 
@@ -104,7 +110,12 @@ impl From<sqlx::Error> for Failure {
 impl<P: PgProjection> PgProjectionWorker<P> {
     /// A worker for `projection` on `store`'s database.
     pub fn new(store: &PgEventStore, projection: P, options: ProjectionOptions) -> Self {
-        let name = projection.name().to_owned();
+        let declared = projection.read_model();
+        let name = match &declared {
+            Some(model) => model.worker_name(projection.name()),
+            None => projection.name().to_owned(),
+        };
+        let model = declared.map(|model| Bound::new(store, projection.name(), model));
         Self {
             store: store.clone(),
             claim: Claim::Lock(Lock::new(store, &name)),
@@ -114,21 +125,30 @@ impl<P: PgProjection> PgProjectionWorker<P> {
             standby_poll: Duration::from_secs(1),
             lease: DEFAULT_LEASE,
             conn: None,
+            model,
+            stage: None,
         }
     }
 
     /// The worker of one partition (see [`PgPartitions`](super::PgPartitions)), named `name#partition`.
     pub(crate) fn partition(projection: P, options: ProjectionOptions, lease: Lease) -> Self {
         let name = format!("{}#{}", projection.name(), lease.partition);
+        let model = projection.read_model().map(|_| {
+            Err("declared read models (`PgProjection::read_model`) are not supported on partitioned \
+                 projections yet; create the tables in the application"
+                .to_owned())
+        });
         Self {
             store: lease.shared.store.clone(),
             projection,
             options,
             name,
+            model,
             claim: Claim::Lease(lease),
             standby_poll: Duration::from_secs(1),
             lease: DEFAULT_LEASE,
             conn: None,
+            stage: None,
         }
     }
 
@@ -186,6 +206,21 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         self.conn.take().ok_or_else(|| not_active(&self.name))
     }
 
+    /// Begins a batch's transaction; for a declared read model, first makes sure its version is still current
+    /// (a retired version's worker handles nothing more).
+    async fn begin<'c>(
+        &self,
+        conn: &'c mut PgConnection,
+    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, Failure> {
+        let mut tx = Connection::begin(conn).await?;
+        if let Some(Ok(model)) = &self.model {
+            if !model.still_current(&mut tx).await? {
+                return Err(Failure::Retired(model.retired()));
+            }
+        }
+        Ok(tx)
+    }
+
     /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere, `Lost` when a
     /// partition's lease is gone.
     async fn move_checkpoint(
@@ -197,6 +232,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         if let Claim::Lease(lease) = &self.claim {
             return lease.move_checkpoint(tx, from, to).await;
         }
+
         let sql = &self.store.inner.sql;
         let query = match from {
             None => sqlx::query(&sql.create_checkpoint)
@@ -242,7 +278,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         to: Position,
         one_by_one: bool,
     ) -> Result<(), Failure> {
-        let mut tx = Connection::begin(conn).await?;
+        let mut tx = self.begin(conn).await?;
         if one_by_one {
             for (index, event) in events.iter().enumerate() {
                 self.handle_one(&mut tx, index, event).await?;
@@ -289,6 +325,10 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                 expected,
                 actual,
             }),
+            Failure::Retired(error) => ApplyError::Worker(WorkerError::Other {
+                projection: self.name.clone(),
+                error,
+            }),
             Failure::Lost(error) => {
                 self.conn = None;
                 ApplyError::Worker(WorkerError::Lost {
@@ -308,9 +348,12 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         from: Option<Position>,
         to: Option<Position>,
     ) -> Result<(), Failure> {
-        let mut tx = Connection::begin(conn).await?;
+        let mut tx = self.begin(conn).await?;
         match to {
             None => {
+                if let Some(Ok(model)) = &self.model {
+                    model.truncate(&mut tx).await?;
+                }
                 self.projection
                     .reset(&mut tx)
                     .await
@@ -358,12 +401,51 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                 .map_err(|e| beat_failed(&self.name, e))?,
         };
         match claimed {
-            Claimed::Won(conn) => {
-                tracing::info!(projection = %self.name, "became the active instance");
+            Claimed::Won(mut conn) => {
+                self.stage = match &self.model {
+                    None => None,
+                    Some(Err(error)) => return Err(self.invalid(error.clone())),
+                    Some(Ok(model)) => match model.set_up(&mut conn).await {
+                        Ok(stage) => Some(stage),
+                        Err(ModelError::Db(error)) => return Err(failed(error)),
+                        Err(ModelError::Invalid(error)) => return Err(self.invalid(error)),
+                    },
+                };
+                tracing::info!(projection = %self.name, stage = ?self.stage, "became the active instance");
                 self.conn = Some(conn);
                 Ok(Acquired::Active)
             }
             Claimed::Busy(holder) => Ok(standby(holder)),
+        }
+    }
+
+    fn invalid(&self, error: String) -> WorkerError {
+        WorkerError::Other {
+            projection: self.name.clone(),
+            error,
+        }
+    }
+
+    /// A building read model that has caught up with the head becomes the live one.
+    async fn promote_if_caught_up(&mut self, to: Position) -> Result<(), WorkerError> {
+        let (Some(Stage::Building), Some(Ok(model))) = (self.stage, &self.model) else {
+            return Ok(());
+        };
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let done = match caught_up(&self.store, to).await {
+            Ok(false) => return Ok(()),
+            Ok(true) => model.promote(conn).await,
+            Err(error) => Err(ModelError::Db(error)),
+        };
+        match done {
+            Ok(()) => {
+                self.stage = Some(Stage::Live);
+                Ok(())
+            }
+            Err(ModelError::Db(error)) => Err(self.lost(error, "promote")),
+            Err(ModelError::Invalid(error)) => Err(self.invalid(error)),
         }
     }
 
@@ -542,7 +624,8 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
             other => other,
         };
         self.conn = Some(conn);
-        result.map_err(|failure| self.failure(failure, from, "apply"))
+        result.map_err(|failure| self.failure(failure, from, "apply"))?;
+        Ok(self.promote_if_caught_up(to).await?)
     }
 
     async fn park(
@@ -553,7 +636,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         let mut conn = self.take_conn()?;
         let sql = &self.store.inner.sql;
         let result = async {
-            let mut tx = Connection::begin(&mut conn).await?;
+            let mut tx = self.begin(&mut conn).await?;
             dead_letters::park(sql, &mut tx, &letter).await?;
             self.move_checkpoint(&mut tx, from, letter.position).await?;
             tx.commit().await?;
@@ -600,7 +683,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         let mut conn = self.take_conn().map_err(ApplyError::Worker)?;
         let sql = &self.store.inner.sql;
         let result = async {
-            let mut tx = Connection::begin(&mut conn).await?;
+            let mut tx = self.begin(&mut conn).await?;
             self.handle_one(&mut tx, 0, event).await?;
             sqlx::query(&sql.remove_dead_letter)
                 .bind(&self.name)

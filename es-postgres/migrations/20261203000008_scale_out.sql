@@ -24,3 +24,16 @@ CREATE TABLE projection_workers (
     expires_at  timestamptz NOT NULL,
     PRIMARY KEY (projection, owner)
 );
+
+-- Declared read models: each version of a projection's read model has its tables in a schema of its own; readers
+-- query views that point at the live version, switched in one transaction when a new version has caught up.
+CREATE TABLE read_models (
+    projection   text NOT NULL,
+    version      integer NOT NULL CHECK (version >= 1),
+    schema_name  text NOT NULL,
+    tables       text[] NOT NULL,
+    state        text NOT NULL CHECK (state IN ('building', 'live', 'retired')),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    live_since   timestamptz,
+    PRIMARY KEY (projection, version)
+);
