@@ -63,6 +63,8 @@ pub struct PgEventStore {
 
 pub(crate) struct Inner {
     pub(crate) pool: PgPool,
+    /// Where the global feed is read: the pool itself, or a streaming replica's.
+    pub(crate) feed: PgPool,
     pub(crate) schema: SchemaName,
     pub(crate) sql: Sql,
     pub(crate) live: Live,
@@ -105,6 +107,8 @@ pub struct PgEventStoreBuilder {
     max_appends_in_flight: usize,
     connect_timeout: Duration,
     limits: EventLimits,
+    feed_url: Option<String>,
+    feed_pool: Option<PgPool>,
 }
 
 /// How long connecting may take by default: see [`PgEventStoreBuilder::connect_timeout`].
@@ -120,6 +124,8 @@ impl Default for PgEventStoreBuilder {
             max_appends_in_flight: 1,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             limits: EventLimits::default(),
+            feed_url: None,
+            feed_pool: None,
         }
     }
 }
@@ -173,6 +179,33 @@ impl PgEventStoreBuilder {
         self
     }
 
+    /// Reads the global feed (`read_all`, subscriptions, projection catch-up) from a streaming replica at `url`
+    /// instead, when [`connect`](Self::connect) builds the store; appends, checkpoints, read models and everything
+    /// else stay on the primary. The feed's no-skip rule holds on a hot standby too (its snapshots count every
+    /// transaction still open on the primary as running), and a replica that lags only delays the feed: wake-ups
+    /// still come from the primary, and a read that finds nothing new waits for the next one or the poll interval.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), es_postgres::PgSetupError> {
+    /// use es_postgres::PgEventStore;
+    ///
+    /// let store = PgEventStore::builder()
+    ///     .feed_from("postgres://app@replica.internal:5432/app")
+    ///     .connect("postgres://app@primary.internal:5432/app")
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn feed_from(mut self, url: impl Into<String>) -> Self {
+        self.feed_url = Some(url.into());
+        self
+    }
+
+    /// The pool to read the global feed from, for [`build`](Self::build) (see [`feed_from`](Self::feed_from)).
+    pub fn feed_pool(mut self, pool: PgPool) -> Self {
+        self.feed_pool = Some(pool);
+        self
+    }
+
     /// Connects a new pool to `url` and builds the store. Call [`PgEventStore::migrate`] once before use.
     ///
     /// ```no_run
@@ -191,18 +224,25 @@ impl PgEventStoreBuilder {
     ///
     /// # Errors
     /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::InvalidUrl`], [`PgSetupError::Connect`].
-    pub async fn connect(self, url: &str) -> Result<PgEventStore, PgSetupError> {
+    pub async fn connect(mut self, url: &str) -> Result<PgEventStore, PgSetupError> {
+        let pool = self.pool(url).await?;
+        if let Some(feed) = self.feed_url.take() {
+            self.feed_pool = Some(self.pool(&feed).await?);
+        }
+        self.build(pool)
+    }
+
+    async fn pool(&self, url: &str) -> Result<PgPool, PgSetupError> {
         let options: PgConnectOptions = url.parse().map_err(PgSetupError::InvalidUrl)?;
         let (host, port) = (options.get_host().to_owned(), options.get_port());
         // Connections are checked when they fail, not pinged before every use (a round trip each).
-        let pool = PgPoolOptions::new()
+        PgPoolOptions::new()
             .max_connections(self.max_connections)
             .test_before_acquire(false)
             .acquire_timeout(self.connect_timeout)
             .connect_with(options)
             .await
-            .map_err(|source| PgSetupError::Connect { host, port, source })?;
-        self.build(pool)
+            .map_err(|source| PgSetupError::Connect { host, port, source })
     }
 
     /// Builds the store on an existing pool. Must be called inside a Tokio runtime (it starts the notifier task).
@@ -226,6 +266,7 @@ impl PgEventStoreBuilder {
         Ok(PgEventStore {
             inner: Arc::new(Inner {
                 committer,
+                feed: self.feed_pool.unwrap_or_else(|| pool.clone()),
                 pool,
                 schema,
                 sql,
@@ -468,12 +509,12 @@ pub(crate) async fn read_all(
     after: Position,
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let rows = crate::error::retrying(&inner.pool, || {
+    let rows = crate::error::retrying(&inner.feed, || {
         sqlx::query(&inner.sql.read_all)
             .bind(bind_half(after.commit))
             .bind(bind_half(after.prepare))
             .bind(bind_half(limit as u64))
-            .fetch_all(&inner.pool)
+            .fetch_all(&inner.feed)
     })
     .await
     .map_err(backend("read_all"))?;
@@ -488,14 +529,14 @@ pub(crate) async fn read_filtered(
     filter: &FeedFilter,
 ) -> Result<Option<FeedBatch>, StoreError> {
     let list = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
-    let rows = crate::error::retrying(&inner.pool, || {
+    let rows = crate::error::retrying(&inner.feed, || {
         sqlx::query(&inner.sql.read_filtered)
             .bind(bind_half(after.commit))
             .bind(bind_half(after.prepare))
             .bind(bind_half(limit as u64))
             .bind(list(filter.categories()))
             .bind(list(filter.event_types()))
-            .fetch_all(&inner.pool)
+            .fetch_all(&inner.feed)
     })
     .await
     .map_err(backend("read_filtered"))?;

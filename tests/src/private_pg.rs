@@ -54,6 +54,51 @@ impl PrivatePostgres {
         server
     }
 
+    /// A hot standby of this server: a base backup (`pg_basebackup -R`, streaming replication) into a directory of
+    /// its own, started on another free port.
+    pub fn standby(&self) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("data directory");
+        let chown = Command::new("chown")
+            .args(["postgres:postgres", path(&dir)])
+            .status()
+            .expect("chown");
+        assert!(
+            chown.success(),
+            "cannot give {} to user postgres",
+            dir.display()
+        );
+        let standby = Self {
+            dir,
+            bin: self.bin.clone(),
+            port,
+        };
+        let primary_port = self.port.to_string();
+        standby.as_postgres(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &primary_port,
+                "-U",
+                "postgres",
+                "-D",
+                path(&standby.data()),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+            ],
+        );
+        standby.start_again();
+        standby
+    }
+
     /// A URL for the server's `postgres` database, without TLS.
     pub fn url(&self) -> String {
         format!(

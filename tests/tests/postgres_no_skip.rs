@@ -1,5 +1,6 @@
 //! The global order on PostgreSQL never skips or repeats an event: under concurrent writers, out-of-order
-//! commits, rolled-back writers that leave holes, and long transactions.
+//! commits, rolled-back writers that leave holes, and long transactions; read from the primary, and from a hot
+//! standby (`feed_from`) of a private primary the test starts, where a replica that lags only delays the feed.
 //!
 //! Run it against your own database: `DATABASE_URL=postgres://... cargo test -p tests --test postgres_no_skip`.
 //! It works in fresh schemas of its own (`es_test_*`) and touches nothing else.
@@ -15,6 +16,7 @@ use es_core::{
 use es_postgres::PgEventStore;
 use futures::StreamExt;
 use sqlx::Connection;
+use tests::private_pg::PrivatePostgres;
 use tests::{append_in_open_transaction, database_url, pg_store};
 
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -59,15 +61,98 @@ impl Reader {
     }
 }
 
-async fn connection() -> sqlx::PgConnection {
-    sqlx::PgConnection::connect(&database_url())
+async fn connection(primary: &str) -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(primary)
         .await
         .expect("a second connection")
 }
 
+/// A private primary and its hot standby, and a store on the primary that reads its feed from the standby.
+async fn replicated() -> (PrivatePostgres, PrivatePostgres, PgEventStore) {
+    let primary = PrivatePostgres::start();
+    let standby = primary.standby();
+    let store = PgEventStore::builder()
+        .schema("es")
+        .feed_from(standby.url())
+        .connect(&primary.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // The standby replays the migration a moment later.
+    let mut replica = connection(&standby.url()).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('es.events')::text")
+            .fetch_one(&mut replica)
+            .await
+            .unwrap();
+        if table.is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the standby never replayed the migration"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (primary, standby, store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
-    let store = pg_store().await;
+    late_commits_and_holes(pg_store().await, &database_url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_replica_the_reader_waits_for_late_commits_passes_holes_and_never_skips() {
+    let (primary, _standby, store) = replicated().await;
+    late_commits_and_holes(store, &primary.url()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_a_replica_a_live_reader_sees_every_event_of_eight_concurrent_writers_once_in_order() {
+    let (_primary, _standby, store) = replicated().await;
+    eight_writers(store).await;
+}
+
+/// A replica whose replay is paused holds the feed back; resumed, the feed goes on with nothing skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_replica_only_delays_the_feed() {
+    let (_primary, standby, store) = replicated().await;
+    let mut reader = Reader::start(&store);
+    let first = store
+        .append(&stream("a-1"), ExpectedVersion::Any, vec![event(1)])
+        .await
+        .unwrap();
+    assert_eq!(reader.next().await.position, first.last_position);
+    let mut replica = connection(&standby.url()).await;
+    sqlx::query("SELECT pg_wal_replay_pause()")
+        .execute(&mut replica)
+        .await
+        .unwrap();
+    let mut written = Vec::new();
+    for n in 2..12 {
+        let done = store
+            .append(
+                &stream(&format!("b-{}", n % 3)),
+                ExpectedVersion::Any,
+                vec![event(n)],
+            )
+            .await
+            .unwrap();
+        written.push(done.last_position);
+    }
+    reader.nothing_for(Duration::from_secs(1)).await;
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&mut replica)
+        .await
+        .unwrap();
+    for position in written {
+        assert_eq!(reader.next().await.position, position);
+    }
+}
+
+async fn late_commits_and_holes(store: PgEventStore, primary: &str) {
     let mut reader = Reader::start(&store);
 
     let first = store
@@ -77,7 +162,7 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
     assert_eq!(reader.next().await.position, first.last_position);
 
     // 1. Out-of-order commit: T1 takes its position first, a later append commits before it.
-    let mut t1 = connection().await;
+    let mut t1 = connection(primary).await;
     sqlx::query("BEGIN").execute(&mut t1).await.unwrap();
     let held = append_in_open_transaction(&mut t1, &store, "b-1", 2).await;
     let later = store
@@ -87,7 +172,7 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
     reader.nothing_for(Duration::from_millis(600)).await;
 
     // 2. A writer that takes positions and rolls back: a permanent hole.
-    let mut t2 = connection().await;
+    let mut t2 = connection(primary).await;
     sqlx::query("BEGIN").execute(&mut t2).await.unwrap();
     append_in_open_transaction(&mut t2, &store, "d-1", 4).await;
     sqlx::query("ROLLBACK").execute(&mut t2).await.unwrap();
@@ -108,7 +193,7 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
     assert_eq!(reader.next().await.position, after_hole.last_position);
 
     // 3. A transaction held open for 2 s: the reader waits for it, then delivers both in order.
-    let mut t3 = connection().await;
+    let mut t3 = connection(primary).await;
     sqlx::query("BEGIN").execute(&mut t3).await.unwrap();
     let slow = append_in_open_transaction(&mut t3, &store, "f-1", 6).await;
     let fast = store
@@ -130,9 +215,12 @@ async fn reader_waits_for_late_commits_passes_holes_and_never_skips() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_live_reader_sees_every_event_of_eight_concurrent_writers_once_in_order() {
+    eight_writers(pg_store().await).await;
+}
+
+async fn eight_writers(store: PgEventStore) {
     const TASKS: u64 = 8;
     const EVENTS_PER_TASK: u64 = 2_000;
-    let store = pg_store().await;
     let mut reader = store.subscribe_all(Position::START);
 
     let writers: Vec<_> = (0..TASKS)
@@ -208,4 +296,24 @@ async fn a_live_reader_sees_every_event_of_eight_concurrent_writers_once_in_orde
     if let Ok(Some(extra)) = tokio::time::timeout(Duration::from_millis(500), reader.next()).await {
         panic!("an extra event arrived: {extra:?}");
     }
+}
+
+/// A transactional projection on a store that reads its feed from the standby: checkpoints and read model on the
+/// primary, every event applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_projection_reads_the_feed_from_the_replica_and_writes_to_the_primary() {
+    let (_primary, _standby, store) = replicated().await;
+    let ledger = tests::ledger::PgLedger::create(&store).await;
+    let running = es_core::ProjectionRunner::new(store.clone())
+        .with(es_postgres::PgProjectionWorker::new(
+            &store,
+            ledger.clone(),
+            es_core::projection::ProjectionOptions::default(),
+        ))
+        .start();
+    let (expected, last) = tests::ledger::post(&store, "acct", 2_000, 9, 4).await;
+    running.wait_for("ledger", last, PATIENCE).await.unwrap();
+    assert_eq!(ledger.totals(&store).await, expected);
+    assert_eq!(ledger.applied(&store).await, 2_000);
+    running.shutdown().await;
 }
