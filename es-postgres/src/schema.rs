@@ -150,7 +150,8 @@ impl Sql {
             read_filtered: format!(
                 "WITH page AS (SELECT {EVENT_COLUMNS}, \
                    ($4::text[] IS NULL OR split_part(stream_id, '-', 1) = ANY($4)) \
-                   AND ($5::text[] IS NULL OR event_type = ANY($5)) AS wanted \
+                   AND ($5::text[] IS NULL OR event_type = ANY($5)) \
+                   AND ($6::int IS NULL OR {partition} = $6) AS wanted \
                  FROM {s}.events \
                  WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
                    AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -160,7 +161,8 @@ impl Sql {
                    FROM page WHERE wanted \
                  UNION ALL (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
                      NULL, true FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)) rows \
-                 ORDER BY through, transaction_id, global_position"
+                 ORDER BY through, transaction_id, global_position",
+                partition = crate::projection::partition_sql("stream_id", "$7::int"),
             ),
             notify_channel: format!("es_events_{schema}"),
             save_snapshot: format!(

@@ -521,6 +521,10 @@ pub(crate) async fn read_all(
     crate::rows::feed_page(&rows)
 }
 
+fn bind_partition(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 /// One filtered feed page after `after` (see `read_filtered`): `None` when nothing new is visible.
 pub(crate) async fn read_filtered(
     inner: &Inner,
@@ -536,6 +540,8 @@ pub(crate) async fn read_filtered(
             .bind(bind_half(limit as u64))
             .bind(list(filter.categories()))
             .bind(list(filter.event_types()))
+            .bind(filter.partition_of().map(|(p, _)| bind_partition(p)))
+            .bind(filter.partition_of().map(|(_, of)| bind_partition(of)))
             .fetch_all(&inner.feed)
     })
     .await

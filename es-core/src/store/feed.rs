@@ -4,10 +4,29 @@
 use std::pin::Pin;
 
 use futures::{FutureExt, Stream, StreamExt};
+use md5::{Digest, Md5};
 
 use crate::error::StoreError;
 use crate::store::category_of;
 use crate::{DomainEvent, Position, RecordedEvent};
+
+/// The partition of `stream` among `partitions`: the first four bytes of the MD5 digest of its id, big-endian,
+/// modulo `partitions`. A backend with a query language computes the same on the server (PostgreSQL's
+/// `md5()`), to filter a partition's feed and count its lag there. A stream's events all go to one partition, so each stream is handled in order by one worker at a time.
+///
+/// ```
+/// use es_core::store::partition_of;
+///
+/// let p = partition_of("account-42", 8);
+/// assert!(p < 8);
+/// assert_eq!(partition_of("account-42", 8), p);
+/// assert_eq!(partition_of("account-42", 1), 0);
+/// ```
+pub fn partition_of(stream: &str, partitions: u32) -> u32 {
+    let digest = Md5::digest(stream.as_bytes());
+    let head = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    head % partitions.max(1)
+}
 
 /// Which events a consumer of the feed selects: stream categories and stored event types (empty: every one).
 ///
@@ -28,6 +47,8 @@ use crate::{DomainEvent, Position, RecordedEvent};
 pub struct FeedFilter {
     categories: Vec<String>,
     event_types: Vec<String>,
+    /// Only the streams of this partition (partition, of how many), by [`partition_of`].
+    partition: Option<(u32, u32)>,
 }
 
 impl FeedFilter {
@@ -49,6 +70,7 @@ impl FeedFilter {
         Self {
             categories: categories.iter().map(|c| (*c).to_owned()).collect(),
             event_types,
+            partition: None,
         }
     }
 
@@ -64,9 +86,20 @@ impl FeedFilter {
         self
     }
 
+    /// Only streams of partition `partition` of `partitions` ([`partition_of`]).
+    pub fn partition(mut self, partition: u32, partitions: u32) -> Self {
+        self.partition = Some((partition, partitions.max(1)));
+        self
+    }
+
     /// Whether it selects every event.
     pub fn is_all(&self) -> bool {
-        self.categories.is_empty() && self.event_types.is_empty()
+        self.categories.is_empty() && self.event_types.is_empty() && self.partition.is_none()
+    }
+
+    /// The partition it selects (partition, of how many), if any.
+    pub fn partition_of(&self) -> Option<(u32, u32)> {
+        self.partition
     }
 
     /// The categories it selects (empty: every one).
@@ -83,13 +116,18 @@ impl FeedFilter {
     pub fn matches(&self, stream: &str, event_type: &str) -> bool {
         (self.categories.is_empty() || self.categories.iter().any(|c| c == category_of(stream)))
             && (self.event_types.is_empty() || self.event_types.iter().any(|t| t == event_type))
+            && self
+                .partition
+                .is_none_or(|(p, of)| partition_of(stream, of) == p)
     }
 
     /// What any of `filters` selects.
     pub fn union<'a>(filters: impl IntoIterator<Item = &'a FeedFilter>) -> Self {
         let mut union = Self::default();
         let (mut any_category, mut any_type) = (false, false);
+        let mut partitions = Vec::new();
         for filter in filters {
+            partitions.push(filter.partition);
             any_category |= filter.categories.is_empty();
             any_type |= filter.event_types.is_empty();
             union.categories.extend(filter.categories.iter().cloned());
@@ -104,6 +142,10 @@ impl FeedFilter {
             }
             list.sort();
             list.dedup();
+        }
+        partitions.dedup();
+        if let [one] = partitions[..] {
+            union.partition = one;
         }
         union
     }

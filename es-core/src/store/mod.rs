@@ -60,7 +60,7 @@ pub use error::{
     StreamIdError,
 };
 pub use event_store::{EventStore, EventStream};
-pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered};
+pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered, partition_of};
 pub use limits::EventLimits;
 pub use metadata::Metadata;
 pub use position::{ParsePositionError, Position};

@@ -15,7 +15,9 @@ mod processed;
 mod read_model;
 mod worker;
 
-pub use partitions::{PartitionStatus, PgPartitions, partition_of};
+pub use es_core::store::partition_of;
+pub(crate) use partitions::partition_sql;
+pub use partitions::{PartitionStatus, PgPartitions};
 pub use read_model::ReadModel;
 pub use worker::{DEFAULT_LEASE, PgProjectionWorker};
 

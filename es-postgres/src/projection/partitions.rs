@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use es_core::projection::ProjectionOptions;
 use es_core::{Position, StoreError};
-use md5::{Digest, Md5};
 use sqlx::Connection;
 
 use super::PgProjection;
@@ -16,25 +15,7 @@ use crate::PgEventStore;
 use crate::error::backend;
 use crate::rows::position;
 
-/// The partition of `stream` among `partitions`: the first four bytes of the MD5 digest of its id, big-endian,
-/// modulo `partitions`. PostgreSQL computes the same (`md5()`), so status and lag can be counted per partition in
-/// SQL. A stream's events all go to one partition, so each stream is handled in order by one worker at a time.
-///
-/// ```
-/// use es_postgres::partition_of;
-///
-/// let p = partition_of("account-42", 8);
-/// assert!(p < 8);
-/// assert_eq!(partition_of("account-42", 8), p);
-/// assert_eq!(partition_of("account-42", 1), 0);
-/// ```
-pub fn partition_of(stream: &str, partitions: u32) -> u32 {
-    let digest = Md5::digest(stream.as_bytes());
-    let head = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    head % partitions.max(1)
-}
-
-/// [`partition_of`] in SQL, for the stream id column `stream` and partition count `partitions`.
+/// [`partition_of`](es_core::store::partition_of) in SQL, for the stream id column `stream` and partition count `partitions`.
 pub(crate) fn partition_sql(stream: &str, partitions: &str) -> String {
     format!("((('x' || substr(md5({stream}), 1, 8))::bit(32)::bigint) % {partitions})")
 }

@@ -15,12 +15,12 @@ use sqlx::{Connection, PgConnection};
 use super::PgProjection;
 use super::lease::{BeatError, Claimed, Lease};
 use super::lock::Lock;
-use super::partitions::partition_of;
 use super::read_model::{Bound, ModelError, Stage, caught_up};
 use crate::PgEventStore;
 use crate::dead_letters;
 use crate::error::backend;
 use crate::rows::{bind_half, position};
+use es_core::store::partition_of;
 
 /// Runs a [`PgProjection`] with exactly-once effect on one process at a time.
 ///
@@ -590,7 +590,11 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
     }
 
     fn feed_filter(&self) -> FeedFilter {
-        FeedFilter::of::<P::Event>(self.projection.categories())
+        let filter = FeedFilter::of::<P::Event>(self.projection.categories());
+        match &self.claim {
+            Claim::Lock(_) => filter,
+            Claim::Lease(lease) => filter.partition(lease.partition, lease.shared.partitions),
+        }
     }
 
     fn wants(&self, stream: &str, event_type: &str) -> bool {

@@ -840,6 +840,37 @@ pub async fn subscribe_filtered_selects_by_category_and_type_and_moves_past_the_
     // From a position: only what follows it.
     let mut later = store.subscribe_filtered(selected[5], filter);
     assert_eq!(next_batch(&mut later).await.events[0].position, selected[6]);
+    // By partition: each event in the one partition `partition_of` names, every event in one of them.
+    for name in ["p-1", "p-2", "p-3", "p-4", "p-5", "p-6", "p-7", "p-8"] {
+        last = append(
+            &store,
+            &stream(name),
+            ExpectedVersion::Any,
+            vec![typed("Dimmed", 0)],
+        )
+        .await
+        .last_position;
+    }
+    let mut partitioned = 0;
+    for partition in 0..4 {
+        let mut feed = store.subscribe_filtered(
+            Position::START,
+            crate::store::FeedFilter::all().partition(partition, 4),
+        );
+        let mut through = Position::START;
+        while through < last {
+            let batch = next_batch(&mut feed).await;
+            through = batch.through;
+            for event in &batch.events {
+                assert_eq!(
+                    crate::store::partition_of(event.stream_id.as_str(), 4),
+                    partition
+                );
+                partitioned += 1;
+            }
+        }
+    }
+    assert_eq!(partitioned, all(&store).await.len());
 }
 
 async fn next_batch(feed: &mut crate::store::FeedStream) -> crate::store::FeedBatch {
