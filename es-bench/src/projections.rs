@@ -13,7 +13,7 @@ use es_core::{
     DomainEvent, EventStore, ExpectedVersion, NewEvent, Projection, ProjectionRunner,
     RecordedEvent, StreamId,
 };
-use es_postgres::{PgEventStore, PgProjection, PgProjectionWorker};
+use es_postgres::{PgEventStore, PgPartitions, PgProjection, PgProjectionWorker};
 use sqlx::PgConnection;
 
 use crate::report::Figure;
@@ -141,6 +141,84 @@ impl PgProjection for Upserter {
     }
 }
 
+/// An I/O-bound read model: waits 1 ms per batch.
+#[derive(Clone)]
+struct Waiter {
+    name: String,
+}
+
+#[async_trait]
+impl PgProjection for Waiter {
+    type Event = Tick;
+    fn name(&self) -> &str {
+        &self.name
+    }
+    async fn handle(
+        &self,
+        _: &mut PgConnection,
+        _: Tick,
+        _: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
+    async fn handle_batch(
+        &self,
+        _: &mut PgConnection,
+        _: Vec<(Tick, &RecordedEvent)>,
+    ) -> Result<(), HandlerError> {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(())
+    }
+}
+
+/// Catch-up of a projection whose handler waits 1 ms per batch of 20: unpartitioned (count 0), then in 8
+/// partitions by 1, 2 and 4 workers (each a runner with its own worker identity, as separate processes would be):
+/// events/s for each count.
+async fn partition_scaling(
+    store: &PgEventStore,
+    events: usize,
+) -> Result<Vec<(usize, f64)>, Error> {
+    let head = store.head().await?.ok_or("empty store")?;
+    let whole = Waiter {
+        name: "bench-scale-whole".to_owned(),
+    };
+    let unpartitioned =
+        PgProjectionWorker::new(store, whole, ProjectionOptions::default().batch_size(20));
+    let mut figures = vec![(0, catch_up(store, unpartitioned, events).await?)];
+    for workers in [1, 2, 4] {
+        let name = format!("bench-scale-{workers}");
+        let group = |w: usize| {
+            PgPartitions::new(
+                store,
+                Waiter { name: name.clone() },
+                8,
+                ProjectionOptions::default().batch_size(20),
+            )
+            .standby_poll(Duration::from_millis(50))
+            .worker_name(format!("bench-worker-{w}"))
+        };
+        let groups: Vec<_> = (0..workers).map(group).collect();
+        for group in &groups {
+            group.join().await?;
+        }
+        let started = Instant::now();
+        let running: Vec<_> = groups
+            .iter()
+            .map(|group| {
+                ProjectionRunner::new(store.clone())
+                    .with_all(group.workers())
+                    .start()
+            })
+            .collect();
+        groups[0].wait_for(head, Duration::from_secs(600)).await?;
+        figures.push((workers, rate(events, started.elapsed())));
+        for running in running {
+            running.shutdown().await;
+        }
+    }
+    Ok(figures)
+}
+
 /// Appends `n` events in batches of 100 over 100 streams.
 pub(crate) async fn fill<S: EventStore>(store: &S, n: usize) -> Result<(), Error> {
     for (batch, start) in (0..n).step_by(100).enumerate() {
@@ -243,6 +321,14 @@ pub(crate) async fn postgres(
     )
     .await?;
     let mut latency = live_latency(store, upserter, latency_samples).await?;
+    let scaling = partition_scaling(store, events).await?;
+    let figure = |workers: usize| {
+        scaling
+            .iter()
+            .find(|(w, _)| *w == workers)
+            .map_or(0.0, |(_, rate)| *rate)
+    };
+    let one = figure(1);
     Ok(vec![
         Figure::new(
             "postgres: projection catch-up, trivial handler",
@@ -267,6 +353,26 @@ pub(crate) async fn postgres(
         )
         .against("one statement per event (above)", upsert)
         .note("`handle_batch`: one UNNEST upsert per batch of 1,000, same transaction"),
+        Figure::new(
+            "postgres: partitioned catch-up, 1 ms per batch, 1 worker",
+            one,
+            "events/s",
+        )
+        .against("unpartitioned, same handler", figure(0))
+        .note("8 partitions, batches of 20"),
+        Figure::new(
+            "postgres: partitioned catch-up, 1 ms per batch, 2 workers",
+            figure(2),
+            "events/s",
+        )
+        .against("the same with 1 worker", one)
+        .note("workers are runners with their own identity in this process"),
+        Figure::new(
+            "postgres: partitioned catch-up, 1 ms per batch, 4 workers",
+            figure(4),
+            "events/s",
+        )
+        .against("the same with 1 worker", one),
         Figure::new(
             "postgres: append → read-model commit, p50",
             percentile_ms(&mut latency, 50.0),

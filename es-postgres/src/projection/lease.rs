@@ -83,7 +83,7 @@ impl Partitioned {
     /// Renews this process's membership when a third of the lease has passed since the last time (checking the
     /// partition rows the first time); returns how many workers are live. Partitions may beat at the same time:
     /// the statements are idempotent.
-    async fn beat(&self) -> Result<u32, BeatError> {
+    pub(crate) async fn beat(&self) -> Result<u32, BeatError> {
         let (live, checked) = {
             let membership = self.membership.lock();
             match membership.beaten {
@@ -437,9 +437,11 @@ impl LeaseSql {
         let key = "projection = $1 AND partition = $2";
         Self {
             create: format!(
+                // The statement's own snapshot does not see the rows it inserts: count those from RETURNING.
                 "WITH made AS (INSERT INTO {t} (projection, partition, partitions) \
-                   SELECT $1, p, $2 FROM generate_series(0, $2 - 1) p ON CONFLICT DO NOTHING) \
-                 SELECT min(partitions), max(partitions), count(*) FROM {t} WHERE projection = $1"
+                   SELECT $1, p, $2 FROM generate_series(0, $2 - 1) p ON CONFLICT DO NOTHING RETURNING partitions) \
+                 SELECT min(n), max(n), count(*) FROM \
+                   (SELECT partitions AS n FROM made UNION ALL SELECT partitions FROM {t} WHERE projection = $1) x"
             ),
             // The rows the statement writes are not visible to its own count: this worker is counted by the caller.
             beat: format!(

@@ -9,7 +9,7 @@ use es_core::{Position, StoreError};
 use sqlx::Connection;
 
 use super::PgProjection;
-use super::lease::{Lease, Partitioned, rebuild_partitions};
+use super::lease::{BeatError, Lease, Partitioned, rebuild_partitions};
 use super::worker::{DEFAULT_LEASE, PgProjectionWorker};
 use crate::PgEventStore;
 use crate::error::backend;
@@ -134,6 +134,22 @@ impl<P: PgProjection> PgPartitions<P> {
     pub fn standby_poll(mut self, interval: Duration) -> Self {
         self.standby_poll = interval;
         self
+    }
+
+    /// Announces this process as a live worker now, before its runner starts, so that the first claims already
+    /// count it (else a process that starts first claims every partition and hands them over as the others
+    /// show up). Returns how many workers are live.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`], or a partition count that differs from the stored one.
+    pub async fn join(&self) -> Result<u32, StoreError> {
+        self.shared.beat().await.map_err(|error| match error {
+            BeatError::Db(error) => backend("join")(error),
+            BeatError::Partitions(error) => StoreError::Backend {
+                operation: "join",
+                source: error.into(),
+            },
+        })
     }
 
     /// One worker per partition, for one runner; they claim partitions for this process as its fair share allows.
