@@ -109,8 +109,8 @@ pub trait EventStore: Send + Sync {
     /// committed (live). The stream ends only with an error item or when dropped.
     fn subscribe_all(&self, after: Position) -> EventStream;
 
-    /// The events after `after` that `filter` selects, in pages that say how far they read ([`FeedBatch`]
-    /// (crate::store::FeedBatch)): catch-up, then live, like [`subscribe_all`](Self::subscribe_all). The default
+    /// The events after `after` that `filter` selects, in pages that say how far they read
+    /// ([`FeedBatch`](crate::store::FeedBatch)): catch-up, then live, like [`subscribe_all`](Self::subscribe_all). The default
     /// filters [`subscribe_all`](Self::subscribe_all) in the process; a backend with a query language filters on
     /// the server, so a projection of a few categories does not fetch and decode the whole log.
     ///

@@ -40,7 +40,7 @@ pub struct PartitionStatus {
     pub lag_events: u64,
 }
 
-/// A [`PgProjection`] split into `partitions` partitions by stream ([`partition_of`]); each partition is run by
+/// A [`PgProjection`] split into `partitions` partitions by stream ([`partition_of`](es_core::store::partition_of)); each partition is run by
 /// whichever worker process holds its lease, with its own checkpoint, exactly once like [`PgProjectionWorker`].
 ///
 /// Every process runs the same code: `runner.with_all(partitions.workers())`. The workers of all processes
@@ -207,8 +207,8 @@ impl<P: PgProjection> PgPartitions<P> {
     /// database every 10 ms: read-your-writes across processes.
     ///
     /// # Errors
-    /// [`StoreError::Backend`]; [`StoreError::Timeout`]-like [`StoreError::Backend`] naming the slowest partition
-    /// when `timeout` passes first.
+    /// [`StoreError::Backend`] on a database error, and one naming the slowest partition and its checkpoint when
+    /// `timeout` passes first.
     pub async fn wait_for(&self, position: Position, timeout: Duration) -> Result<(), StoreError> {
         let started = Instant::now();
         loop {
