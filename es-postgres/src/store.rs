@@ -186,7 +186,7 @@ impl PgEventStoreBuilder {
     /// still come from the primary, and a read that finds nothing new waits for the next one or the poll interval.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), es_postgres::PgSetupError> {
+    /// # #[allow(dead_code)] async fn f() -> Result<(), es_postgres::PgSetupError> {
     /// use es_postgres::PgEventStore;
     ///
     /// let store = PgEventStore::builder()

@@ -1,7 +1,9 @@
 //! Projections: read models built from the global stream, checkpointed, rebuildable.
 //!
-//! A [`Projection`] turns events into read-model updates. The [`ProjectionRunner`] feeds it: catch-up in batches,
-//! then live from [`EventStore::subscribe_all`](crate::EventStore::subscribe_all), a checkpoint after each batch
+//! A [`Projection`] turns events into read-model updates. The [`ProjectionRunner`] feeds it: catch-up in batches
+//! from [`EventStore::subscribe_filtered`](crate::EventStore::subscribe_filtered) (only the categories and types it
+//! reads, filtered by the store), then live from one feed the runner shares between its caught-up projections (read
+//! once per process, a bounded buffer: a projection that falls behind reads on its own), a checkpoint after each batch
 //! (in a [`CheckpointStore`]), retries with backoff for [`TransientError`]s, then the projection's
 //! [`FailurePolicy`] (stop, skip, or park the event as a [`DeadLetter`]). [`RunningProjections`] is the handle:
 //! status and lag ([`ProjectionStatus`], [`ProjectionState`]), read-your-writes (`wait_for` a position), rebuild,

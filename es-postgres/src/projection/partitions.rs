@@ -48,7 +48,8 @@ pub struct PartitionStatus {
 /// fair share (the partitions over the live workers, rounded up), and hands the highest it holds over when it holds
 /// more (a new process joined). A worker renews its leases with every checkpoint and, when idle, every third of the
 /// lease; when it dies or goes silent, its partitions are claimed by the others once the lease (10 s by default)
-/// has run out, within `lease + standby_poll`. A checkpoint moves only under the current lease (owner and epoch
+/// has run out, within `lease + lease / 3 + standby_poll` (the others' count of live workers may be a third of a
+/// lease old). A checkpoint moves only under the current lease (owner and epoch
 /// checked in the same statement), so a worker that wakes up after losing its lease commits nothing more.
 ///
 /// Each partition is a projection of its own to the runner, named `name#0`, `name#1`, ... (its status, dead
