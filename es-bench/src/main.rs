@@ -16,6 +16,7 @@ mod relay;
 mod report;
 mod sagas;
 mod stats;
+mod telemetry;
 
 use std::process::ExitCode;
 
@@ -95,6 +96,7 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send +
     figures.extend(commands::memory(options.appends * 5).await?);
     figures.extend(load::memory().await?);
     figures.extend(projections::memory(options.catch_up_events).await?);
+    figures.extend(telemetry::overhead(options.appends * 5, options.catch_up_events).await?);
     figures.extend(postgres::run(options, &options.database_url).await?);
     report::print_table(&figures);
     if let Some(path) = &options.json {

@@ -80,6 +80,7 @@ pub mod evolution;
 pub mod process;
 pub mod projection;
 pub mod store;
+pub mod telemetry;
 
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -115,15 +115,21 @@ impl EventStore for InMemoryEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let (result, head) = {
+        let started = std::time::Instant::now();
+        let count = events.len();
+        let appended = {
             let mut log = self.shared.log.write();
-            let result = log.append(stream, expected, events, &self.shared.limits)?;
-            (result, log.head())
+            log.append(stream, expected, events, &self.shared.limits)
+                .map(|result| (result, log.head()))
         };
-        if !result.replayed {
-            self.shared.head.send_replace(head);
+        if let Ok((result, head)) = &appended {
+            if !result.replayed {
+                self.shared.head.send_replace(*head);
+            }
         }
-        Ok(result)
+        let result = appended.map(|(result, _)| result);
+        es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
+        result
     }
 
     async fn read_stream(

@@ -226,22 +226,32 @@ impl<M: IntegrationMapper> Projection for RelayProjection<M> {
         let headers = headers(&config.subject_prefix, &integration, record);
         let body = serde_json::to_vec(&integration.data)?;
         let transient = |e: String| -> HandlerError { Box::new(TransientError::new(e)) };
-        let ack = self
+        let published = match self
             .relay
             .jetstream
             .publish_with_headers(subject, headers, body.into())
             .await
-            .map_err(|e| transient(format!("publishing {} failed: {e}", record.event_id)))?;
-        match tokio::time::timeout(config.ack_timeout, ack).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(transient(format!(
-                "JetStream did not store {}: {e}",
+        {
+            Err(e) => Err(transient(format!(
+                "publishing {} failed: {e}",
                 record.event_id
             ))),
-            Err(_) => Err(transient(format!(
-                "no acknowledgement for {} within {:?}",
-                record.event_id, config.ack_timeout
-            ))),
+            Ok(ack) => match tokio::time::timeout(config.ack_timeout, ack).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(e)) => Err(transient(format!(
+                    "JetStream did not store {}: {e}",
+                    record.event_id
+                ))),
+                Err(_) => Err(transient(format!(
+                    "no acknowledgement for {} within {:?}",
+                    record.event_id, config.ack_timeout
+                ))),
+            },
+        };
+        match &published {
+            Ok(()) => es_core::telemetry::record_published(&self.name),
+            Err(_) => es_core::telemetry::record_broker_error(&self.name),
         }
+        published
     }
 }

@@ -281,6 +281,26 @@ impl PgEventStoreBuilder {
 }
 
 impl PgEventStore {
+    /// An append after checking the events against the store's limits.
+    async fn append_checked(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        self.inner.limits.check(stream, &events)?;
+        let request = Request {
+            stream: stream.clone(),
+            expected,
+            events,
+        };
+        let result = self.inner.committer.append(request).await?;
+        if !result.replayed {
+            self.inner.live.committed();
+        }
+        Ok(result)
+    }
+
     /// A builder with the defaults: schema `es`, 10 connections, 250 ms poll interval.
     pub fn builder() -> PgEventStoreBuilder {
         PgEventStoreBuilder::default()
@@ -360,17 +380,11 @@ impl EventStore for PgEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        self.inner.limits.check(stream, &events)?;
-        let request = Request {
-            stream: stream.clone(),
-            expected,
-            events,
-        };
-        let result = self.inner.committer.append(request).await?;
-        if !result.replayed {
-            self.inner.live.committed();
-        }
-        Ok(result)
+        let started = std::time::Instant::now();
+        let count = events.len();
+        let result = self.append_checked(stream, expected, events).await;
+        es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
+        result
     }
 
     async fn read_stream(

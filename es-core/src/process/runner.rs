@@ -15,6 +15,7 @@ use crate::process::{
     CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRecord, ProcessStore,
     Reaction, RouteError, TimerChanges, command_id,
 };
+use crate::telemetry;
 use crate::{
     CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, Projection,
     ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections,
@@ -128,7 +129,14 @@ where
                 };
                 let this_step = step;
                 step += 1;
-                if let Outcome::Rejected(error) = self.router.route(command, &context).await? {
+                let routed = self.router.route(command, &context).await;
+                let outcome = match &routed {
+                    Ok(Outcome::Accepted) => "ok",
+                    Ok(Outcome::Rejected(_)) => "rejected",
+                    Err(_) => "failed",
+                };
+                telemetry::record_saga_command(&self.name, outcome);
+                if let Outcome::Rejected(error) = routed? {
                     tracing::info!(process = %self.name, instance, step = this_step, %error, "command rejected");
                     let rejected = Input::Rejected {
                         step: this_step,
@@ -148,6 +156,7 @@ where
     /// Fires every timer due at `now`; returns how many fired.
     async fn fire_due_timers(&self, now: DateTime<Utc>) -> Result<usize, HandlerError> {
         let due = self.store.due_timers(&self.name, now, 100).await?;
+        telemetry::record_timers_due(&self.name, due.len());
         for timer in &due {
             let key = format!("timer:{}:{}", timer.timer.name, timer.timer.at.to_rfc3339());
             let input = Input::TimerFired {
@@ -163,6 +172,7 @@ where
             };
             self.handle(&timer.instance, &key, input, &metadata, fired)
                 .await?;
+            telemetry::record_timer_fired(&self.name);
         }
         Ok(due.len())
     }

@@ -66,6 +66,7 @@ mod feed;
 pub(crate) mod handler;
 mod options;
 mod runner;
+mod sampler;
 mod status;
 pub(crate) mod worker;
 
@@ -73,5 +74,8 @@ pub use checkpoint::CheckpointStore;
 pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use handler::{HandlerError, Projection, TransientError};
 pub use options::{FailurePolicy, ProjectionOptions};
-pub use runner::{DEFAULT_SHUTDOWN_GRACE, ProjectionRunner, RunnerError, RunningProjections};
+pub use runner::{
+    DEFAULT_METRICS_INTERVAL, DEFAULT_SHUTDOWN_GRACE, ProjectionRunner, RunnerError,
+    RunningProjections,
+};
 pub use status::{HeldBack, Holder, ProjectionState, ProjectionStatus};

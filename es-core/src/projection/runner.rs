@@ -12,8 +12,10 @@ use tracing::Instrument;
 
 use crate::error::CorruptEvent;
 use crate::projection::feed::{Feed, FeedItem};
+use crate::projection::sampler::{sample_metrics, status_of};
 use crate::projection::worker::ApplyError;
 use crate::store::{FeedBatch, FeedFilter, FeedStream};
+use crate::telemetry;
 use crate::{
     Acquired, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection,
     ProjectionOptions, ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
@@ -124,6 +126,7 @@ pub enum RunnerError {
 pub struct ProjectionRunner<S> {
     store: S,
     workers: Vec<Box<dyn ProjectionWorker>>,
+    metrics_every: Option<Duration>,
 }
 
 impl<S> std::fmt::Debug for ProjectionRunner<S> {
@@ -141,7 +144,16 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
         Self {
             store,
             workers: Vec::new(),
+            metrics_every: Some(DEFAULT_METRICS_INTERVAL),
         }
+    }
+
+    /// How often the runner publishes each projection's lag, checkpoint, state and dead letters as gauges
+    /// ([`telemetry`](crate::telemetry); default every 5 s, `None`: never). Each sample reads the head and counts
+    /// the events after each checkpoint, as [`RunningProjections::status`] does.
+    pub fn metrics_every(mut self, interval: Option<Duration>) -> Self {
+        self.metrics_every = interval;
+        self
     }
 
     /// Adds a projection run by `worker`.
@@ -210,6 +222,18 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
                 },
             );
         }
+        if let Some(interval) = self.metrics_every {
+            let watched = projections
+                .iter()
+                .map(|(name, handle)| (name.clone(), handle.status.clone()))
+                .collect();
+            tokio::spawn(sample_metrics(
+                Arc::clone(&store),
+                watched,
+                interval,
+                shutdown.subscribe(),
+            ));
+        }
         RunningProjections {
             projections,
             shutdown,
@@ -217,6 +241,9 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
         }
     }
 }
+
+/// How often a runner publishes its projections' gauges unless told otherwise.
+pub const DEFAULT_METRICS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// How long [`RunningProjections::shutdown`] lets a batch in flight finish before it abandons it.
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -226,12 +253,12 @@ const RECOVERY_PAUSE: Duration = Duration::from_millis(500);
 
 /// What a projection task publishes.
 #[derive(Clone, Debug)]
-struct TaskStatus {
-    state: ProjectionState,
-    checkpoint: Option<Position>,
-    last_event_at: Option<Instant>,
+pub(super) struct TaskStatus {
+    pub(super) state: ProjectionState,
+    pub(super) checkpoint: Option<Position>,
+    pub(super) last_event_at: Option<Instant>,
     /// Kept by the task (read at start, then counted), so a status call never waits for a busy task.
-    dead_letters: usize,
+    pub(super) dead_letters: usize,
 }
 
 impl Default for TaskStatus {
@@ -371,27 +398,7 @@ impl RunningProjections {
     pub async fn status(&self, name: &str) -> Result<ProjectionStatus, RunnerError> {
         let handle = self.handle(name)?;
         let now = handle.status.borrow().clone();
-        let head = self.store.head().await?;
-        let mut lag_events = match (now.checkpoint, head) {
-            (_, None) => 0,
-            (checkpoint, Some(_)) => {
-                self.store
-                    .count_after(checkpoint.unwrap_or(Position::START))
-                    .await?
-            }
-        };
-        let held_back = self.store.held_back().await?;
-        lag_events += held_back.as_ref().map_or(0, |held| held.events);
-        Ok(ProjectionStatus {
-            name: name.to_owned(),
-            state: now.state,
-            checkpoint: now.checkpoint,
-            head,
-            lag_events,
-            held_back,
-            since_last_event: now.last_event_at.map(|at| at.elapsed()),
-            dead_letters: now.dead_letters,
-        })
+        Ok(status_of(self.store.as_ref(), name, now).await?)
     }
 
     async fn ask<T>(
@@ -894,12 +901,14 @@ impl Task {
             if start == end && *position == Some(upto) {
                 return Ok(Flow::Next);
             }
+            let started = Instant::now();
             let (failing, error) = match self
                 .worker
                 .apply(&wanted[start..end], *position, upto)
                 .await
             {
                 Ok(()) => {
+                    telemetry::record_batch(self.worker.name(), end - start, started.elapsed());
                     self.advance(position, upto, start < end);
                     if end == wanted.len() {
                         return Ok(Flow::Next);
@@ -912,6 +921,11 @@ impl Task {
                     let failing = start + failure.index;
                     if failure.index > 0 {
                         if failure.kept_before {
+                            telemetry::record_batch(
+                                self.worker.name(),
+                                failure.index,
+                                started.elapsed(),
+                            );
                             self.advance(position, wanted[failing - 1].position, true);
                         } else {
                             // The transaction rolled back: apply the events before the failing one on their own.
@@ -925,6 +939,11 @@ impl Task {
                                 .await
                             {
                                 Ok(()) => {
+                                    telemetry::record_batch(
+                                        self.worker.name(),
+                                        failure.index,
+                                        started.elapsed(),
+                                    );
                                     self.advance(position, wanted[failing - 1].position, true)
                                 }
                                 Err(ApplyError::Worker(error)) => return Err(error),
@@ -1044,6 +1063,7 @@ impl Task {
         let mut attempt = 1;
         while transient || attempt < options.max_attempts {
             attempt += 1;
+            telemetry::record_retry(self.worker.name());
             tracing::debug!(projection = self.worker.name(), position = %event.position, attempt, transient, %error, "retrying event");
             if let Waited::Flow(flow) = self
                 .wait_active(options.backoff_before(attempt), position)
@@ -1051,12 +1071,14 @@ impl Task {
             {
                 return Ok(Retried::Interrupted(flow));
             }
+            let started = Instant::now();
             match self
                 .worker
                 .apply(std::slice::from_ref(event), *position, event.position)
                 .await
             {
                 Ok(()) => {
+                    telemetry::record_batch(self.worker.name(), 1, started.elapsed());
                     self.advance(position, event.position, true);
                     return Ok(Retried::Done);
                 }

@@ -3,6 +3,7 @@
 use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
@@ -10,6 +11,7 @@ use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
 use crate::error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
+use crate::telemetry;
 use crate::{
     Aggregate, AppendResult, EventStore, EventView, ExpectedVersion, FoldRead, Metadata, NewEvent,
     Position, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead,
@@ -389,9 +391,26 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         self.fold_from(stream, start, until, until_time).await
     }
 
+    /// Folds the events of `stream` after `loaded` into it (see [`fold_pages`](Self::fold_pages)), recording the
+    /// load's duration and events.
+    async fn fold_from(
+        &self,
+        stream: &StreamId,
+        loaded: Loaded<A>,
+        until: Option<Version>,
+        until_time: Option<DateTime<Utc>>,
+    ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
+        let started = Instant::now();
+        let from = loaded.version;
+        let folded = self.fold_pages(stream, loaded, until, until_time).await?;
+        let events = folded.version.get().saturating_sub(from.get());
+        telemetry::record_load(A::CATEGORY, events, started.elapsed());
+        Ok(folded)
+    }
+
     /// Folds the events of `stream` after `loaded` into it, in pages of the configured size (by default one
     /// read), decoding each payload straight from the store's buffers.
-    async fn fold_from(
+    async fn fold_pages(
         &self,
         stream: &StreamId,
         mut loaded: Loaded<A>,
@@ -510,6 +529,29 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: &A::Command,
         metadata: Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
+        let started = Instant::now();
+        let result = self
+            .decide_and_append(id, command_id, command, metadata)
+            .await;
+        let outcome = match &result {
+            Ok(executed) if executed.replayed => "replayed",
+            Ok(executed) if executed.attempts > 1 => "redecided",
+            Ok(_) => "ok",
+            Err(RepositoryError::Rejected { .. }) => "rejected",
+            Err(RepositoryError::TooManyConflicts { .. }) => "conflict",
+            Err(_) => "failed",
+        };
+        telemetry::record_execute(A::CATEGORY, outcome, started.elapsed());
+        result
+    }
+
+    async fn decide_and_append(
+        &self,
+        id: &str,
+        command_id: Option<Uuid>,
+        command: &A::Command,
+        metadata: Metadata,
+    ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let stream = Self::stream_id(id)?;
         let metadata = Metadata {
             occurred_at: metadata.occurred_at.or_else(|| Some(Utc::now())),
@@ -522,7 +564,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         loop {
             attempts += 1;
             // Taken out: if this command fails half-way (or is dropped), the next one loads afresh.
-            let current = match entry.take() {
+            let cached = entry.take();
+            if attempts == 1 && self.cache.keeps_state() {
+                telemetry::record_cache_lookup(A::CATEGORY, cached.is_some());
+            }
+            let current = match cached {
                 Some(cached) => cached,
                 None => self.fold(&stream, None, None).await?,
             };

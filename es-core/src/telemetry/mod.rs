@@ -1,0 +1,21 @@
+//! What the framework tells an operator: metrics through the [`metrics`](https://docs.rs/metrics) facade.
+//!
+//! The libraries record and never export: install a recorder in the application (for example
+//! `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`), call [`describe_metrics`], and
+//! every store, repository, projection runner, process runner and relay reports through it. The names are the
+//! constants below; the README lists each with its labels and an example alert.
+
+mod metrics;
+
+pub use self::metrics::{
+    APPEND_SECONDS, APPENDED_EVENTS, APPENDS, CACHE_LOOKUPS, EXECUTE_SECONDS, EXECUTES,
+    LOAD_SECONDS, LOADED_EVENTS, PROJECTION_BATCH_SECONDS, PROJECTION_CHECKPOINT,
+    PROJECTION_DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS,
+    PROJECTION_RETRIES, PROJECTION_STATE, PROJECTION_STATES, RELAY_BROKER_ERRORS, RELAY_PUBLISHED,
+    SAGA_COMMANDS, SAGA_TIMERS_DUE, SAGA_TIMERS_FIRED, describe_metrics, record_append,
+    record_broker_error, record_published,
+};
+pub(crate) use self::metrics::{
+    record_batch, record_cache_lookup, record_execute, record_load, record_projection_status,
+    record_retry, record_saga_command, record_timer_fired, record_timers_due,
+};

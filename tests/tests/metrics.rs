@@ -1,0 +1,251 @@
+//! The metrics the framework records, read back through the `metrics` facade with a debugging recorder: appends,
+//! `execute` outcomes and cache lookups, loads, projection batches, retries and the sampled gauges.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use es_core::projection::{HandlerError, ProjectionOptions, TransientError};
+use es_core::telemetry;
+use es_core::{Metadata, Projection, ProjectionRunner, RecordedEvent, Repository};
+use es_memory::InMemoryEventStore;
+use examples::bank::{Account, AccountCommand, AccountEvent};
+use metrics_util::CompositeKey;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+/// Counts deposits; fails its first event once, transiently.
+#[derive(Clone, Default)]
+struct Deposits {
+    failed_once: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl Projection for Deposits {
+    type Event = AccountEvent;
+    fn name(&self) -> &str {
+        "deposits"
+    }
+    async fn handle(&self, _: AccountEvent, _: &RecordedEvent) -> Result<(), HandlerError> {
+        if !self.failed_once.swap(true, Ordering::SeqCst) {
+            return Err(Box::new(TransientError::new("the read model is busy")));
+        }
+        Ok(())
+    }
+}
+
+/// Everything recorded so far. The debugging recorder hands out counters and histograms since its last snapshot,
+/// so each snapshot is merged in: counters add up, histograms gather, gauges keep their last value.
+struct Recorded {
+    snapshotter: Snapshotter,
+    seen: HashMap<CompositeKey, DebugValue>,
+}
+
+impl Recorded {
+    fn new(snapshotter: Snapshotter) -> Self {
+        Self {
+            snapshotter,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Merges in what was recorded since the last call.
+    fn refresh(&mut self) -> &Self {
+        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
+            let merged = match (self.seen.remove(&key), value) {
+                (Some(DebugValue::Counter(a)), DebugValue::Counter(b)) => {
+                    DebugValue::Counter(a + b)
+                }
+                (Some(DebugValue::Histogram(mut a)), DebugValue::Histogram(b)) => {
+                    a.extend(b);
+                    DebugValue::Histogram(a)
+                }
+                (_, value) => value,
+            };
+            self.seen.insert(key, merged);
+        }
+        self
+    }
+
+    /// The values recorded under `name` whose labels include every pair of `labels`.
+    fn values(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&DebugValue> {
+        self.seen
+            .iter()
+            .filter(|(key, _)| {
+                let key = key.key();
+                key.name() == name
+                    && labels.iter().all(|(k, v)| {
+                        key.labels()
+                            .any(|label| label.key() == *k && label.value() == *v)
+                    })
+            })
+            .map(|(_, value)| value)
+            .collect()
+    }
+
+    fn counter(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.values(name, labels)
+            .into_iter()
+            .map(|value| match value {
+                DebugValue::Counter(n) => *n,
+                other => panic!("{name} is not a counter: {other:?}"),
+            })
+            .sum()
+    }
+
+    fn gauge(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.values(name, labels)
+            .into_iter()
+            .find_map(|value| match value {
+                DebugValue::Gauge(v) => Some(v.into_inner()),
+                _ => None,
+            })
+    }
+
+    fn samples(&self, name: &str, labels: &[(&str, &str)]) -> usize {
+        self.values(name, labels)
+            .into_iter()
+            .map(|value| match value {
+                DebugValue::Histogram(samples) => samples.len(),
+                other => panic!("{name} is not a histogram: {other:?}"),
+            })
+            .sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels() {
+    let recorder = DebuggingRecorder::new();
+    let mut recorded = Recorded::new(recorder.snapshotter());
+    recorder.install().unwrap();
+    telemetry::describe_metrics();
+
+    let store = InMemoryEventStore::new();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    let other_process = Repository::<Account, _>::new(store.clone());
+    let open = AccountCommand::Open {
+        owner: "ann".into(),
+    };
+    accounts.execute("1", &open, Metadata::new()).await.unwrap();
+    accounts
+        .execute("1", &open, Metadata::new())
+        .await
+        .unwrap_err();
+    // The other repository appends behind this one's cache: its next command loses the race and decides again.
+    let deposit = AccountCommand::Deposit { amount: 5 };
+    other_process
+        .execute("1", &deposit, Metadata::new())
+        .await
+        .unwrap();
+    let executed = accounts
+        .execute("1", &deposit, Metadata::new())
+        .await
+        .unwrap();
+    assert_eq!(executed.attempts, 2);
+    accounts.load("1").await.unwrap();
+
+    let m = recorded.refresh();
+    let account = [("category", "account")];
+    let outcome = |o: &'static str| [("category", "account"), ("outcome", o)];
+    assert_eq!(m.counter(telemetry::EXECUTES, &outcome("ok")), 2);
+    assert_eq!(m.counter(telemetry::EXECUTES, &outcome("rejected")), 1);
+    assert_eq!(m.counter(telemetry::EXECUTES, &outcome("redecided")), 1);
+    assert_eq!(m.samples(telemetry::EXECUTE_SECONDS, &account), 4);
+    // The first command of each repository missed; the rejected and the racing one found the cached state.
+    let lookups = |r: &'static str| [("category", "account"), ("result", r)];
+    assert_eq!(m.counter(telemetry::CACHE_LOOKUPS, &lookups("miss")), 2);
+    assert_eq!(m.counter(telemetry::CACHE_LOOKUPS, &lookups("hit")), 2);
+    assert_eq!(m.counter(telemetry::APPENDS, &outcome("ok")), 3);
+    assert_eq!(m.counter(telemetry::APPENDS, &outcome("conflict")), 1);
+    assert_eq!(m.counter(telemetry::APPENDED_EVENTS, &account), 3);
+    assert!(m.samples(telemetry::APPEND_SECONDS, &account) >= 4);
+    assert!(m.samples(telemetry::LOAD_SECONDS, &account) >= 3);
+    assert!(m.counter(telemetry::LOADED_EVENTS, &account) >= 3);
+
+    let running = ProjectionRunner::new(store.clone())
+        .metrics_every(Some(Duration::from_millis(50)))
+        .with_projection(
+            Deposits::default(),
+            store.clone(),
+            ProjectionOptions::default()
+                .backoff(Duration::from_millis(1), Duration::from_millis(1)),
+        )
+        .start();
+    let head = executed.append.unwrap().last_position;
+    running
+        .wait_for("deposits", head, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let projection = [("projection", "deposits")];
+    let m = recorded.refresh();
+    assert_eq!(m.counter(telemetry::PROJECTION_EVENTS, &projection), 3);
+    assert_eq!(m.counter(telemetry::PROJECTION_RETRIES, &projection), 1);
+    assert!(m.samples(telemetry::PROJECTION_BATCH_SECONDS, &projection) >= 1);
+
+    // The gauges come from the sampler: caught up, running, at the head.
+    let started = Instant::now();
+    let caught_up = loop {
+        let m = recorded.refresh();
+        let running_state = m.gauge(
+            telemetry::PROJECTION_STATE,
+            &[("projection", "deposits"), ("state", "running")],
+        );
+        let checkpoint = m.gauge(telemetry::PROJECTION_CHECKPOINT, &projection);
+        if running_state == Some(1.0) && checkpoint == Some(head.prepare as f64) {
+            break true;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(caught_up, "the sampler never published the caught-up state");
+    let m = recorded.refresh();
+    assert_eq!(
+        m.gauge(telemetry::PROJECTION_LAG_EVENTS, &projection),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.gauge(telemetry::PROJECTION_LAG_SECONDS, &projection),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.gauge(telemetry::PROJECTION_DEAD_LETTERS, &projection),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.gauge(
+            telemetry::PROJECTION_STATE,
+            &[("projection", "deposits"), ("state", "failed")]
+        ),
+        Some(0.0)
+    );
+    running.shutdown().await;
+
+    // No label carries a stream id or an event id: every label is one of the bounded kinds.
+    for key in recorded.refresh().seen.keys() {
+        for label in key.key().labels() {
+            assert!(
+                [
+                    "category",
+                    "outcome",
+                    "result",
+                    "projection",
+                    "state",
+                    "process",
+                    "relay"
+                ]
+                .contains(&label.key()),
+                "unbounded label {} on {}",
+                label.key(),
+                key.key().name()
+            );
+            assert!(
+                !label.value().contains("account-1"),
+                "a stream id in {key:?}"
+            );
+        }
+    }
+}
