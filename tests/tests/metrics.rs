@@ -4,13 +4,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use chrono::Utc;
+use es_core::process::{
+    CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRunner, Reaction,
+    RouteError,
+};
 use es_core::projection::{HandlerError, ProjectionOptions, TransientError};
 use es_core::telemetry;
-use es_core::{Metadata, Projection, ProjectionRunner, RecordedEvent, Repository};
+use es_core::{
+    EventStore, ExpectedVersion, Metadata, NewEvent, Projection, ProjectionRunner, RecordedEvent,
+    Repository, StreamId,
+};
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
 use metrics_util::CompositeKey;
@@ -43,16 +51,27 @@ struct Recorded {
     seen: HashMap<CompositeKey, DebugValue>,
 }
 
-impl Recorded {
-    fn new(snapshotter: Snapshotter) -> Self {
-        Self {
+/// The process's recorder, installed by the first test that asks; tests share it (each reads its own labels).
+fn recorded() -> std::sync::MutexGuard<'static, Recorded> {
+    static RECORDED: OnceLock<Mutex<Recorded>> = OnceLock::new();
+    let recorded = RECORDED.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        recorder.install().unwrap();
+        telemetry::describe_metrics();
+        Mutex::new(Recorded {
             snapshotter,
             seen: HashMap::new(),
-        }
-    }
+        })
+    });
+    let mut recorded = recorded.lock().unwrap_or_else(|e| e.into_inner());
+    recorded.refresh();
+    recorded
+}
 
+impl Recorded {
     /// Merges in what was recorded since the last call.
-    fn refresh(&mut self) -> &Self {
+    fn refresh(&mut self) {
         for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
             let merged = match (self.seen.remove(&key), value) {
                 (Some(DebugValue::Counter(a)), DebugValue::Counter(b)) => {
@@ -66,7 +85,6 @@ impl Recorded {
             };
             self.seen.insert(key, merged);
         }
-        self
     }
 
     /// The values recorded under `name` whose labels include every pair of `labels`.
@@ -117,11 +135,7 @@ impl Recorded {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels() {
-    let recorder = DebuggingRecorder::new();
-    let mut recorded = Recorded::new(recorder.snapshotter());
-    recorder.install().unwrap();
-    telemetry::describe_metrics();
-
+    drop(recorded());
     let store = InMemoryEventStore::new();
     let accounts = Repository::<Account, _>::new(store.clone());
     let other_process = Repository::<Account, _>::new(store.clone());
@@ -146,7 +160,7 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
     assert_eq!(executed.attempts, 2);
     accounts.load("1").await.unwrap();
 
-    let m = recorded.refresh();
+    let m = recorded();
     let account = [("category", "account")];
     let outcome = |o: &'static str| [("category", "account"), ("outcome", o)];
     assert_eq!(m.counter(telemetry::EXECUTES, &outcome("ok")), 2);
@@ -163,6 +177,7 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
     assert!(m.samples(telemetry::APPEND_SECONDS, &account) >= 4);
     assert!(m.samples(telemetry::LOAD_SECONDS, &account) >= 3);
     assert!(m.counter(telemetry::LOADED_EVENTS, &account) >= 3);
+    drop(m);
 
     let running = ProjectionRunner::new(store.clone())
         .metrics_every(Some(Duration::from_millis(50)))
@@ -179,20 +194,22 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
         .await
         .unwrap();
     let projection = [("projection", "deposits")];
-    let m = recorded.refresh();
+    let m = recorded();
     assert_eq!(m.counter(telemetry::PROJECTION_EVENTS, &projection), 3);
     assert_eq!(m.counter(telemetry::PROJECTION_RETRIES, &projection), 1);
     assert!(m.samples(telemetry::PROJECTION_BATCH_SECONDS, &projection) >= 1);
+    drop(m);
 
     // The gauges come from the sampler: caught up, running, at the head.
     let started = Instant::now();
     let caught_up = loop {
-        let m = recorded.refresh();
+        let m = recorded();
         let running_state = m.gauge(
             telemetry::PROJECTION_STATE,
             &[("projection", "deposits"), ("state", "running")],
         );
         let checkpoint = m.gauge(telemetry::PROJECTION_CHECKPOINT, &projection);
+        drop(m);
         if running_state == Some(1.0) && checkpoint == Some(head.prepare as f64) {
             break true;
         }
@@ -202,7 +219,7 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(caught_up, "the sampler never published the caught-up state");
-    let m = recorded.refresh();
+    let m = recorded();
     assert_eq!(
         m.gauge(telemetry::PROJECTION_LAG_EVENTS, &projection),
         Some(0.0)
@@ -222,10 +239,11 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
         ),
         Some(0.0)
     );
+    drop(m);
     running.shutdown().await;
 
     // No label carries a stream id or an event id: every label is one of the bounded kinds.
-    for key in recorded.refresh().seen.keys() {
+    for key in recorded().seen.keys() {
         for label in key.key().labels() {
             assert!(
                 [
@@ -248,4 +266,115 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
             );
         }
     }
+}
+
+/// On a sign-up, credits the user's wallet and sets a reminder timer due at once.
+struct Welcome;
+
+#[derive(es_core::DomainEvent)]
+enum Signup {
+    SignedUp { user: String },
+}
+
+#[derive(Default, Clone)]
+struct Wallet(u64);
+
+#[derive(es_core::DomainEvent)]
+enum WalletEvent {
+    Credited { amount: u64 },
+}
+
+impl es_core::Aggregate for Wallet {
+    const CATEGORY: &'static str = "wallet";
+    type Event = WalletEvent;
+    type Command = u64;
+    type Error = std::convert::Infallible;
+    fn handle(&self, amount: &u64) -> Result<Vec<WalletEvent>, Self::Error> {
+        Ok(vec![WalletEvent::Credited { amount: *amount }])
+    }
+    fn apply(self, WalletEvent::Credited { amount }: &WalletEvent) -> Self {
+        Wallet(self.0 + amount)
+    }
+}
+
+impl ProcessManager for Welcome {
+    type Event = Signup;
+    type State = bool;
+    type Command = String;
+    fn name(&self) -> &str {
+        "welcome"
+    }
+    fn correlate(&self, Signup::SignedUp { user }: &Signup, _: &RecordedEvent) -> Option<String> {
+        Some(user.clone())
+    }
+    fn apply(&self, _: bool, _: &Input<Signup>) -> bool {
+        true
+    }
+    fn react(&self, _: &bool, input: &Input<Signup>) -> Reaction<String> {
+        match input {
+            Input::Event {
+                event: Signup::SignedUp { user },
+                ..
+            } => Reaction::none()
+                .send(user.clone())
+                .set_timer("reminder", Utc::now()),
+            _ => Reaction::none(),
+        }
+    }
+}
+
+struct Wallets(Repository<Wallet, InMemoryEventStore>);
+
+#[async_trait::async_trait]
+impl CommandRouter for Wallets {
+    type Command = String;
+    async fn route(&self, user: &String, context: &CommandContext) -> Result<Outcome, RouteError> {
+        context.execute(&self.0, user, &5).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saga_commands_and_timers_are_measured() {
+    drop(recorded());
+    let store = InMemoryEventStore::new();
+    let wallets = Repository::<Wallet, _>::new(store.clone());
+    let running = ProcessRunner::new(Welcome, Wallets(wallets.clone()), store.clone())
+        .timer_poll(Duration::from_secs(3600))
+        .start(store.clone(), store.clone());
+    let signup = NewEvent::new("SignedUp", 1, serde_json::json!({ "user": "ada" }));
+    let at = store
+        .append(
+            &StreamId::new("signup-ada").unwrap(),
+            ExpectedVersion::Any,
+            vec![signup],
+        )
+        .await
+        .unwrap()
+        .last_position;
+    running.wait_for(at, Duration::from_secs(10)).await.unwrap();
+    let fired = running
+        .fire_due_timers(Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(fired, 1);
+    running.shutdown().await;
+
+    let m = recorded();
+    let welcome = [("process", "welcome")];
+    assert_eq!(
+        m.counter(
+            telemetry::SAGA_COMMANDS,
+            &[("process", "welcome"), ("outcome", "ok")]
+        ),
+        1
+    );
+    assert_eq!(m.counter(telemetry::SAGA_TIMERS_FIRED, &welcome), 1);
+    assert!(m.gauge(telemetry::SAGA_TIMERS_DUE, &welcome).is_some());
+    assert_eq!(
+        m.counter(
+            telemetry::EXECUTES,
+            &[("category", "wallet"), ("outcome", "ok")]
+        ),
+        1
+    );
 }

@@ -195,6 +195,10 @@ async fn deposits(store: &PgEventStore, n: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the_head() {
+    // The only test here that reads metrics; the relays of the others have names of their own.
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().unwrap();
     let mut nats = PrivateNats::start();
     let store = pg_store().await;
     let log = ConsumerLog::create(&store).await;
@@ -239,6 +243,29 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
     assert_eq!(
         (status.checkpoint, status.lag_events, status.dead_letters),
         (head, 0, 0)
+    );
+    let relay_name = format!("relay-{}", config.subject_prefix);
+    let snapshot = snapshotter.snapshot().into_vec();
+    let counted = |name: &str| -> u64 {
+        snapshot
+            .iter()
+            .filter(|(key, ..)| {
+                key.key().name() == name
+                    && key
+                        .key()
+                        .labels()
+                        .any(|l| l.key() == "relay" && l.value() == relay_name)
+            })
+            .map(|(.., value)| match value {
+                metrics_util::debugging::DebugValue::Counter(n) => *n,
+                _ => 0,
+            })
+            .sum()
+    };
+    assert!(counted(es_core::telemetry::RELAY_PUBLISHED) >= 5_000);
+    assert!(
+        counted(es_core::telemetry::RELAY_BROKER_ERRORS) >= 1,
+        "the outage must show as broker errors"
     );
     stop.send(true).unwrap();
     consumer.await.unwrap();
