@@ -44,32 +44,50 @@ impl Projection for Deposits {
     }
 }
 
-/// Everything recorded so far. The debugging recorder hands out counters and histograms since its last snapshot,
-/// so each snapshot is merged in: counters add up, histograms gather, gauges keep their last value.
-struct Recorded {
+/// Everything recorded so far in this process. The debugging recorder hands out counters and histograms since its
+/// last snapshot, so each snapshot is merged in: counters add up, histograms gather, gauges keep their last value.
+struct Recorder {
     snapshotter: Snapshotter,
     seen: HashMap<CompositeKey, DebugValue>,
 }
 
-/// The process's recorder, installed by the first test that asks; tests share it (each reads its own labels).
-fn recorded() -> std::sync::MutexGuard<'static, Recorded> {
-    static RECORDED: OnceLock<Mutex<Recorded>> = OnceLock::new();
-    let recorded = RECORDED.get_or_init(|| {
+/// A copy of what was recorded, to assert on.
+struct Recorded {
+    seen: HashMap<CompositeKey, DebugValue>,
+}
+
+/// What was recorded until now. The first call installs the process's recorder; tests share it (each reads its
+/// own labels).
+fn recorded() -> Recorded {
+    static RECORDER: OnceLock<Mutex<Recorder>> = OnceLock::new();
+    let recorder = RECORDER.get_or_init(|| {
         let recorder = DebuggingRecorder::new();
         let snapshotter = recorder.snapshotter();
         recorder.install().unwrap();
         telemetry::describe_metrics();
-        Mutex::new(Recorded {
+        Mutex::new(Recorder {
             snapshotter,
             seen: HashMap::new(),
         })
     });
-    let mut recorded = recorded.lock().unwrap_or_else(|e| e.into_inner());
-    recorded.refresh();
-    recorded
+    let mut recorder = recorder.lock().unwrap_or_else(|e| e.into_inner());
+    recorder.refresh();
+    let seen = recorder
+        .seen
+        .iter()
+        .map(|(key, value)| {
+            let copy = match value {
+                DebugValue::Counter(n) => DebugValue::Counter(*n),
+                DebugValue::Gauge(v) => DebugValue::Gauge(*v),
+                DebugValue::Histogram(samples) => DebugValue::Histogram(samples.clone()),
+            };
+            (key.clone(), copy)
+        })
+        .collect();
+    Recorded { seen }
 }
 
-impl Recorded {
+impl Recorder {
     /// Merges in what was recorded since the last call.
     fn refresh(&mut self) {
         for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
@@ -86,7 +104,9 @@ impl Recorded {
             self.seen.insert(key, merged);
         }
     }
+}
 
+impl Recorded {
     /// The values recorded under `name` whose labels include every pair of `labels`.
     fn values(&self, name: &str, labels: &[(&str, &str)]) -> Vec<&DebugValue> {
         self.seen
@@ -135,7 +155,7 @@ impl Recorded {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels() {
-    drop(recorded());
+    recorded();
     let store = InMemoryEventStore::new();
     let accounts = Repository::<Account, _>::new(store.clone());
     let other_process = Repository::<Account, _>::new(store.clone());
@@ -177,7 +197,6 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
     assert!(m.samples(telemetry::APPEND_SECONDS, &account) >= 4);
     assert!(m.samples(telemetry::LOAD_SECONDS, &account) >= 3);
     assert!(m.counter(telemetry::LOADED_EVENTS, &account) >= 3);
-    drop(m);
 
     let running = ProjectionRunner::new(store.clone())
         .metrics_every(Some(Duration::from_millis(50)))
@@ -198,7 +217,6 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
     assert_eq!(m.counter(telemetry::PROJECTION_EVENTS, &projection), 3);
     assert_eq!(m.counter(telemetry::PROJECTION_RETRIES, &projection), 1);
     assert!(m.samples(telemetry::PROJECTION_BATCH_SECONDS, &projection) >= 1);
-    drop(m);
 
     // The gauges come from the sampler: caught up, running, at the head.
     let started = Instant::now();
@@ -209,7 +227,6 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
             &[("projection", "deposits"), ("state", "running")],
         );
         let checkpoint = m.gauge(telemetry::PROJECTION_CHECKPOINT, &projection);
-        drop(m);
         if running_state == Some(1.0) && checkpoint == Some(head.prepare as f64) {
             break true;
         }
@@ -239,7 +256,6 @@ async fn appends_commands_loads_and_projections_are_measured_with_bounded_labels
         ),
         Some(0.0)
     );
-    drop(m);
     running.shutdown().await;
 
     // No label carries a stream id or an event id: every label is one of the bounded kinds.
@@ -335,7 +351,7 @@ impl CommandRouter for Wallets {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saga_commands_and_timers_are_measured() {
-    drop(recorded());
+    recorded();
     let store = InMemoryEventStore::new();
     let wallets = Repository::<Wallet, _>::new(store.clone());
     let running = ProcessRunner::new(Welcome, Wallets(wallets.clone()), store.clone())
