@@ -50,6 +50,10 @@ pub struct CloudEvent {
     pub correlation_id: Option<Uuid>,
     /// `ce-causationid` extension.
     pub causation_id: Option<Uuid>,
+    /// The W3C trace context of the command behind the event (the CloudEvents distributed-tracing extension,
+    /// header `traceparent`): handlers continue that trace with
+    /// [`continue_trace`](es_core::telemetry::continue_trace).
+    pub traceparent: Option<String>,
     /// The data.
     pub data: serde_json::Value,
 }
@@ -62,6 +66,7 @@ const SEQUENCE: &str = "ce-sequence";
 const TIME: &str = "ce-time";
 const CORRELATION: &str = "ce-correlationid";
 const CAUSATION: &str = "ce-causationid";
+const TRACEPARENT: &str = "traceparent";
 
 /// The headers of `event` (from `record`) published by `source`.
 pub(crate) fn headers(source: &str, event: &IntegrationEvent, record: &RecordedEvent) -> HeaderMap {
@@ -82,6 +87,9 @@ pub(crate) fn headers(source: &str, event: &IntegrationEvent, record: &RecordedE
     }
     if let Some(id) = record.metadata.causation_id {
         headers.insert(CAUSATION, id.to_string().as_str());
+    }
+    if let Some(traceparent) = record.metadata.traceparent() {
+        headers.insert(TRACEPARENT, traceparent);
     }
     headers
 }
@@ -116,6 +124,7 @@ pub(crate) fn parse(headers: Option<&HeaderMap>, body: &[u8]) -> Result<CloudEve
             .to_utc(),
         correlation_id: optional(CORRELATION)?,
         causation_id: optional(CAUSATION)?,
+        traceparent: headers.get(TRACEPARENT).map(|v| v.as_str().to_owned()),
         data: serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?,
     })
 }

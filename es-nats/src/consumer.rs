@@ -1,6 +1,7 @@
 //! The consumer side: a durable JetStream consumer feeding an idempotent handler.
 
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull};
 use async_trait::async_trait;
@@ -172,7 +173,15 @@ pub async fn consume_reporting<H: IntegrationHandler>(
             .mark_processed(&mut tx, &config.durable, event.id)
             .await?
         {
-            if let Err(error) = handler.handle(&mut tx, &event).await {
+            let span = tracing::info_span!(
+                "consume",
+                durable = %config.durable,
+                id = %event.id,
+                event_type = %event.event_type,
+                subject = %event.subject,
+            );
+            es_core::telemetry::continue_trace(&span, event.traceparent.as_deref());
+            if let Err(error) = handler.handle(&mut tx, &event).instrument(span).await {
                 tracing::warn!(id = %event.id, %error, "integration handler failed; redelivering later");
                 drop(tx);
                 message

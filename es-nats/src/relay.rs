@@ -9,6 +9,7 @@ use es_core::projection::{
     TransientError,
 };
 use es_core::{DomainEvent, EventStore, Projection, ProjectionRunner, RecordedEvent};
+use tracing::Instrument;
 
 use crate::cloudevent::{IntegrationEvent, headers};
 
@@ -226,17 +227,29 @@ impl<M: IntegrationMapper> Projection for RelayProjection<M> {
         let headers = headers(&config.subject_prefix, &integration, record);
         let body = serde_json::to_vec(&integration.data)?;
         let transient = |e: String| -> HandlerError { Box::new(TransientError::new(e)) };
+        let span = tracing::info_span!(
+            "relay_publish",
+            relay = %self.name,
+            %subject,
+            event_id = %record.event_id,
+            position = %record.position,
+        );
+        es_core::telemetry::continue_trace(&span, record.metadata.traceparent());
         let published = match self
             .relay
             .jetstream
             .publish_with_headers(subject, headers, body.into())
+            .instrument(span.clone())
             .await
         {
             Err(e) => Err(transient(format!(
                 "publishing {} failed: {e}",
                 record.event_id
             ))),
-            Ok(ack) => match tokio::time::timeout(config.ack_timeout, ack).await {
+            Ok(ack) => match tokio::time::timeout(config.ack_timeout, ack)
+                .instrument(span)
+                .await
+            {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(e)) => Err(transient(format!(
                     "JetStream did not store {}: {e}",

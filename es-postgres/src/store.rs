@@ -15,6 +15,7 @@ use es_core::{
 };
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use tracing::Instrument;
 
 use crate::append::Request;
 use crate::error::{PgError, PgSetupError, backend};
@@ -382,7 +383,11 @@ impl EventStore for PgEventStore {
     ) -> Result<AppendResult, StoreError> {
         let started = std::time::Instant::now();
         let count = events.len();
-        let result = self.append_checked(stream, expected, events).await;
+        let span = tracing::debug_span!("append", %stream, ?expected, events = count);
+        let result = self
+            .append_checked(stream, expected, events)
+            .instrument(span)
+            .await;
         es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
         result
     }
@@ -445,7 +450,9 @@ impl EventStore for PgEventStore {
         after: Position,
         limit: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        read_all(&self.inner, after, limit).await
+        read_all(&self.inner, after, limit)
+            .instrument(tracing::debug_span!("read_all", %after, limit))
+            .await
     }
 
     fn subscribe_all(&self, after: Position) -> EventStream {

@@ -20,6 +20,7 @@ use crate::{
     CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, Projection,
     ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections,
 };
+use tracing::Instrument;
 
 /// How many handled-input keys an instance remembers (older redeliveries are still harmless: the commands they
 /// would re-send carry the same ids).
@@ -170,7 +171,14 @@ where
                 set: Vec::new(),
                 remove: vec![timer.timer.name.clone()],
             };
+            let span = tracing::info_span!(
+                "saga_timer",
+                process = %self.name,
+                instance = %timer.instance,
+                timer = %timer.timer.name,
+            );
             self.handle(&timer.instance, &key, input, &metadata, fired)
+                .instrument(span)
                 .await?;
             telemetry::record_timer_fired(&self.name);
         }
@@ -233,8 +241,17 @@ where
             event,
             at: record.recorded_at,
         };
+        let span = tracing::info_span!(
+            "saga_step",
+            process = %self.engine.name,
+            instance = %instance,
+            position = %record.position,
+            event_type = %record.event_type,
+        );
+        telemetry::continue_trace(&span, record.metadata.traceparent());
         self.engine
             .handle(&instance, &key, input, &metadata, TimerChanges::default())
+            .instrument(span)
             .await
     }
 }

@@ -830,6 +830,9 @@ impl Task {
                 to = %to,
                 events = events.len(),
             );
+            for event in &events {
+                telemetry::link_trace(&span, &event.metadata);
+            }
             match self.process(events, to, position).instrument(span).await? {
                 Flow::Next if !rest.is_empty() => events = rest,
                 flow => return Ok(flow),

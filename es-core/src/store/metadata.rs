@@ -84,6 +84,23 @@ impl Metadata {
         self.extra.insert(key.into(), value.into());
         self
     }
+
+    /// The W3C trace context of the command that produced the event (`00-<trace id>-<span id>-<flags>`), kept
+    /// under the key `traceparent`. The repository sets it from the current span when the `opentelemetry` feature
+    /// is on; projections, process managers and the relay continue that trace.
+    ///
+    /// ```
+    /// use es_core::Metadata;
+    ///
+    /// let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// assert_eq!(Metadata::new().with("traceparent", traceparent).traceparent(), Some(traceparent));
+    /// assert_eq!(Metadata::new().traceparent(), None);
+    /// ```
+    pub fn traceparent(&self) -> Option<&str> {
+        self.extra
+            .get(crate::telemetry::TRACEPARENT)
+            .and_then(serde_json::Value::as_str)
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! What the framework tells an operator: metrics through the [`metrics`](https://docs.rs/metrics) facade.
+//! What the framework tells an operator: metrics through the [`metrics`](https://docs.rs/metrics) facade, and
+//! traces that follow a command through its events (W3C trace context in the events' metadata).
 //!
 //! The libraries record and never export: install a recorder in the application (for example
 //! `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`), call [`describe_metrics`], and
@@ -6,6 +7,7 @@
 //! constants below; the README lists each with its labels and an example alert.
 
 mod metrics;
+mod trace;
 
 pub use self::metrics::{
     APPEND_SECONDS, APPENDED_EVENTS, APPENDS, CACHE_LOOKUPS, EXECUTE_SECONDS, EXECUTES,
@@ -19,3 +21,7 @@ pub(crate) use self::metrics::{
     record_batch, record_cache_lookup, record_execute, record_load, record_projection_status,
     record_retry, record_saga_command, record_timer_fired, record_timers_due,
 };
+pub use self::trace::continue_trace;
+pub(crate) use self::trace::{TRACEPARENT, link_trace, stamp};
+#[cfg(feature = "opentelemetry")]
+pub use self::trace::{current_traceparent, parse_traceparent};

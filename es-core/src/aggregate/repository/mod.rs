@@ -5,6 +5,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
@@ -402,7 +404,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ) -> Result<Loaded<A>, RepositoryError<A::Error>> {
         let started = Instant::now();
         let from = loaded.version;
-        let folded = self.fold_pages(stream, loaded, until, until_time).await?;
+        let span =
+            tracing::debug_span!("load", %stream, from = from.get(), to = tracing::field::Empty);
+        let folded = self
+            .fold_pages(stream, loaded, until, until_time)
+            .instrument(span.clone())
+            .await?;
+        span.record("to", folded.version.get());
         let events = folded.version.get().saturating_sub(from.get());
         telemetry::record_load(A::CATEGORY, events, started.elapsed());
         Ok(folded)
@@ -530,8 +538,17 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         metadata: Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let started = Instant::now();
+        let span = tracing::info_span!(
+            "execute",
+            category = A::CATEGORY,
+            id,
+            version = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
         let result = self
             .decide_and_append(id, command_id, command, metadata)
+            .instrument(span.clone())
             .await;
         let outcome = match &result {
             Ok(executed) if executed.replayed => "replayed",
@@ -542,6 +559,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             Err(_) => "failed",
         };
         telemetry::record_execute(A::CATEGORY, outcome, started.elapsed());
+        span.record("outcome", outcome);
+        if let Ok(executed) = &result {
+            span.record("version", executed.version.get());
+            span.record("attempts", executed.attempts);
+        }
         result
     }
 
@@ -553,10 +575,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         metadata: Metadata,
     ) -> Result<Executed<A>, RepositoryError<A::Error>> {
         let stream = Self::stream_id(id)?;
-        let metadata = Metadata {
+        let mut metadata = Metadata {
             occurred_at: metadata.occurred_at.or_else(|| Some(Utc::now())),
             ..metadata
         };
+        telemetry::stamp(&mut metadata);
         // This process's commands on the stream take turns here; the entry is the state the last one left.
         let slot = self.cache.slot(&stream);
         let mut entry = slot.entry.lock().await;
