@@ -1,4 +1,5 @@
-//! What recording metrics costs: the same work with no recorder and with a Prometheus recorder, interleaved.
+//! What recording metrics and traces costs: the same work with and without a Prometheus recorder, and with and
+//! without an OpenTelemetry tracing layer, interleaved.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -84,21 +85,47 @@ where
     Ok((off_best, on_best))
 }
 
+/// Installs a tracing subscriber whose OpenTelemetry layer (spans built by the SDK, sampled, not exported) only
+/// sees spans and events at INFO and above, and only while switched on; returns the switch.
+fn install_tracing() -> Result<Arc<AtomicBool>, Error> {
+    use opentelemetry::trace::TracerProvider;
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    let on = Arc::new(AtomicBool::new(false));
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+    let switch = Arc::clone(&on);
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer("es-bench"))
+        .with_filter(tracing_subscriber::filter::filter_fn(move |metadata| {
+            switch.load(Ordering::Relaxed) && *metadata.level() <= tracing::Level::INFO
+        }));
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
+        .map_err(|e| format!("cannot install the tracing subscriber: {e}"))?;
+    Ok(on)
+}
+
+async fn execute_rate(commands: usize) -> Result<f64, Error> {
+    let store = es_memory::InMemoryEventStore::new();
+    Ok(execute(&store, "metered", commands, 1, 1).await?.rate)
+}
+
+async fn catch_up_rate(events: usize) -> Result<f64, Error> {
+    let store = es_memory::InMemoryEventStore::new();
+    fill(&store, events).await?;
+    counter_catch_up(&store, events, events).await
+}
+
 /// `execute` and projection catch-up on the in-memory store (where the recording is the largest share of the
-/// work), without and with a Prometheus recorder.
+/// work), without and with a Prometheus recorder, then without and with OpenTelemetry spans.
 pub(crate) async fn overhead(commands: usize, events: usize) -> Result<Vec<Figure>, Error> {
     let (on, handle) = install()?;
-    let (execute_off, execute_on) = off_and_on(&on, 3, || async {
-        let store = es_memory::InMemoryEventStore::new();
-        Ok(execute(&store, "metered", commands, 1, 1).await?.rate)
-    })
-    .await?;
-    let (catch_up_off, catch_up_on) = off_and_on(&on, 3, || async {
-        let store = es_memory::InMemoryEventStore::new();
-        fill(&store, events).await?;
-        counter_catch_up(&store, events, events).await
-    })
-    .await?;
+    let (execute_off, execute_on) = off_and_on(&on, 3, || execute_rate(commands)).await?;
+    let (catch_up_off, catch_up_on) = off_and_on(&on, 3, || catch_up_rate(events)).await?;
+    let traced = install_tracing()?;
+    let (untraced_execute, traced_execute) =
+        off_and_on(&traced, 3, || execute_rate(commands)).await?;
+    let (untraced_catch_up, traced_catch_up) =
+        off_and_on(&traced, 3, || catch_up_rate(events)).await?;
     let series = handle
         .render()
         .lines()
@@ -122,5 +149,19 @@ pub(crate) async fn overhead(commands: usize, events: usize) -> Result<Vec<Figur
         )
         .against("the same without a recorder", catch_up_off)
         .note(format!("{events} events; {series} es_ series rendered")),
+        Figure::new(
+            "memory: execute, sequential, OpenTelemetry spans",
+            traced_execute,
+            "commands/s",
+        )
+        .against("the same without the tracing layer", untraced_execute)
+        .note("INFO and above; SDK spans sampled, not exported; best of 3 interleaved runs each"),
+        Figure::new(
+            "memory: projection catch-up, OpenTelemetry spans",
+            traced_catch_up,
+            "events/s",
+        )
+        .against("the same without the tracing layer", untraced_catch_up)
+        .note("a span per batch, linked to each event's trace"),
     ])
 }

@@ -128,3 +128,44 @@ pub(crate) fn parse(headers: Option<&HeaderMap>, body: &[u8]) -> Result<CloudEve
         data: serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use es_core::{Metadata, Position, StreamId, Version};
+
+    fn recorded(metadata: Metadata) -> RecordedEvent {
+        RecordedEvent {
+            stream_id: StreamId::new("account-1").unwrap(),
+            version: Version::new(3),
+            position: Position::new(7, 9),
+            event_id: EventId::new(),
+            event_type: "Deposited".to_owned(),
+            schema_version: 1,
+            payload: serde_json::json!({ "amount": 5 }),
+            metadata,
+            recorded_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_trace_context_travels_as_the_traceparent_extension() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let event = IntegrationEvent::new("bank.deposited.v1", serde_json::json!({ "amount": 5 }));
+        let record = recorded(Metadata::new().with("traceparent", traceparent));
+        let headers = headers("bank", &event, &record);
+        assert_eq!(headers.get("traceparent").unwrap().as_str(), traceparent);
+        let parsed = parse(Some(&headers), b"{}").unwrap();
+        assert_eq!(parsed.traceparent.as_deref(), Some(traceparent));
+
+        let untraced = headers_of_untraced(&event);
+        assert!(untraced.get("traceparent").is_none());
+        assert_eq!(parse(Some(&untraced), b"{}").unwrap().traceparent, None);
+    }
+
+    fn headers_of_untraced(event: &IntegrationEvent) -> HeaderMap {
+        headers("bank", event, &recorded(Metadata::new()))
+    }
+}
