@@ -22,21 +22,7 @@ impl PrivatePostgres {
             versions.filter_map(|e| e.ok().map(|e| e.path())).collect();
         versions.sort();
         let bin = versions.pop().expect("a PostgreSQL version").join("bin");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("data directory");
-        let chown = Command::new("chown")
-            .args(["postgres:postgres", path(&dir)])
-            .status()
-            .expect("chown");
-        assert!(
-            chown.success(),
-            "cannot give {} to user postgres",
-            dir.display()
-        );
+        let (dir, port) = new_home();
         let server = Self { dir, bin, port };
         server.as_postgres(
             "initdb",
@@ -57,21 +43,7 @@ impl PrivatePostgres {
     /// A hot standby of this server: a base backup (`pg_basebackup -R`, streaming replication) into a directory of
     /// its own, started on another free port.
     pub fn standby(&self) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("data directory");
-        let chown = Command::new("chown")
-            .args(["postgres:postgres", path(&dir)])
-            .status()
-            .expect("chown");
-        assert!(
-            chown.success(),
-            "cannot give {} to user postgres",
-            dir.display()
-        );
+        let (dir, port) = new_home();
         let standby = Self {
             dir,
             bin: self.bin.clone(),
@@ -183,4 +155,24 @@ impl Drop for PrivatePostgres {
 
 fn path(path: &std::path::Path) -> &str {
     path.to_str().expect("a UTF-8 path")
+}
+
+/// A free port on 127.0.0.1 and a new directory for a server on it, owned by user `postgres`.
+fn new_home() -> (PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("data directory");
+    let chown = Command::new("chown")
+        .args(["postgres:postgres", path(&dir)])
+        .status()
+        .expect("chown");
+    assert!(
+        chown.success(),
+        "cannot give {} to user postgres",
+        dir.display()
+    );
+    (dir, port)
 }

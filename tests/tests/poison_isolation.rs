@@ -113,8 +113,12 @@ async fn letters_of(running: &RunningProjections, name: &str) -> Vec<(String, Ve
         .collect()
 }
 
-#[tokio::test]
-async fn a_poison_event_parks_its_stream_in_order_while_others_go_on_and_redrive_replays_it() {
+/// The interleaved streams in memory, with the poison in place, projected by a runner that has caught up.
+async fn started_poisoned() -> (
+    InMemoryEventStore,
+    Versions,
+    es_core::projection::RunningProjections,
+) {
     let store = InMemoryEventStore::new();
     let versions_seen = Versions::default();
     versions_seen.poisoned.store(true, Ordering::SeqCst);
@@ -123,6 +127,12 @@ async fn a_poison_event_parks_its_stream_in_order_while_others_go_on_and_redrive
         .with_projection(versions_seen.clone(), store.clone(), options())
         .start();
     running.wait_for("versions", last, WAIT).await.unwrap();
+    (store, versions_seen, running)
+}
+
+#[tokio::test]
+async fn a_poison_event_parks_its_stream_in_order_while_others_go_on_and_redrive_replays_it() {
+    let (store, versions_seen, running) = started_poisoned().await;
 
     assert_eq!(versions_seen.of("good-1"), versions(1..=10));
     assert_eq!(versions_seen.of("good-2"), versions(1..=5));
@@ -158,14 +168,7 @@ async fn a_poison_event_parks_its_stream_in_order_while_others_go_on_and_redrive
 
 #[tokio::test]
 async fn a_parked_stream_stays_parked_across_a_restart() {
-    let store = InMemoryEventStore::new();
-    let versions_seen = Versions::default();
-    versions_seen.poisoned.store(true, Ordering::SeqCst);
-    let last = interleaved(&store).await;
-    let running = ProjectionRunner::new(store.clone())
-        .with_projection(versions_seen.clone(), store.clone(), options())
-        .start();
-    running.wait_for("versions", last, WAIT).await.unwrap();
+    let (store, versions_seen, running) = started_poisoned().await;
     running.shutdown().await;
 
     let at = post(&store, "bad-1", &[7]).await;
