@@ -3,4 +3,5 @@
 pub mod bank;
 pub mod inventory;
 pub mod read_model;
+pub mod service;
 pub mod shop;
