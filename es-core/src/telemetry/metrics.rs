@@ -1,6 +1,6 @@
 //! The metrics every component records, through the [`metrics`](https://docs.rs/metrics) facade: nothing is
-//! exported until the application installs a recorder (for example `metrics-exporter-prometheus`), and recording
-//! without one costs a relaxed atomic load.
+//! exported until the application installs a recorder (for example `metrics-exporter-prometheus`); without one,
+//! recording only builds the label strings and hands them to a no-op recorder.
 //!
 //! Names and labels follow the Prometheus conventions (`_total` counters, `_seconds` durations). Labels are bounded
 //! by the code, never by the data: a category, a projection, a process manager, a relay, an outcome, never a stream
