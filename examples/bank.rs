@@ -13,8 +13,7 @@
 use es_core::aggregate::{RepositoryError, SnapshotPolicy, SnapshotStore};
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StreamRead};
 use es_memory::InMemoryEventStore;
-use es_postgres::PgEventStore;
-use examples::bank::{Account, AccountCommand, AccountError};
+use examples::bank::{Account, AccountCommand, AccountError, connect_postgres};
 use uuid::Uuid;
 
 #[tokio::main]
@@ -25,12 +24,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             story(InMemoryEventStore::new(), "ada").await
         }
         Some(url) => {
-            let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
-            let store = PgEventStore::builder()
-                .schema(&schema)
-                .connect(&url)
-                .await?;
-            store.migrate().await?;
+            let (store, schema) = connect_postgres(&url).await?;
             println!("Store: PostgreSQL, schema `{schema}`.\n");
             // A fresh account per run, so the story can be told again on the same database.
             let id = format!("ada-{}", &Uuid::now_v7().simple().to_string()[24..]);

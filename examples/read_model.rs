@@ -15,8 +15,8 @@ use std::time::Duration;
 use es_core::projection::{ProjectionOptions, RunningProjections};
 use es_core::{EventStore, Metadata, ProjectionRunner, Repository};
 use es_memory::InMemoryEventStore;
-use es_postgres::{PgEventStore, PgProjectionWorker};
-use examples::bank::{Account, AccountCommand};
+use es_postgres::PgProjectionWorker;
+use examples::bank::{Account, AccountCommand, connect_postgres};
 use examples::read_model::{MemoryBalances, PgBalances, ReadModel};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -66,10 +66,8 @@ async fn in_memory() -> Result<(), Error> {
 }
 
 async fn on_postgres(url: &str) -> Result<(), Error> {
-    let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
+    let (store, schema) = connect_postgres(url).await?;
     println!("Store and read model: PostgreSQL, schema `{schema}` (exactly-once).\n");
-    let store = PgEventStore::builder().schema(&schema).connect(url).await?;
-    store.migrate().await?;
     let read_model = PgBalances::new(&schema)?;
     read_model.create_tables(store.pool()).await?;
     let running = ProjectionRunner::new(store.clone())

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use es_core::EventStore;
 use es_memory::InMemoryEventStore;
-use es_postgres::PgEventStore;
+use examples::bank::connect_postgres;
 use examples::service::{Service, router};
 use opentelemetry::trace::TracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
@@ -42,15 +42,7 @@ async fn main() -> Result<(), Error> {
 
     let store: Arc<dyn EventStore> = match database_url {
         None => Arc::new(InMemoryEventStore::new()),
-        Some(url) => {
-            let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
-            let store = PgEventStore::builder()
-                .schema(&schema)
-                .connect(&url)
-                .await?;
-            store.migrate().await?;
-            Arc::new(store)
-        }
+        Some(url) => Arc::new(connect_postgres(&url).await?.0),
     };
     let service = Service::start(store, Some(metrics));
     let listener = tokio::net::TcpListener::bind(&listen).await?;

@@ -172,6 +172,22 @@ pub const UPCASTERS: &[Upcaster] = &[Upcaster::new("Opened", 1, |mut payload| {
     payload
 })];
 
+/// The bank's PostgreSQL store at `url`, in schema `bank` (or `BANK_SCHEMA`), migrated; with the schema's name.
+///
+/// # Errors
+/// [`PgSetupError`](es_postgres::PgSetupError) naming the server or the migration that failed.
+pub async fn connect_postgres(
+    url: &str,
+) -> Result<(es_postgres::PgEventStore, String), es_postgres::PgSetupError> {
+    let schema = std::env::var("BANK_SCHEMA").unwrap_or_else(|_| "bank".to_owned());
+    let store = es_postgres::PgEventStore::builder()
+        .schema(&schema)
+        .connect(url)
+        .await?;
+    store.migrate().await?;
+    Ok((store, schema))
+}
+
 #[cfg(test)]
 mod tests {
     use es_core::testing::given;
