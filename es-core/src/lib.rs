@@ -75,6 +75,7 @@
 
 pub mod aggregate;
 pub mod backend;
+pub mod control;
 mod event;
 pub mod evolution;
 pub mod process;

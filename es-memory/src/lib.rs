@@ -18,6 +18,7 @@
 
 mod catalog;
 mod checkpoints;
+mod control;
 mod dead_letters;
 mod log;
 mod processes;

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use es_core::StoreError;
-use es_core::process::{DueTimer, ProcessRecord, ProcessStore, Timer, TimerChanges};
+use es_core::process::{
+    DueTimer, ProcessInstance, ProcessRecord, ProcessStore, Timer, TimerChanges,
+};
 
 use crate::InMemoryEventStore;
 
@@ -73,5 +75,41 @@ impl ProcessStore for InMemoryEventStore {
         due.sort_by_key(|d| d.timer.at);
         due.truncate(limit);
         Ok(due)
+    }
+
+    async fn list_processes(
+        &self,
+        process: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProcessInstance>, StoreError> {
+        let processes = self.shared.processes.lock();
+        let mut records: Vec<_> = processes
+            .records
+            .iter()
+            .filter(|((p, _), _)| process.is_none_or(|wanted| wanted == p))
+            .collect();
+        records.sort_by(|a, b| a.0.cmp(b.0));
+        records.truncate(limit);
+        Ok(records
+            .into_iter()
+            .map(|((p, instance), record)| {
+                let mut timers: Vec<Timer> = processes
+                    .timers
+                    .iter()
+                    .filter(|((tp, ti, _), _)| tp == p && ti == instance)
+                    .map(|((_, _, name), at)| Timer {
+                        name: name.clone(),
+                        at: *at,
+                    })
+                    .collect();
+                timers.sort_by_key(|t| t.at);
+                ProcessInstance {
+                    process: p.clone(),
+                    instance: instance.clone(),
+                    record: record.clone(),
+                    timers,
+                }
+            })
+            .collect())
     }
 }

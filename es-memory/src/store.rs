@@ -55,6 +55,8 @@ pub(crate) struct Shared {
     pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
     /// Process managers' instances and timers.
     pub(crate) processes: Mutex<Processes>,
+    /// Control requests, reports and pauses.
+    pub(crate) control: Mutex<crate::control::Control>,
     /// What an event may be.
     pub(crate) limits: EventLimits,
 }
@@ -95,6 +97,7 @@ impl InMemoryEventStore {
                 checkpoints: Mutex::default(),
                 dead_letters: Mutex::default(),
                 processes: Mutex::default(),
+                control: Mutex::default(),
                 limits,
             }),
         }

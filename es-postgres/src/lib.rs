@@ -34,6 +34,7 @@
 mod append;
 mod catalog;
 mod checkpoints;
+mod control;
 mod dead_letters;
 mod error;
 mod group_commit;

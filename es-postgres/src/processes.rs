@@ -3,11 +3,29 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use es_core::StoreError;
-use es_core::process::{DueTimer, ProcessRecord, ProcessStore, Timer, TimerChanges};
+use es_core::process::{
+    DueTimer, ProcessInstance, ProcessRecord, ProcessStore, Timer, TimerChanges,
+};
 use sqlx::types::Json;
 
 use crate::PgEventStore;
 use crate::error::backend;
+
+/// A timer as `list_processes` aggregates it.
+#[derive(serde::Deserialize)]
+struct TimerRow {
+    name: String,
+    at: DateTime<Utc>,
+}
+
+type InstanceRow = (
+    String,
+    String,
+    i64,
+    serde_json::Value,
+    Json<Vec<String>>,
+    Json<Vec<TimerRow>>,
+);
 
 #[async_trait]
 impl ProcessStore for PgEventStore {
@@ -99,6 +117,42 @@ impl ProcessStore for PgEventStore {
                 instance,
                 timer: Timer { name, at },
             })
+            .collect())
+    }
+
+    async fn list_processes(
+        &self,
+        process: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProcessInstance>, StoreError> {
+        let rows: Vec<InstanceRow> = sqlx::query_as(&self.inner.sql.list_processes)
+            .bind(process)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.inner.pool)
+            .await
+            .map_err(backend("list_processes"))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(process, instance, version, state, Json(handled), Json(timers))| {
+                    ProcessInstance {
+                        process,
+                        instance,
+                        record: ProcessRecord {
+                            state,
+                            version: u64::try_from(version).unwrap_or_default(),
+                            handled,
+                        },
+                        timers: timers
+                            .into_iter()
+                            .map(|t| Timer {
+                                name: t.name,
+                                at: t.at,
+                            })
+                            .collect(),
+                    }
+                },
+            )
             .collect())
     }
 }

@@ -106,6 +106,8 @@ pub(crate) struct Sql {
     pub(crate) insert_process: String,
     pub(crate) update_process: String,
     pub(crate) due_timers: String,
+    pub(crate) list_processes: String,
+    pub(crate) control: crate::control::ControlSql,
 }
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
@@ -252,6 +254,14 @@ impl Sql {
                 "UPDATE {s}.processes SET version = $3, state = $4, handled = $5, updated_at = now() \
                  WHERE process = $1 AND instance = $2 AND version = $6 RETURNING 1",
             ),
+            list_processes: format!(
+                "SELECT p.process, p.instance, p.version, p.state, p.handled, \
+                   COALESCE((SELECT jsonb_agg(jsonb_build_object('name', t.name, 'at', t.due_at) ORDER BY t.due_at) \
+                     FROM {s}.process_timers t WHERE t.process = p.process AND t.instance = p.instance), '[]') \
+                 FROM {s}.processes p WHERE $1::text IS NULL OR p.process = $1 \
+                 ORDER BY p.process, p.instance LIMIT $2"
+            ),
+            control: crate::control::ControlSql::new(&s),
             due_timers: format!(
                 "SELECT instance, name, due_at FROM {s}.process_timers WHERE process = $1 AND due_at <= $2 \
                  ORDER BY due_at LIMIT $3"

@@ -35,7 +35,7 @@ pub enum Input<E> {
 }
 
 /// A timer a process sets: fires once, at or after `at`, unless cancelled (setting one of the same name replaces it).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Timer {
     /// Its name, unique within the instance.
     pub name: String,

@@ -67,4 +67,4 @@ pub use ids::{command_id, event_id_for};
 pub use manager::{Input, ProcessManager, Reaction, Timer};
 pub use router::{CommandContext, CommandRouter, Outcome, RouteError};
 pub use runner::{ProcessRunner, RunningProcess};
-pub use store::{DueTimer, ProcessRecord, ProcessStore, TimerChanges};
+pub use store::{DueTimer, ProcessInstance, ProcessRecord, ProcessStore, TimerChanges};

@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::process::Timer;
 
 /// One process instance as stored.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ProcessRecord {
     /// Its state, as JSON.
     pub state: serde_json::Value,
@@ -16,6 +16,19 @@ pub struct ProcessRecord {
     /// Keys of the inputs already handled (`event:<id>`, `timer:<name>:<deadline>`): a redelivered input is
     /// recognised and skipped.
     pub handled: Vec<String>,
+}
+
+/// One process instance with its pending timers, as an operator lists them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ProcessInstance {
+    /// The process manager.
+    pub process: String,
+    /// The instance (its correlation key).
+    pub instance: String,
+    /// Its stored state.
+    pub record: ProcessRecord,
+    /// Its timers, earliest first.
+    pub timers: Vec<Timer>,
 }
 
 /// Timer changes saved with a process's state.
@@ -84,4 +97,14 @@ pub trait ProcessStore: Send + Sync {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<DueTimer>, StoreError>;
+
+    /// Up to `limit` instances, of `process` or of every process, by process then instance, with their timers.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn list_processes(
+        &self,
+        process: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ProcessInstance>, StoreError>;
 }

@@ -248,6 +248,13 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
         Ok(self.store.dead_letters(&self.name).await?)
     }
 
+    async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {
+        Ok(self
+            .store
+            .remove_dead_letter(&self.name, letter.event_id)
+            .await?)
+    }
+
     async fn redrive(
         &mut self,
         letter: &DeadLetter,

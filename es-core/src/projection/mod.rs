@@ -65,7 +65,7 @@ mod dead_letter;
 mod feed;
 pub(crate) mod handler;
 mod options;
-mod runner;
+pub(crate) mod runner;
 mod sampler;
 mod status;
 pub(crate) mod worker;
@@ -78,4 +78,5 @@ pub use runner::{
     DEFAULT_METRICS_INTERVAL, DEFAULT_SHUTDOWN_GRACE, ProjectionRunner, RunnerError,
     RunningProjections,
 };
+pub(crate) use sampler::lag_seconds;
 pub use status::{HeldBack, Holder, ProjectionState, ProjectionStatus};

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::control::{ControlOptions, ControlStore, Controlled, run_agent};
 use crate::error::CorruptEvent;
 use crate::projection::feed::{Feed, FeedItem};
 use crate::projection::sampler::{sample_metrics, status_of};
@@ -61,6 +62,29 @@ pub enum RunnerError {
         timeout: Duration,
         /// Where it got to.
         checkpoint: Option<Position>,
+    },
+    /// The projection has no dead letter for that event.
+    #[error("projection `{name}` has no dead letter for event {event_id}")]
+    NoDeadLetter {
+        /// The projection.
+        name: String,
+        /// The event asked for.
+        event_id: EventId,
+    },
+    /// The dead letter waits behind an earlier one of its stream ([`FailurePolicy::ParkStream`]): redrive that one
+    /// first, so the stream's events are handled in order.
+    #[error(
+        "projection `{name}`: the dead letter of event {event_id} waits behind event {earlier} of stream `{stream}`; redrive that one first"
+    )]
+    ParkedBehind {
+        /// The projection.
+        name: String,
+        /// The event asked for.
+        event_id: EventId,
+        /// Its stream.
+        stream: String,
+        /// The earlier parked event of the stream.
+        earlier: EventId,
     },
     /// The worker failed the operation.
     #[error(transparent)]
@@ -127,6 +151,7 @@ pub struct ProjectionRunner<S> {
     store: S,
     workers: Vec<Box<dyn ProjectionWorker>>,
     metrics_every: Option<Duration>,
+    control: Option<(Arc<dyn ControlStore>, ControlOptions)>,
 }
 
 impl<S> std::fmt::Debug for ProjectionRunner<S> {
@@ -145,7 +170,20 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
             store,
             workers: Vec::new(),
             metrics_every: Some(DEFAULT_METRICS_INTERVAL),
+            control: None,
         }
+    }
+
+    /// Takes part in the [control plane](crate::control): reports every projection to `store` and carries out the
+    /// control requests written there for the projections this process runs (the others are left to their
+    /// active instance). Pauses marked in `store` hold here too.
+    pub fn control_plane(
+        mut self,
+        store: impl ControlStore + 'static,
+        options: ControlOptions,
+    ) -> Self {
+        self.control = Some((Arc::new(store), options));
+        self
     }
 
     /// How often the runner publishes each projection's lag, checkpoint, state and dead letters as gauges
@@ -199,6 +237,7 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
             )
         });
         let mut projections = HashMap::new();
+        let pauses = self.control.as_ref().map(|(store, _)| Arc::clone(store));
         for worker in self.workers {
             let name = worker.name().to_owned();
             let (status, status_rx) = watch::channel(TaskStatus::default());
@@ -211,6 +250,8 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
                 shutdown: shutdown.subscribe(),
                 parked: HashSet::new(),
                 feed: feed.clone(),
+                paused: false,
+                pauses: pauses.clone(),
             };
             let join = tokio::spawn(task.run());
             projections.insert(
@@ -234,10 +275,27 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
                 shutdown.subscribe(),
             ));
         }
+        let agent = self.control.map(|(control, options)| {
+            let controlled = projections
+                .iter()
+                .map(|(name, handle)| Controlled {
+                    name: name.clone(),
+                    control: handle.control.clone(),
+                    status: handle.status.clone(),
+                })
+                .collect();
+            tokio::spawn(run_agent(
+                control,
+                options,
+                controlled,
+                shutdown.subscribe(),
+            ))
+        });
         RunningProjections {
             projections,
             shutdown,
             store,
+            agent,
         }
     }
 }
@@ -253,12 +311,12 @@ const RECOVERY_PAUSE: Duration = Duration::from_millis(500);
 
 /// What a projection task publishes.
 #[derive(Clone, Debug)]
-pub(super) struct TaskStatus {
-    pub(super) state: ProjectionState,
-    pub(super) checkpoint: Option<Position>,
-    pub(super) last_event_at: Option<Instant>,
+pub(crate) struct TaskStatus {
+    pub(crate) state: ProjectionState,
+    pub(crate) checkpoint: Option<Position>,
+    pub(crate) last_event_at: Option<Instant>,
     /// Kept by the task (read at start, then counted), so a status call never waits for a busy task.
-    pub(super) dead_letters: usize,
+    pub(crate) dead_letters: usize,
 }
 
 impl Default for TaskStatus {
@@ -274,24 +332,35 @@ impl Default for TaskStatus {
 
 type Reply<T> = oneshot::Sender<Result<T, RunnerError>>;
 
-enum Control {
+pub(crate) enum Control {
     Rebuild(Reply<()>),
     ResetTo(Position, Reply<()>),
     DeadLetters(Reply<Vec<DeadLetter>>),
     Redrive(Reply<(usize, usize)>),
+    RedriveOne(EventId, Reply<bool>),
+    Discard(EventId, Reply<()>),
+    Pause(Reply<()>),
+    Resume(Reply<()>),
 }
 
 impl Control {
     /// Answers with `error` instead of carrying the request out.
     fn refuse(self, error: RunnerError) {
         match self {
-            Self::Rebuild(reply) | Self::ResetTo(_, reply) => {
+            Self::Rebuild(reply)
+            | Self::ResetTo(_, reply)
+            | Self::Discard(_, reply)
+            | Self::Pause(reply)
+            | Self::Resume(reply) => {
                 let _ = reply.send(Err(error));
             }
             Self::DeadLetters(reply) => {
                 let _ = reply.send(Err(error));
             }
             Self::Redrive(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Self::RedriveOne(_, reply) => {
                 let _ = reply.send(Err(error));
             }
         }
@@ -314,6 +383,8 @@ pub struct RunningProjections {
     projections: HashMap<String, Handle>,
     shutdown: watch::Sender<bool>,
     store: Arc<dyn EventStore>,
+    /// The control-plane agent, whose last report says the projections stopped.
+    agent: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningProjections {
@@ -407,17 +478,7 @@ impl RunningProjections {
         make: impl FnOnce(Reply<T>) -> Control,
     ) -> Result<T, RunnerError> {
         let handle = self.handle(name)?;
-        let (reply, answer) = oneshot::channel();
-        let not_running = || RunnerError::NotRunning {
-            name: name.to_owned(),
-            state: handle.status.borrow().state.clone(),
-        };
-        handle
-            .control
-            .send(make(reply))
-            .await
-            .map_err(|_| not_running())?;
-        answer.await.map_err(|_| not_running())?
+        ask(name, &handle.control, &handle.status, make).await
     }
 
     /// Empties projection `name`'s read model and checkpoint, and replays every event into it.
@@ -454,6 +515,45 @@ impl RunningProjections {
         self.ask(name, Control::Redrive).await
     }
 
+    /// Handles the dead letter of event `event_id` again: `true` when it succeeded (the letter is gone), `false` when
+    /// it failed again (the letter stays, with the new error).
+    ///
+    /// # Errors
+    /// [`RunnerError::NoDeadLetter`]; [`RunnerError::ParkedBehind`] under
+    /// [`FailurePolicy::ParkStream`] when an earlier letter of its stream is still parked; as
+    /// [`RunningProjections::rebuild`].
+    pub async fn redrive_one(&self, name: &str, event_id: EventId) -> Result<bool, RunnerError> {
+        self.ask(name, |reply| Control::RedriveOne(event_id, reply))
+            .await
+    }
+
+    /// Drops the dead letter of event `event_id` without handling the event.
+    ///
+    /// # Errors
+    /// [`RunnerError::NoDeadLetter`]; as [`RunningProjections::rebuild`].
+    pub async fn discard(&self, name: &str, event_id: EventId) -> Result<(), RunnerError> {
+        self.ask(name, |reply| Control::Discard(event_id, reply))
+            .await
+    }
+
+    /// Stops projection `name` reading events (it keeps its claim and answers control requests) until
+    /// [`resume`](Self::resume). Pausing through the store ([`ControlCommand::Pause`](crate::control::ControlCommand))
+    /// also survives a takeover; this one lasts while this process runs the projection.
+    ///
+    /// # Errors
+    /// As [`RunningProjections::rebuild`].
+    pub async fn pause(&self, name: &str) -> Result<(), RunnerError> {
+        self.ask(name, Control::Pause).await
+    }
+
+    /// Lets a paused projection read on.
+    ///
+    /// # Errors
+    /// As [`RunningProjections::rebuild`].
+    pub async fn resume(&self, name: &str) -> Result<(), RunnerError> {
+        self.ask(name, Control::Resume).await
+    }
+
     /// Stops every projection after the batch in flight, and waits for them at most
     /// [`DEFAULT_SHUTDOWN_GRACE`]; see [`shutdown_within`](Self::shutdown_within).
     pub async fn shutdown(self) {
@@ -478,7 +578,28 @@ impl RunningProjections {
                 }
             }
         }
+        if let Some(mut agent) = self.agent {
+            if tokio::time::timeout_at(deadline, &mut agent).await.is_err() {
+                agent.abort();
+            }
+        }
     }
+}
+
+/// Sends a control request to a projection's task and waits for its answer.
+pub(crate) async fn ask<T>(
+    name: &str,
+    control: &mpsc::Sender<Control>,
+    status: &watch::Receiver<TaskStatus>,
+    make: impl FnOnce(Reply<T>) -> Control,
+) -> Result<T, RunnerError> {
+    let (reply, answer) = oneshot::channel();
+    let not_running = || RunnerError::NotRunning {
+        name: name.to_owned(),
+        state: status.borrow().state.clone(),
+    };
+    control.send(make(reply)).await.map_err(|_| not_running())?;
+    answer.await.map_err(|_| not_running())?
 }
 
 /// How retrying a failing event ended.
@@ -530,6 +651,10 @@ struct Task {
     parked: HashSet<String>,
     /// The runner's shared feed, when it runs several projections.
     feed: Option<Arc<Feed>>,
+    /// Paused by an operator: reads nothing until resumed.
+    paused: bool,
+    /// Where pauses are kept across processes, when the runner has a control plane.
+    pauses: Option<Arc<dyn ControlStore>>,
 }
 
 /// Where a task reads from: its own filtered subscription (catching up), or the runner's feed (caught up).
@@ -611,6 +736,14 @@ impl Task {
             s.state = state;
             changed
         });
+    }
+
+    /// Running, or paused.
+    fn active_state(&self) -> ProjectionState {
+        match self.paused {
+            true => ProjectionState::Paused,
+            false => ProjectionState::Running,
+        }
     }
 
     fn not_active(&self) -> RunnerError {
@@ -696,9 +829,16 @@ impl Task {
             }
             Err(error) => return self.ended(error),
         };
-        tracing::info!(projection = self.worker.name(), checkpoint = ?position, "running");
+        if let Some(pauses) = &self.pauses {
+            match pauses.paused().await {
+                Ok(paused) => self.paused = paused.iter().any(|p| p == self.worker.name()),
+                Err(error) => return self.ended(error.into()),
+            }
+        }
+        tracing::info!(projection = self.worker.name(), checkpoint = ?position, paused = self.paused, "running");
+        let state = self.active_state();
         self.status.send_modify(|s| {
-            s.state = ProjectionState::Running;
+            s.state = state;
             s.checkpoint = position;
             s.dead_letters = dead_letters;
         });
@@ -733,8 +873,8 @@ impl Task {
                     _ = self.shutdown.wait_for(|stop| *stop) => return Ok(Exit::Shutdown),
                     Some(control) = self.control.recv() => Woke::Control(control),
                     _ = heartbeat.tick(), if beat.is_some() => Woke::Heartbeat,
-                    () = moved(&mut progress), if source.is_own() => Woke::FeedMoved,
-                    pulled = source.next() => Woke::Pulled(pulled),
+                    () = moved(&mut progress), if source.is_own() && !self.paused => Woke::FeedMoved,
+                    pulled = source.next(), if !self.paused => Woke::Pulled(pulled),
                 };
                 // Whether the worker did something, which shows it is alive as a heartbeat does.
                 let worked = matches!(woke, Woke::Pulled(_));
@@ -1166,7 +1306,99 @@ impl Task {
                 let _ = reply.send(self.redrive().await);
                 false
             }
+            Control::RedriveOne(event_id, reply) => {
+                let _ = reply.send(self.redrive_one(event_id).await);
+                false
+            }
+            Control::Discard(event_id, reply) => {
+                let _ = reply.send(self.discard(event_id).await);
+                false
+            }
+            Control::Pause(reply) => {
+                self.pause(true);
+                let _ = reply.send(Ok(()));
+                false
+            }
+            Control::Resume(reply) => {
+                self.pause(false);
+                let _ = reply.send(Ok(()));
+                false
+            }
         }
+    }
+
+    fn pause(&mut self, paused: bool) {
+        self.paused = paused;
+        self.set_state(self.active_state());
+        tracing::info!(
+            projection = self.worker.name(),
+            paused,
+            "paused or resumed by an operator"
+        );
+    }
+
+    /// The dead letter of `event_id`, and the letters of the projection.
+    async fn letter(
+        &mut self,
+        event_id: EventId,
+    ) -> Result<(DeadLetter, Vec<DeadLetter>), RunnerError> {
+        let letters = self.worker.dead_letters().await?;
+        match letters.iter().find(|l| l.event_id == event_id) {
+            Some(letter) => Ok((letter.clone(), letters)),
+            None => Err(RunnerError::NoDeadLetter {
+                name: self.worker.name().to_owned(),
+                event_id,
+            }),
+        }
+    }
+
+    /// Handles one dead letter again; under [`FailurePolicy::ParkStream`] only the first of its stream.
+    async fn redrive_one(&mut self, event_id: EventId) -> Result<bool, RunnerError> {
+        let (letter, letters) = self.letter(event_id).await?;
+        if self.worker.options().failure_policy == FailurePolicy::ParkStream {
+            if let Some(earlier) = letters
+                .iter()
+                .find(|l| l.stream_id == letter.stream_id && l.position < letter.position)
+            {
+                return Err(RunnerError::ParkedBehind {
+                    name: self.worker.name().to_owned(),
+                    event_id,
+                    stream: letter.stream_id.clone(),
+                    earlier: earlier.event_id,
+                });
+            }
+        }
+        let handled = self.redrive_letter(&letter).await?;
+        self.recount_letters().await?;
+        Ok(handled)
+    }
+
+    /// Handles `letter`'s event again: true when it succeeded (the worker removed the letter).
+    async fn redrive_letter(&mut self, letter: &DeadLetter) -> Result<bool, RunnerError> {
+        Ok(match event_at(self.store.as_ref(), letter).await? {
+            None => false,
+            Some(event) => match self.worker.redrive(letter, &event).await {
+                Ok(()) => true,
+                Err(ApplyError::Handler(_)) => false,
+                Err(ApplyError::Worker(error)) => return Err(error.into()),
+            },
+        })
+    }
+
+    /// Drops one dead letter.
+    async fn discard(&mut self, event_id: EventId) -> Result<(), RunnerError> {
+        let (letter, _) = self.letter(event_id).await?;
+        self.worker.discard(&letter).await?;
+        tracing::info!(projection = self.worker.name(), %event_id, stream = %letter.stream_id, "dead letter discarded");
+        self.recount_letters().await
+    }
+
+    /// Reads the dead letters again: the parked streams and the count in the status.
+    async fn recount_letters(&mut self) -> Result<(), RunnerError> {
+        let letters = self.worker.dead_letters().await?;
+        self.park_streams_of(&letters);
+        self.status.send_modify(|s| s.dead_letters = letters.len());
+        Ok(())
     }
 
     /// Handles the dead letters again, in position order. Under [`FailurePolicy::ParkStream`] a stream's letters
@@ -1180,14 +1412,7 @@ impl Task {
                 remaining.push(letter);
                 continue;
             }
-            let handled = match event_at(self.store.as_ref(), &letter).await? {
-                None => false,
-                Some(event) => match self.worker.redrive(&letter, &event).await {
-                    Ok(()) => true,
-                    Err(ApplyError::Handler(_)) => false,
-                    Err(ApplyError::Worker(error)) => return Err(error.into()),
-                },
-            };
+            let handled = self.redrive_letter(&letter).await?;
             if handled {
                 done += 1;
             } else {

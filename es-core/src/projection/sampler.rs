@@ -42,7 +42,7 @@ pub(super) async fn status_of(
 }
 
 /// Age in seconds of the oldest event after `checkpoint`, 0 when there is none.
-async fn lag_seconds(
+pub(crate) async fn lag_seconds(
     store: &dyn EventStore,
     checkpoint: Option<Position>,
 ) -> Result<f64, StoreError> {

@@ -18,6 +18,9 @@ pub enum ProjectionState {
     },
     /// Catching up or live.
     Running,
+    /// Paused by an operator ([`ControlCommand::Pause`](crate::control::ControlCommand::Pause)): it reads nothing
+    /// until resumed, and still answers control requests.
+    Paused,
     /// It lost its connection or its claim on the projection and is getting them back (then it carries on from
     /// its checkpoint, or goes standby when another instance took over meanwhile). Control requests are refused
     /// with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
@@ -32,6 +35,33 @@ pub enum ProjectionState {
         /// The error, naming the event.
         error: String,
     },
+}
+
+impl ProjectionState {
+    /// Its name in metrics, reports and the CLI: `standby`, `running`, `paused`, `lost`, `stopped`, `failed`.
+    ///
+    /// ```
+    /// use es_core::ProjectionState;
+    /// assert_eq!(ProjectionState::Paused.label(), "paused");
+    /// ```
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Paused => "paused",
+            Self::Standby { .. } => "standby",
+            Self::Lost { .. } => "lost",
+            Self::Stopped => "stopped",
+            Self::Failed { .. } => "failed",
+        }
+    }
+
+    /// The error it carries (lost, failed), if any.
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            Self::Lost { error } | Self::Failed { error } => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// The instance that runs a projection, as a standby sees it: on PostgreSQL the backend holding the projection's

@@ -191,6 +191,12 @@ pub trait ProjectionWorker: Send + 'static {
     /// [`WorkerError`].
     async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError>;
 
+    /// Drops `letter` without handling its event (an operator's discard).
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError>;
+
     /// Handles a parked event again and, if it succeeds, removes its dead letter.
     ///
     /// # Errors

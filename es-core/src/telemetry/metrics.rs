@@ -59,7 +59,8 @@ pub const RELAY_PUBLISHED: &str = "es_relay_published_total";
 pub const RELAY_BROKER_ERRORS: &str = "es_relay_broker_errors_total";
 
 /// The states [`PROJECTION_STATE`] labels.
-pub const PROJECTION_STATES: [&str; 5] = ["running", "standby", "lost", "stopped", "failed"];
+pub const PROJECTION_STATES: [&str; 6] =
+    ["running", "paused", "standby", "lost", "stopped", "failed"];
 
 /// Registers the help text of every metric above with the installed recorder, so an exporter shows it. Call it
 /// once, after installing the recorder.
@@ -184,21 +185,10 @@ pub(crate) fn record_projection_status(
     gauge!(PROJECTION_CHECKPOINT, "projection" => projection.clone()).set(checkpoint as f64);
     gauge!(PROJECTION_DEAD_LETTERS, "projection" => projection.clone())
         .set(status.dead_letters as f64);
-    let current = state_label(&status.state);
+    let current = status.state.label();
     for state in PROJECTION_STATES {
         let value = if state == current { 1.0 } else { 0.0 };
         gauge!(PROJECTION_STATE, "projection" => projection.clone(), "state" => state).set(value);
-    }
-}
-
-fn state_label(state: &crate::projection::ProjectionState) -> &'static str {
-    use crate::projection::ProjectionState;
-    match state {
-        ProjectionState::Running => "running",
-        ProjectionState::Standby { .. } => "standby",
-        ProjectionState::Lost { .. } => "lost",
-        ProjectionState::Stopped => "stopped",
-        ProjectionState::Failed { .. } => "failed",
     }
 }
 

@@ -150,3 +150,26 @@ macro_rules! checkpoint_store_conformance_tests {
         );
     };
 }
+
+/// Expands the control store conformance suite (requests, answers, reports, pauses, process listing) into one
+/// `#[tokio::test]` per case; see [`store_conformance_tests!`](crate::store_conformance_tests).
+///
+/// ```
+/// # mod wrapper {
+/// es_core::control_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! control_store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@module control $factory;
+            a_request_is_claimed_once_and_answered_once,
+            requests_are_claimed_per_projection_in_order,
+            an_expired_request_times_out_instead_of_being_claimed,
+            withdraws_only_what_no_instance_took,
+            racing_claims_take_each_request_once,
+            reports_replace_per_instance_and_pauses_toggle,
+            lists_process_instances_with_their_timers,
+        );
+    };
+}

@@ -679,6 +679,18 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         Ok(dead_letters::list(&store.inner.sql, self.conn()?, &name).await?)
     }
 
+    async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {
+        let (store, name) = (self.store.clone(), self.name.clone());
+        let removed = sqlx::query(&store.inner.sql.remove_dead_letter)
+            .bind(&name)
+            .bind(letter.event_id.as_uuid())
+            .execute(self.conn()?)
+            .await;
+        removed
+            .map(drop)
+            .map_err(|error| self.lost(error, "discard"))
+    }
+
     async fn redrive(
         &mut self,
         letter: &DeadLetter,
