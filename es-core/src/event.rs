@@ -52,6 +52,22 @@ impl fmt::Display for EventId {
     }
 }
 
+/// Parses the hyphenated UUID form [`Display`](fmt::Display) prints.
+///
+/// ```
+/// use es_core::EventId;
+/// let id = EventId::new();
+/// assert_eq!(id.to_string().parse::<EventId>(), Ok(id));
+/// assert!("not-an-id".parse::<EventId>().is_err());
+/// ```
+impl std::str::FromStr for EventId {
+    type Err = uuid::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse_str(s).map(Self)
+    }
+}
+
 impl From<Uuid> for EventId {
     fn from(uuid: Uuid) -> Self {
         Self(uuid)

@@ -32,6 +32,7 @@
 #![doc(test(attr(deny(warnings))))]
 
 mod append;
+mod browse;
 mod catalog;
 mod checkpoints;
 mod control;
@@ -47,6 +48,7 @@ mod snapshots;
 mod store;
 mod subscription;
 
+pub use browse::{Migration, MigrationStatus, StreamSummary};
 pub use error::{PgError, PgSetupError};
 pub use projection::{
     DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, ReadModel,

@@ -25,7 +25,7 @@ use crate::rows::{bind_half, recorded_event};
 use crate::schema::{SchemaName, Sql};
 use crate::subscription;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// An event store on PostgreSQL (13 or newer): events, snapshots and checkpoints in one schema.
 ///

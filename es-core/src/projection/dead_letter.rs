@@ -7,7 +7,7 @@ use crate::error::StoreError;
 use crate::{EventId, Position, Version};
 
 /// An event a projection could not handle after every retry.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct DeadLetter {
     /// The projection.
     pub projection: String,

@@ -1,0 +1,40 @@
+//! Sending a control request and turning its answer into output and an exit code.
+
+use std::time::Duration;
+
+use es_core::control::{ControlAnswer, ControlCommand};
+
+use crate::app::App;
+use crate::failure::Failure;
+use crate::output::json;
+
+/// Sends `command` for `projection`, prints the answer, and fails unless it was carried out.
+pub(crate) async fn send(
+    app: &App,
+    projection: &str,
+    command: ControlCommand,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let what = command.to_string();
+    if app.operator.projection(projection).await?.is_none() {
+        return Err(Failure::NotFound(format!(
+            "no runner reports a projection named `{projection}`"
+        )));
+    }
+    let answer = app.operator.send(projection, command, timeout).await?;
+    if app.json {
+        json(&answer)?;
+    }
+    match answer {
+        ControlAnswer::Done { detail } => {
+            if !app.json {
+                println!("{projection}: {what}: {detail}");
+            }
+            Ok(())
+        }
+        ControlAnswer::Rejected { reason } => Err(Failure::Rejected(reason)),
+        timed_out => Err(Failure::TimedOut(format!(
+            "{projection}: {what}: {timed_out}"
+        ))),
+    }
+}

@@ -1,0 +1,150 @@
+//! `es dead-letters list|show|redrive|discard`.
+
+use es_core::EventStore;
+use es_core::control::ControlCommand;
+
+use crate::app::App;
+use crate::cli::DeadLettersCommand;
+use crate::commands::control::send;
+use crate::failure::Failure;
+use crate::output::{json, table};
+use crate::views::DeadLetterView;
+
+pub(crate) async fn run(app: &App, command: DeadLettersCommand) -> Result<(), Failure> {
+    match command {
+        DeadLettersCommand::List { projection } => list(app, projection).await,
+        DeadLettersCommand::Show {
+            projection,
+            event_id,
+            payloads,
+        } => show(app, &projection, event_id, payloads.payloads).await,
+        DeadLettersCommand::Redrive {
+            projection,
+            event_id,
+            all: _,
+            timeout,
+        } => {
+            send(
+                app,
+                &projection,
+                ControlCommand::Redrive { event_id },
+                timeout.duration(),
+            )
+            .await
+        }
+        DeadLettersCommand::Discard {
+            projection,
+            event_id,
+            timeout,
+        } => {
+            send(
+                app,
+                &projection,
+                ControlCommand::Discard { event_id },
+                timeout.duration(),
+            )
+            .await
+        }
+    }
+}
+
+async fn list(app: &App, projection: Option<String>) -> Result<(), Failure> {
+    let names = match projection {
+        Some(name) => vec![name],
+        None => app
+            .operator
+            .projections()
+            .await?
+            .into_iter()
+            .map(|p| p.name)
+            .collect(),
+    };
+    let mut letters = Vec::new();
+    for name in &names {
+        letters.extend(app.operator.dead_letters(name).await?);
+    }
+    if app.json {
+        let views: Vec<DeadLetterView> = letters
+            .into_iter()
+            .map(|l| DeadLetterView::of(l, None))
+            .collect();
+        return json(&views);
+    }
+    let rows: Vec<Vec<String>> = letters
+        .iter()
+        .map(|l| {
+            vec![
+                l.projection.clone(),
+                l.event_id.to_string(),
+                l.position.to_string(),
+                format!("{} v{}", l.stream_id, l.version),
+                l.event_type.clone(),
+                l.attempts.to_string(),
+                l.failed_at.to_rfc3339(),
+                l.error.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "PROJECTION",
+            "EVENT",
+            "POSITION",
+            "STREAM",
+            "TYPE",
+            "ATTEMPTS",
+            "FAILED AT",
+            "ERROR",
+        ],
+        &rows,
+        "no dead letters",
+    );
+    Ok(())
+}
+
+async fn show(
+    app: &App,
+    projection: &str,
+    event_id: es_core::EventId,
+    payloads: bool,
+) -> Result<(), Failure> {
+    let letter = app
+        .operator
+        .dead_letters(projection)
+        .await?
+        .into_iter()
+        .find(|l| l.event_id == event_id)
+        .ok_or_else(|| {
+            Failure::NotFound(format!(
+                "projection `{projection}` has no dead letter for event {event_id}"
+            ))
+        })?;
+    let payload = match payloads {
+        false => None,
+        true => app
+            .store
+            .read_all(letter.position.before(), 1)
+            .await?
+            .into_iter()
+            .find(|e| e.event_id == event_id)
+            .map(|e| e.payload),
+    };
+    let view = DeadLetterView::of(letter, payload);
+    if app.json {
+        return json(&view);
+    }
+    let l = &view.letter;
+    println!("projection  {}", l.projection);
+    println!(
+        "event       {} ({} v{} at {})",
+        l.event_id, l.stream_id, l.version, view.at
+    );
+    println!("type        {}", l.event_type);
+    println!("attempts    {}", l.attempts);
+    println!("failed at   {}", l.failed_at.to_rfc3339());
+    println!("error       {}", l.error);
+    if let Some(payload) = &view.payload {
+        println!("payload     {payload}");
+    }
+    Ok(())
+}

@@ -1,0 +1,308 @@
+//! `es` end to end against PostgreSQL: a runner in this process runs a projection with the control plane; the
+//! `es` binary, another process, reads and controls it through the store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::{Command, Output};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use es_core::control::ControlOptions;
+use es_core::process::{ProcessRecord, ProcessStore, Timer, TimerChanges};
+use es_core::projection::{FailurePolicy, ProjectionOptions};
+use es_core::{EventStore, ExpectedVersion, NewEvent, ProjectionRunner, StreamId};
+use es_postgres::{PgEventStore, PgProjectionWorker};
+use serde_json::Value;
+use tests::child::ChildProcess;
+use tests::ledger::{LedgerEvent, POISON, PgLedger, post};
+use tests::{database_url, fresh_schema};
+
+const ES: &str = env!("CARGO_BIN_EXE_es");
+
+/// Runs `es --schema SCHEMA ARGS...`.
+fn es(schema: &str, args: &[&str]) -> Output {
+    Command::new(ES)
+        .arg("--schema")
+        .arg(schema)
+        .args(args)
+        .env("DATABASE_URL", database_url())
+        .output()
+        .expect("run es")
+}
+
+/// Runs `es`, expects exit code `code`, returns its stdout.
+#[track_caller]
+fn es_expect(schema: &str, args: &[&str], code: i32) -> String {
+    let out = es(schema, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "es {args:?}\nstdout: {stdout}\nstderr: {stderr}"
+    );
+    stdout
+}
+
+#[track_caller]
+fn es_json(schema: &str, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.push("--json");
+    let out = es_expect(schema, &all, 0);
+    serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("es {args:?} printed no JSON ({e}): {out}"))
+}
+
+/// Polls `es projections status NAME --json` until `check` holds (at most 30 s).
+fn status_until(schema: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = std::time::Instant::now();
+    let mut last = Value::Null;
+    while started.elapsed() < Duration::from_secs(30) {
+        let out = es(schema, &["projections", "status", "ledger", "--json"]);
+        if out.status.success() {
+            last = serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone();
+            if check(&last) {
+                return last;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("ledger never got {what}; last status {last:#}");
+}
+
+async fn poison(store: &PgEventStore, stream: &str) -> String {
+    let event =
+        NewEvent::from_domain(&LedgerEvent::Posted { amount: POISON }, Default::default()).unwrap();
+    let id = event.event_id.to_string();
+    store
+        .append(
+            &StreamId::new(stream).unwrap(),
+            ExpectedVersion::Any,
+            vec![event],
+        )
+        .await
+        .unwrap();
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn es_operates_a_postgres_store_end_to_end() {
+    let schema = fresh_schema();
+    // `es migrate` creates the store.
+    let out = es_expect(&schema, &["migrate"], 0);
+    assert!(out.contains("applied"), "{out}");
+    es_expect(&schema, &["schema", "check"], 0);
+    let store = PgEventStore::builder()
+        .schema(schema.clone())
+        .connect(&database_url())
+        .await
+        .unwrap();
+    let ledger = PgLedger::create(&store).await;
+    let options = ProjectionOptions::default()
+        .max_attempts(1)
+        .on_failure(FailurePolicy::DeadLetter);
+    let running = ProjectionRunner::new(store.clone())
+        .with(PgProjectionWorker::new(&store, ledger.clone(), options))
+        .control_plane(
+            store.clone(),
+            ControlOptions::new()
+                .instance("worker-1")
+                .poll(Duration::from_millis(50))
+                .report_every(Duration::from_millis(200)),
+        )
+        .start();
+
+    post(&store, "acct", 30, 3, 5).await;
+    let bad = poison(&store, "acct-7").await;
+
+    // Streams and events.
+    let streams = es_json(&schema, &["streams", "list", "--category", "acct"]);
+    let ids: Vec<&str> = streams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stream_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["acct-0", "acct-1", "acct-2", "acct-7"]);
+    let shown = es_json(
+        &schema,
+        &["stream", "show", "acct-1", "--from", "2", "--limit", "3"],
+    );
+    let versions: Vec<u64> = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [2, 3, 4]);
+    assert!(
+        shown[0].get("payload").is_none(),
+        "payloads are hidden unless asked for"
+    );
+    let with = es_json(
+        &schema,
+        &["stream", "show", "acct-1", "--payloads", "--limit", "1"],
+    );
+    assert!(with[0]["payload"]["amount"].is_i64(), "{with:#}");
+    es_expect(&schema, &["stream", "show", "acct-404"], 5);
+    let tail = es_json(&schema, &["events", "tail", "--limit", "2"]);
+    assert_eq!(tail.as_array().unwrap().len(), 2);
+    assert_eq!(
+        tail[1]["event_id"],
+        bad.as_str(),
+        "tail ends with the newest event"
+    );
+
+    // `events tail --follow` prints events committed after it started.
+    let follow = ChildProcess::spawn_on(
+        ES,
+        &[
+            "--schema", &schema, "events", "tail", "--limit", "0", "--follow", "--json",
+        ],
+        &database_url(),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    post(&store, "live", 1, 1, 1).await;
+    let line = follow.line_starting_with("{", Duration::from_secs(20));
+    assert!(line.contains("\"stream_id\":\"live-0\""), "{line}");
+    follow.signal("INT");
+    follow.finish(Duration::from_secs(10));
+
+    // Status: caught up, one dead letter, run by worker-1.
+    let status = status_until(&schema, "caught up with a dead letter", |s| {
+        s["lag_events"] == 0 && s["dead_letters"] == 1
+    });
+    assert_eq!(status["active"], "worker-1");
+    assert_eq!(status["state"], "running");
+    let table = es_expect(&schema, &["projections", "status"], 0);
+    assert!(
+        table.starts_with("PROJECTION") && table.contains("worker-1"),
+        "{table}"
+    );
+
+    // Dead letters: listed, shown (payload only when asked), redriven once fixed.
+    let letters = es_json(&schema, &["dead-letters", "list"]);
+    assert_eq!(letters[0]["event_id"], bad.as_str());
+    assert!(letters[0]["error"].as_str().unwrap().contains("poisoned"));
+    let shown = es_expect(&schema, &["dead-letters", "show", "ledger", &bad], 0);
+    assert!(
+        shown.contains("poisoned") && !shown.contains("payload"),
+        "{shown}"
+    );
+    let shown = es_json(
+        &schema,
+        &["dead-letters", "show", "ledger", &bad, "--payloads"],
+    );
+    assert_eq!(shown["payload"]["amount"], POISON);
+    let refused = es(&schema, &["dead-letters", "redrive", "ledger", &bad]);
+    assert_eq!(refused.status.code(), Some(3), "still failing: rejected");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("failed again"));
+    ledger.poisoned.store(false, Ordering::SeqCst);
+    let out = es_expect(&schema, &["dead-letters", "redrive", "ledger", &bad], 0);
+    assert!(out.contains("dead letter is gone"), "{out}");
+    assert_eq!(
+        es_json(&schema, &["dead-letters", "list", "ledger"]),
+        serde_json::json!([])
+    );
+    es_expect(&schema, &["dead-letters", "discard", "ledger", &bad], 3);
+    es_expect(&schema, &["dead-letters", "show", "ledger", &bad], 5);
+
+    // Pause, resume, rebuild (waits until caught up), reset.
+    es_expect(&schema, &["projections", "pause", "ledger"], 0);
+    status_until(&schema, "paused", |s| {
+        s["state"] == "paused" && s["paused"] == true
+    });
+    post(&store, "acct", 4, 1, 4).await;
+    status_until(&schema, "lag while paused", |s| s["lag_events"] == 4);
+    es_expect(&schema, &["projections", "resume", "ledger"], 0);
+    let out = es_expect(&schema, &["projections", "wait", "ledger"], 0);
+    assert!(out.contains("caught up"), "{out}");
+    let before = ledger.totals(&store).await;
+    let out = es_expect(&schema, &["projections", "rebuild", "ledger"], 0);
+    assert!(
+        out.contains("replaying") && out.contains("caught up"),
+        "{out}"
+    );
+    assert_eq!(
+        ledger.totals(&store).await,
+        before,
+        "a rebuild gives the same read model"
+    );
+    let head = store.head().await.unwrap().unwrap().to_string();
+    let out = es_expect(
+        &schema,
+        &["projections", "reset", "ledger", "--to", &head],
+        0,
+    );
+    assert!(out.contains(&head), "{out}");
+    es_expect(
+        &schema,
+        &["projections", "reset", "ledger", "--to", "not-a-position"],
+        2,
+    );
+    es_expect(&schema, &["projections", "pause", "nope"], 5);
+    es_expect(&schema, &["projections", "status", "nope"], 5);
+
+    // Sagas.
+    let record = ProcessRecord {
+        state: serde_json::json!({ "step": "reserved" }),
+        version: 3,
+        handled: vec!["event:1".into()],
+    };
+    let timers = TimerChanges {
+        set: vec![Timer {
+            name: "expire".into(),
+            at: chrono::Utc::now() + chrono::Duration::minutes(5),
+        }],
+        remove: vec![],
+    };
+    store
+        .save_process("checkout", "order-9", None, record, timers)
+        .await
+        .unwrap();
+    let sagas = es_json(&schema, &["sagas", "list"]);
+    assert_eq!(sagas[0]["instance"], "order-9");
+    assert_eq!(sagas[0]["timers"][0]["name"], "expire");
+    let shown = es_expect(&schema, &["sagas", "show", "checkout", "order-9"], 0);
+    assert!(
+        shown.contains("reserved") && shown.contains("expire"),
+        "{shown}"
+    );
+    es_expect(&schema, &["sagas", "show", "checkout", "order-0"], 5);
+
+    // Once the runner is gone, control requests are refused at once.
+    running.shutdown().await;
+    status_until(&schema, "stopped", |s| s["state"] == "stopped");
+    let refused = es(&schema, &["projections", "rebuild", "ledger"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("no live instance"));
+}
+
+#[test]
+fn es_fails_clearly_without_a_database_and_never_prints_a_password() {
+    let out = Command::new(ES)
+        .args(["streams", "list"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url"));
+    let out = Command::new(ES)
+        .args([
+            "--database-url",
+            "postgres://postgres:s3cret-pw@127.0.0.1:1/test",
+            "streams",
+            "list",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("127.0.0.1"),
+        "names where it tried: {stderr}"
+    );
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+    let help = Command::new(ES).arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
+}
