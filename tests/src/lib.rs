@@ -8,11 +8,20 @@ pub mod child;
 pub mod ledger;
 pub mod private_pg;
 pub mod tally;
+pub mod webdriver;
 pub mod wire;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use es_postgres::PgEventStore;
+
+/// A TCP port free on 127.0.0.1 right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
 
 /// The database the tests use: `DATABASE_URL`, else the local server on 127.0.0.1:5432.
 pub fn database_url() -> String {

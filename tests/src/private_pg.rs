@@ -159,10 +159,7 @@ fn path(path: &std::path::Path) -> &str {
 
 /// A free port on 127.0.0.1 and a new directory for a server on it, owned by user `postgres`.
 fn new_home() -> (PathBuf, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = crate::free_port();
     let dir = std::env::temp_dir().join(format!("es-private-pg-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("data directory");
     let chown = Command::new("chown")
