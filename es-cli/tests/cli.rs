@@ -306,3 +306,63 @@ fn es_fails_clearly_without_a_database_and_never_prints_a_password() {
     let help = Command::new(ES).arg("--help").output().unwrap();
     assert!(String::from_utf8_lossy(&help.stdout).contains("Exit codes"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn es_names_the_transaction_that_stalls_a_projection() {
+    let schema = fresh_schema();
+    es_expect(&schema, &["migrate"], 0);
+    let store = PgEventStore::builder()
+        .schema(schema.clone())
+        .connect(&database_url())
+        .await
+        .unwrap();
+    let ledger = PgLedger::create(&store).await;
+    let running = ProjectionRunner::new(store.clone())
+        .with(PgProjectionWorker::new(
+            &store,
+            ledger,
+            ProjectionOptions::default(),
+        ))
+        .control_plane(
+            store.clone(),
+            ControlOptions::new()
+                .instance("worker-1")
+                .poll(Duration::from_millis(50))
+                .report_every(Duration::from_millis(200)),
+        )
+        .start();
+    post(&store, "acct", 10, 2, 5).await;
+    status_until(&schema, "caught up", |s| {
+        s["lag_events"] == 0 && s["checkpoint"].is_object() && s["active"] == "worker-1"
+    });
+
+    // A transaction left open elsewhere (it took a transaction id, then went idle): events committed after it
+    // started wait behind it, and the status names it.
+    let mut open = store.pool().begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *open)
+        .await
+        .unwrap();
+    let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(&mut *open)
+        .await
+        .unwrap();
+    post(&store, "acct", 5, 1, 5).await;
+    let stalled = status_until(&schema, "held back", |s| s["held_back"]["events"] == 5);
+    assert_eq!(stalled["lag_events"], 5, "{stalled:#}");
+    assert_eq!(stalled["held_back"]["pid"], pid);
+    let table = es_expect(&schema, &["projections", "status"], 0);
+    eprintln!("$ es projections status   # a transaction held open\n{table}");
+    assert!(
+        table.contains(&format!(
+            "5 events held back by pid {pid} (idle in transaction"
+        )),
+        "{table}"
+    );
+
+    open.commit().await.unwrap();
+    status_until(&schema, "caught up after the commit", |s| {
+        s["lag_events"] == 0 && s["held_back"].is_null()
+    });
+    running.shutdown().await;
+}

@@ -123,8 +123,26 @@ fn row(p: &ProjectionOverview) -> Vec<String> {
         p.lag_events.to_string(),
         format!("{:.1}", p.lag_seconds),
         p.dead_letters.to_string(),
-        p.detail.clone().unwrap_or_default(),
+        detail(p),
     ]
+}
+
+/// The instance's error or holder, and the transaction holding back the global order, if any.
+fn detail(p: &ProjectionOverview) -> String {
+    let held = p.held_back.as_ref().map(|h| {
+        format!(
+            "{} events held back by pid {} ({}, open {}s)",
+            h.events,
+            or_dash(h.pid),
+            h.state.as_deref().unwrap_or("?"),
+            h.age.map_or(0, |a| a.as_secs())
+        )
+    });
+    [p.detail.clone(), held]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Shows a progress bar until projection `name` has no lag; fails when it stops running or `timeout` passes.

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::control::{ControlAnswer, ControlCommand, ControlStore, ProjectionReport, RequestState};
 use crate::process::{ProcessInstance, ProcessStore};
-use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore};
+use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore, HeldBack};
 use crate::{EventStore, Position, StoreError};
 
 /// How often [`Operator::send`] looks for the answer.
@@ -50,6 +50,9 @@ pub struct ProjectionOverview {
     pub lag_events: u64,
     /// Age of the oldest event it has not handled, 0 when none.
     pub lag_seconds: f64,
+    /// The open transaction holding back the global order, when committed events wait behind it (a stall that is
+    /// not the projection's fault: see [`HeldBack`]).
+    pub held_back: Option<HeldBack>,
     /// When it last handled an event, as its instances report.
     pub last_event_at: Option<DateTime<Utc>>,
     /// Its dead letters.
@@ -138,12 +141,12 @@ where
         }
         let paused = self.store.paused().await?;
         let head = self.store.head().await?;
-        let held_back = self.store.held_back().await?.map_or(0, |held| held.events);
+        let held_back = self.store.held_back().await?;
         let mut overviews = Vec::with_capacity(by_name.len());
         for (name, reports) in by_name {
             let is_paused = paused.contains(&name);
             overviews.push(
-                self.overview(name, reports, is_paused, head, held_back)
+                self.overview(name, reports, is_paused, head, held_back.as_ref())
                     .await?,
             );
         }
@@ -168,7 +171,7 @@ where
         reports: Vec<ProjectionReport>,
         paused: bool,
         head: Option<Position>,
-        held_back: u64,
+        held_back: Option<&HeldBack>,
     ) -> Result<ProjectionOverview, StoreError> {
         let now = Utc::now();
         let stale_after =
@@ -196,7 +199,7 @@ where
                 self.store
                     .count_after(checkpoint.unwrap_or(Position::START))
                     .await?
-                    + held_back
+                    + held_back.map_or(0, |held| held.events)
             }
         };
         let lag_seconds = match lag_events {
@@ -218,6 +221,7 @@ where
             head,
             lag_events,
             lag_seconds,
+            held_back: held_back.cloned(),
             dead_letters,
             instances,
         })

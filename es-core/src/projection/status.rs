@@ -94,7 +94,7 @@ impl std::fmt::Display for Holder {
 
 /// The oldest transaction still running on the server, which holds back the global order: events committed after
 /// it started are not delivered until it ends (so the order never skips). Alert when it gets old.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct HeldBack {
     /// Committed events waiting behind it.
     pub events: u64,
