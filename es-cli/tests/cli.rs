@@ -179,6 +179,11 @@ async fn es_operates_a_postgres_store_end_to_end() {
         table.starts_with("PROJECTION") && table.contains("worker-1"),
         "{table}"
     );
+    eprintln!("$ es projections status   # a poison event parked\n{table}");
+    eprintln!(
+        "$ es dead-letters list\n{}",
+        es_expect(&schema, &["dead-letters", "list"], 0)
+    );
 
     // Dead letters: listed, shown (payload only when asked), redriven once fixed.
     let letters = es_json(&schema, &["dead-letters", "list"]);
@@ -196,7 +201,9 @@ async fn es_operates_a_postgres_store_end_to_end() {
     assert_eq!(shown["payload"]["amount"], POISON);
     let refused = es(&schema, &["dead-letters", "redrive", "ledger", &bad]);
     assert_eq!(refused.status.code(), Some(3), "still failing: rejected");
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("failed again"));
+    let said = String::from_utf8_lossy(&refused.stderr).into_owned();
+    eprintln!("$ es dead-letters redrive ledger {bad}   # exit 3\n{said}");
+    assert!(said.contains("failed again"));
     ledger.poisoned.store(false, Ordering::SeqCst);
     let out = es_expect(&schema, &["dead-letters", "redrive", "ledger", &bad], 0);
     assert!(out.contains("dead letter is gone"), "{out}");
@@ -219,6 +226,7 @@ async fn es_operates_a_postgres_store_end_to_end() {
     assert!(out.contains("caught up"), "{out}");
     let before = ledger.totals(&store).await;
     let out = es_expect(&schema, &["projections", "rebuild", "ledger"], 0);
+    eprintln!("$ es projections rebuild ledger\n{out}");
     assert!(
         out.contains("replaying") && out.contains("caught up"),
         "{out}"

@@ -375,3 +375,55 @@ async fn a_failed_projection_refuses_requests_naming_its_error() {
     );
     running.shutdown().await;
 }
+
+fn stale_report(
+    instance: &str,
+    state: &str,
+    age: chrono::Duration,
+) -> es_core::control::ProjectionReport {
+    es_core::control::ProjectionReport {
+        projection: "balances".into(),
+        instance: instance.into(),
+        state: state.into(),
+        detail: None,
+        checkpoint: None,
+        last_event_at: None,
+        reported_at: chrono::Utc::now() - age,
+    }
+}
+
+#[tokio::test]
+async fn an_instance_that_stopped_reporting_is_gone_and_refuses_requests() {
+    use es_core::control::ControlStore;
+    let store = InMemoryEventStore::new();
+    store
+        .report(&[stale_report("a", "running", chrono::Duration::seconds(60))])
+        .await
+        .unwrap();
+    let operator = Operator::new(store.clone()).stale_after(Duration::from_secs(10));
+    let view = operator.projection("balances").await.unwrap().unwrap();
+    assert_eq!(
+        (view.state.as_str(), view.active.as_deref()),
+        ("gone", None)
+    );
+    assert!(view.instances[0].stale);
+    let answer = operator
+        .send("balances", ControlCommand::Rebuild, Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answer, ControlAnswer::Rejected { reason } if reason.contains("gone")),
+        "{answer}"
+    );
+
+    // A live standby beside the stale report: the standby's state shows; still nobody to send to.
+    store
+        .report(&[stale_report("b", "standby", chrono::Duration::zero())])
+        .await
+        .unwrap();
+    let view = operator.projection("balances").await.unwrap().unwrap();
+    assert_eq!(
+        (view.state.as_str(), view.active.as_deref()),
+        ("standby", None)
+    );
+}

@@ -171,6 +171,13 @@ impl<S: ProcessStore> ProcessStore for LosesFirstSave<S> {
     ) -> Result<Vec<es_core::process::DueTimer>, es_core::StoreError> {
         self.inner.due_timers(process, now, limit).await
     }
+    async fn list_processes(
+        &self,
+        process: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<es_core::process::ProcessInstance>, es_core::StoreError> {
+        self.inner.list_processes(process, limit).await
+    }
 }
 
 /// How the saga is fed.
