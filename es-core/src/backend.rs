@@ -28,3 +28,4 @@ pub use crate::projection::worker::{
 };
 pub use crate::store::append::validate_append;
 pub use crate::store::fold::{EventView, FoldRead, PayloadView, Visit};
+pub use crate::store::retry::{StoredAt, retry_of};

@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+use es_core::backend::{StoredAt, retry_of};
 use es_core::evolution::StoredEventType;
-use es_core::store::{AppendResult, Direction, DuplicateReason, EventLimits};
+use es_core::store::{AppendResult, Direction, EventLimits};
 use es_core::{
     EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId, StreamRead,
     Version,
@@ -76,72 +77,40 @@ impl Log {
     }
 
     /// `Some` when every id of `batch` is already stored as a run this append could have written; an error when
-    /// the ids are stored in any other way; `None` when none is stored. The checks, in order: some ids missing;
-    /// the first id stored in another stream or out of the batch's order; the run starting where `expected`
-    /// could not have put it.
+    /// the ids are stored in any other way; `None` when none is stored ([`retry_of`]).
     fn replay(
         &self,
         stream: &StreamId,
         expected: ExpectedVersion,
         batch: &[NewEvent],
     ) -> Result<Option<AppendResult>, StoreError> {
-        // A batch that is no retry, sent with an expectation that does not hold, is a conflict (reload and decide
-        // again) whatever ids it reuses; reused ids are duplicates only when the expectation would have held.
         let current = self
             .streams
             .get(stream)
             .map(|indexes| Version::new(indexes.len() as u64));
-        let duplicate = |event_id, reason| match expected.accepts(current) {
-            true => StoreError::DuplicateEventId {
-                stream: stream.clone(),
-                event_id,
-                reason,
-            },
-            false => StoreError::Conflict {
-                stream: stream.clone(),
-                expected,
-                actual: current,
-            },
-        };
-        let stored: Vec<(EventId, Option<usize>)> = batch
+        let ids: Vec<EventId> = batch.iter().map(|e| e.event_id).collect();
+        let stored: Vec<Option<StoredAt<'_>>> = ids
             .iter()
-            .map(|e| (e.event_id, self.ids.get(&e.event_id).copied()))
+            .map(|id| {
+                self.ids.get(id).map(|&index| {
+                    let event = &self.events[index];
+                    StoredAt {
+                        stream: event.stream_id.as_str(),
+                        version: event.version,
+                        position: event.position,
+                    }
+                })
+            })
             .collect();
-        let Some(&(first_stored_id, _)) = stored.iter().find(|(_, index)| index.is_some()) else {
-            return Ok(None);
-        };
-        let indexes: Option<Vec<usize>> = stored.iter().map(|(_, index)| *index).collect();
-        let Some(indexes) = indexes else {
-            return Err(duplicate(
-                first_stored_id,
-                DuplicateReason::PartOfBatchStored,
-            ));
-        };
-        let first = &self.events[indexes[0]];
-        for (offset, (&(event_id, _), &index)) in stored.iter().zip(&indexes).enumerate() {
-            let found = &self.events[index];
-            if &found.stream_id != stream {
-                let other = found.stream_id.clone();
-                return Err(duplicate(
-                    event_id,
-                    DuplicateReason::StoredInOtherStream(other),
-                ));
-            }
-            if found.version.get() != first.version.get() + offset as u64 {
-                return Err(duplicate(
-                    event_id,
-                    DuplicateReason::StoredAtOtherVersion(found.version),
-                ));
-            }
-        }
-        if !expected.fits_first_version(first.version) {
-            return Err(duplicate(
-                first.event_id,
-                DuplicateReason::StoredAtOtherVersion(first.version),
-            ));
-        }
-        let last = indexes[indexes.len() - 1];
-        Ok(Some(self.result(indexes[0], last, true)))
+        Ok(
+            retry_of(stream, expected, current, &ids, &stored)?.map(|(first, last)| AppendResult {
+                first_version: first.version,
+                last_version: last.version,
+                first_position: first.position,
+                last_position: last.position,
+                replayed: true,
+            }),
+        )
     }
 
     fn result(&self, first: usize, last: usize, replayed: bool) -> AppendResult {

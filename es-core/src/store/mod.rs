@@ -48,6 +48,7 @@ mod metadata;
 mod position;
 mod read;
 mod record;
+pub(crate) mod retry;
 mod stream;
 mod typed;
 mod version;
