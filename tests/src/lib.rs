@@ -15,6 +15,23 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use es_postgres::PgEventStore;
 
+/// A fresh SQLite file path for one test, under the temp directory (`es-sqlite-tests/<run>/`).
+pub fn fresh_sqlite_path() -> std::path::PathBuf {
+    let dir = std::env::temp_dir()
+        .join("es-sqlite-tests")
+        .join(schema_prefix());
+    std::fs::create_dir_all(&dir).expect("a directory for test databases");
+    dir.join(format!("{}.db", fresh_schema()))
+}
+
+/// A SQLite store in a fresh file.
+pub async fn sqlite_store() -> es_sqlite::SqliteEventStore {
+    let path = fresh_sqlite_path();
+    es_sqlite::SqliteEventStore::open(&path)
+        .await
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()))
+}
+
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

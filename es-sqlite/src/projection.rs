@@ -1,0 +1,426 @@
+//! Transactional projections on SQLite: the read model and the checkpoint in one transaction (exactly-once), one
+//! active worker per projection across the processes sharing the file (a lease).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use es_core::backend::{
+    Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
+};
+use es_core::projection::{DeadLetter, HandlerError, Holder, ProjectionOptions};
+use es_core::store::FeedFilter;
+use es_core::{DomainEvent, Position, RecordedEvent, StoreError};
+use sqlx::SqliteConnection;
+
+use crate::SqliteEventStore;
+use crate::error::backend;
+use crate::rows::micros;
+use crate::store::Failure;
+use crate::{checkpoints, dead_letters};
+
+/// A read model in the store's file, written in the transaction that moves its checkpoint: after a crash it is
+/// exactly as far as its checkpoint says (no event lost, none applied twice).
+///
+/// ```
+/// use es_core::projection::{HandlerError, ProjectionOptions};
+/// use es_core::{DomainEvent, ProjectionRunner, RecordedEvent};
+/// use es_sqlite::{SqliteEventStore, SqliteProjection, SqliteProjectionWorker};
+///
+/// #[derive(DomainEvent)]
+/// enum AccountEvent { Deposited { amount: i64 } }
+///
+/// struct Balances;
+///
+/// #[es_core::async_trait]
+/// impl SqliteProjection for Balances {
+///     type Event = AccountEvent;
+///     fn name(&self) -> &str { "balances" }
+///     async fn handle(&self, tx: &mut sqlx::SqliteConnection, event: AccountEvent, record: &RecordedEvent)
+///         -> Result<(), HandlerError> {
+///         let AccountEvent::Deposited { amount } = event;
+///         sqlx::query("INSERT INTO balances (account, balance) VALUES (?1, ?2) \
+///                      ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance")
+///             .bind(record.stream_id.as_str()).bind(amount).execute(tx).await?;
+///         Ok(())
+///     }
+///     async fn reset(&self, tx: &mut sqlx::SqliteConnection) -> Result<(), HandlerError> {
+///         sqlx::query("DELETE FROM balances").execute(tx).await?;
+///         Ok(())
+///     }
+/// }
+///
+/// # #[allow(dead_code)]
+/// # async fn f(store: SqliteEventStore) -> Result<(), Box<dyn std::error::Error>> {
+/// sqlx::query("CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)")
+///     .execute(store.writer()).await?;
+/// let running = ProjectionRunner::new(store.clone())
+///     .with(SqliteProjectionWorker::new(&store, Balances, ProjectionOptions::default()))
+///     .start();
+/// # running.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait SqliteProjection: Send + Sync + 'static {
+    /// The events it reads.
+    type Event: DomainEvent;
+
+    /// Its unique name.
+    fn name(&self) -> &str;
+
+    /// The stream categories it reads: by default its event type's
+    /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
+    fn categories(&self) -> &[&str] {
+        Self::Event::CATEGORIES
+    }
+
+    /// Applies one event, writing through `tx`: the writer connection inside the batch's transaction. Do not
+    /// commit it.
+    ///
+    /// # Errors
+    /// Any error: the batch rolls back, and the runner retries, then applies the failure policy.
+    async fn handle(
+        &self,
+        tx: &mut SqliteConnection,
+        event: Self::Event,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError>;
+
+    /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint.
+    ///
+    /// # Errors
+    /// Any error: the rebuild is refused and nothing changes.
+    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
+        let _ = tx;
+        Ok(())
+    }
+}
+
+/// Runs a [`SqliteProjection`] for a [`ProjectionRunner`](es_core::ProjectionRunner): each batch, its read-model
+/// writes and the checkpoint's compare-and-set in one `BEGIN IMMEDIATE` transaction. One process at a time runs
+/// it: the active worker holds a lease in the file (10 s by default, renewed every third of it); the others stand
+/// by and take over when the lease runs out. A batch holds the file's write lock while it runs: keep batches short
+/// when appends must stay fast.
+#[derive(Debug)]
+pub struct SqliteProjectionWorker<P> {
+    store: SqliteEventStore,
+    projection: P,
+    options: ProjectionOptions,
+    name: String,
+    owner: String,
+    lease: Duration,
+    standby_poll: Duration,
+}
+
+impl<P: SqliteProjection> SqliteProjectionWorker<P> {
+    /// A worker for `projection` on `store`'s file.
+    pub fn new(store: &SqliteEventStore, projection: P, options: ProjectionOptions) -> Self {
+        let name = projection.name().to_owned();
+        Self {
+            store: store.clone(),
+            projection,
+            options,
+            name,
+            owner: format!(
+                "pid {} ({})",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            lease: Duration::from_secs(10),
+            standby_poll: Duration::from_secs(1),
+        }
+    }
+
+    /// How long the lease lasts without a renewal (10 s by default, at least 1 s): how soon a standby takes over
+    /// from a process that died or hangs.
+    pub fn lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How often a standby tries to take the lease (1 s by default).
+    pub fn standby_poll(mut self, poll: Duration) -> Self {
+        self.standby_poll = poll;
+        self
+    }
+
+    fn expires(&self) -> i64 {
+        micros(Utc::now()) + i64::try_from(self.lease.as_micros()).unwrap_or(i64::MAX / 2)
+    }
+
+    fn worker_error(&self, failure: Failure, expected: Option<Position>) -> WorkerError {
+        match failure {
+            Failure::Refused(StoreError::CheckpointConflict { actual, .. }) => {
+                WorkerError::Fenced {
+                    projection: self.name.clone(),
+                    expected,
+                    actual,
+                }
+            }
+            Failure::Refused(error) => WorkerError::Store(error),
+            Failure::Db(error) => WorkerError::Store(backend("projection batch")(error)),
+            Failure::Lost(error) => WorkerError::Lost {
+                projection: self.name.clone(),
+                error,
+            },
+            Failure::Handler(batch) => WorkerError::Other {
+                projection: self.name.clone(),
+                error: batch.error,
+            },
+        }
+    }
+
+    fn apply_error(&self, failure: Failure, expected: Option<Position>) -> ApplyError {
+        match failure {
+            Failure::Handler(batch) => ApplyError::Handler(batch),
+            other => ApplyError::Worker(self.worker_error(other, expected)),
+        }
+    }
+}
+
+/// Fails the transaction unless `owner` still holds `projection`'s lease: a worker that was paused past its lease
+/// commits nothing.
+async fn still_held(
+    conn: &mut SqliteConnection,
+    projection: &str,
+    owner: &str,
+) -> Result<(), Failure> {
+    let holder: Option<(String, i64)> =
+        sqlx::query_as("SELECT owner, expires_at FROM projection_leases WHERE projection = ?1")
+            .bind(projection)
+            .fetch_optional(&mut *conn)
+            .await?;
+    match holder {
+        Some((holder, expires)) if holder == owner && expires > micros(Utc::now()) => Ok(()),
+        Some((holder, _)) if holder != owner => {
+            Err(Failure::Lost(format!("its lease is held by {holder}")))
+        }
+        _ => Err(Failure::Lost("its lease ran out".to_owned())),
+    }
+}
+
+/// Decodes and handles `event` on `conn`, as event `index` of its batch.
+async fn handle_one<P: SqliteProjection>(
+    projection: &P,
+    conn: &mut SqliteConnection,
+    index: usize,
+    event: &RecordedEvent,
+) -> Result<(), Failure> {
+    let handler = |(error, transient): (String, bool)| {
+        Failure::Handler(BatchError {
+            index,
+            error,
+            kept_before: false,
+            transient,
+        })
+    };
+    let typed = event
+        .decode::<P::Event>()
+        .map_err(|e| handler((e.to_string(), false)))?;
+    projection
+        .handle(conn, typed, event)
+        .await
+        .map_err(|e| handler(describe(&e)))
+}
+
+#[async_trait]
+impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn options(&self) -> &ProjectionOptions {
+        &self.options
+    }
+
+    async fn acquire(&mut self) -> Result<Acquired, WorkerError> {
+        let (name, owner, expires) = (self.name.as_str(), self.owner.as_str(), self.expires());
+        let won: Option<String> = in_write!(self.store, "take a projection lease", |conn| {
+            Ok(sqlx::query_scalar(
+                        "INSERT INTO projection_leases (projection, owner, expires_at) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (projection) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
+                         WHERE projection_leases.owner = excluded.owner OR projection_leases.expires_at <= ?4 \
+                         RETURNING owner",
+                    )
+                    .bind(name)
+                    .bind(owner)
+                    .bind(expires)
+                    .bind(micros(Utc::now()))
+                    .fetch_optional(&mut *conn)
+                    .await?)
+        })?;
+        if won.is_some() {
+            tracing::info!(projection = %self.name, owner = %self.owner, "became the active instance");
+            return Ok(Acquired::Active);
+        }
+        let holder: Option<String> =
+            sqlx::query_scalar("SELECT owner FROM projection_leases WHERE projection = ?1")
+                .bind(&self.name)
+                .fetch_optional(self.store.readers())
+                .await
+                .map_err(|e| WorkerError::Store(backend("read a projection lease")(e)))?;
+        Ok(Acquired::Standby {
+            holder: holder.map(|owner| Holder {
+                application_name: Some(owner),
+                ..Holder::default()
+            }),
+            retry_in: self.standby_poll,
+        })
+    }
+
+    fn heartbeat_interval(&self) -> Option<Duration> {
+        Some(self.lease / 3)
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), WorkerError> {
+        let (name, owner, expires) = (self.name.as_str(), self.owner.as_str(), self.expires());
+        let result = in_transaction!(self.store, |conn| {
+            still_held(conn, name, owner).await?;
+            sqlx::query(
+                "UPDATE projection_leases SET expires_at = ?3 WHERE projection = ?1 AND owner = ?2",
+            )
+            .bind(name)
+            .bind(owner)
+            .bind(expires)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        });
+        result.map_err(|failure| self.worker_error(failure, None))
+    }
+
+    async fn release(&mut self) {
+        let (name, owner) = (self.name.as_str(), self.owner.as_str());
+        let released = in_write!(self.store, "release a projection lease", |conn| {
+            sqlx::query("DELETE FROM projection_leases WHERE projection = ?1 AND owner = ?2")
+                .bind(name)
+                .bind(owner)
+                .execute(&mut *conn)
+                .await?;
+            Ok(())
+        });
+        if let Err(error) = released {
+            tracing::warn!(projection = %self.name, %error, "cannot release the lease; it runs out instead");
+        }
+    }
+
+    fn feed_filter(&self) -> FeedFilter {
+        FeedFilter::of::<P::Event>(self.projection.categories())
+    }
+
+    fn wants(&self, stream: &str, event_type: &str) -> bool {
+        wants::<P::Event>(self.projection.categories(), stream, event_type)
+    }
+
+    async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {
+        let mut conn = self
+            .store
+            .readers()
+            .acquire()
+            .await
+            .map_err(|e| WorkerError::Store(backend("load_checkpoint")(e)))?;
+        checkpoints::load(&mut conn, &self.name)
+            .await
+            .map_err(|e| WorkerError::Store(backend("load_checkpoint")(e)))
+    }
+
+    async fn apply(
+        &mut self,
+        events: &[RecordedEvent],
+        from: Option<Position>,
+        to: Position,
+    ) -> Result<(), ApplyError> {
+        let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let result = in_transaction!(self.store, |conn| {
+            still_held(conn, name, owner).await?;
+            for (index, event) in events.iter().enumerate() {
+                handle_one(projection, conn, index, event).await?;
+            }
+            checkpoints::move_to(conn, name, from, to).await
+        });
+        result.map_err(|failure| self.apply_error(failure, from))
+    }
+
+    async fn park(
+        &mut self,
+        letter: DeadLetter,
+        from: Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let (name, owner, letter) = (self.name.as_str(), self.owner.as_str(), &letter);
+        let result = in_transaction!(self.store, |conn| {
+            still_held(conn, name, owner).await?;
+            dead_letters::park(conn, letter).await?;
+            checkpoints::move_to(conn, name, from, letter.position).await
+        });
+        result.map_err(|failure| self.worker_error(failure, from))
+    }
+
+    async fn reset(
+        &mut self,
+        from: Option<Position>,
+        to: Option<Position>,
+    ) -> Result<(), WorkerError> {
+        let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let result = in_transaction!(self.store, |conn| {
+            still_held(conn, name, owner).await?;
+            match to {
+                Some(to) => checkpoints::move_to(conn, name, from, to).await,
+                None => {
+                    projection.reset(conn).await.map_err(|e| {
+                        Failure::Handler(BatchError {
+                            index: 0,
+                            error: e.to_string(),
+                            kept_before: false,
+                            transient: false,
+                        })
+                    })?;
+                    sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
+                        .bind(name)
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                }
+            }
+        });
+        result.map_err(|failure| match failure {
+            Failure::Handler(batch) => WorkerError::Reset {
+                projection: self.name.clone(),
+                error: batch.error,
+            },
+            other => self.worker_error(other, from),
+        })
+    }
+
+    async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError> {
+        let mut conn = self
+            .store
+            .readers()
+            .acquire()
+            .await
+            .map_err(|e| WorkerError::Store(backend("dead_letters")(e)))?;
+        dead_letters::list(&mut conn, &self.name)
+            .await
+            .map_err(|e| WorkerError::Store(backend("dead_letters")(e)))
+    }
+
+    async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {
+        let (name, event_id) = (self.name.as_str(), letter.event_id);
+        Ok(in_write!(self.store, "discard", |conn| {
+            Ok(dead_letters::remove(conn, name, event_id).await?)
+        })?)
+    }
+
+    async fn redrive(
+        &mut self,
+        letter: &DeadLetter,
+        event: &RecordedEvent,
+    ) -> Result<(), ApplyError> {
+        let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let result = in_transaction!(self.store, |conn| {
+            still_held(conn, name, owner).await?;
+            handle_one(projection, conn, 0, event).await?;
+            Ok(dead_letters::remove(conn, name, letter.event_id).await?)
+        });
+        result.map_err(|failure| self.apply_error(failure, None))
+    }
+}

@@ -1,0 +1,392 @@
+//! The store: one file, one writer connection, a pool of readers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use es_core::store::Direction;
+use es_core::store::{AppendResult, EventLimits, EventStream};
+use es_core::{
+    EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
+    StreamRead,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+use tokio::sync::watch;
+
+use crate::error::{SqliteSetupError, backend, is_busy};
+use crate::rows::{EVENT_COLUMNS, EventRow, position_of, recorded};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// When a commit is on disk ([`SqliteEventStoreBuilder::durability`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: every commit is synced to disk before `append` returns; an acknowledged event survives a
+    /// power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: synced at WAL checkpoints only. Never corrupt, safe against a crash of the process;
+    /// the last commits before a power loss or an OS crash can be lost.
+    Normal,
+}
+
+/// Settings of a [`SqliteEventStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use es_sqlite::{Durability, SqliteEventStore};
+///
+/// let builder = SqliteEventStore::builder()
+///     .readers(4)
+///     .busy_timeout(Duration::from_secs(10))
+///     .durability(Durability::Full)
+///     .poll_interval(Duration::from_millis(20));
+/// # drop(builder);
+/// ```
+#[derive(Clone, Debug)]
+pub struct SqliteEventStoreBuilder {
+    readers: u32,
+    busy_timeout: Duration,
+    durability: Durability,
+    poll_interval: Duration,
+    limits: EventLimits,
+}
+
+impl Default for SqliteEventStoreBuilder {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            durability: Durability::Full,
+            poll_interval: Duration::from_millis(50),
+            limits: EventLimits::default(),
+        }
+    }
+}
+
+impl SqliteEventStoreBuilder {
+    /// Connections for reads (4 by default); writes have one of their own.
+    pub fn readers(mut self, readers: u32) -> Self {
+        self.readers = readers.max(1);
+        self
+    }
+
+    /// How long a connection waits for another process's write lock before SQLite reports busy (5 s by default);
+    /// a write is then tried again for as long before the error reaches the caller.
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// When a commit is on disk ([`Durability::Full`] by default).
+    pub fn durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// How often subscribers look for events appended by other processes sharing the file (50 ms by default;
+    /// this process's appends wake them at once).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// What an event may be (the same bounds as every other store by default).
+    pub fn limits(mut self, limits: EventLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Opens the store in the file at `path`, creating it (and its tables) when missing, bringing its tables up to
+    /// date otherwise. Several processes may open the same file.
+    ///
+    /// # Errors
+    /// [`SqliteSetupError`] naming the file.
+    pub async fn open(self, path: impl AsRef<Path>) -> Result<SqliteEventStore, SqliteSetupError> {
+        let path = path.as_ref().to_path_buf();
+        let failed = |source| SqliteSetupError::Open {
+            path: path.clone(),
+            source,
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match self.durability {
+                Durability::Full => SqliteSynchronous::Full,
+                Durability::Normal => SqliteSynchronous::Normal,
+            })
+            .busy_timeout(self.busy_timeout)
+            .foreign_keys(false);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(600))
+            .connect_with(options.clone())
+            .await
+            .map_err(failed)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|source| SqliteSetupError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(self.readers)
+            .connect_with(options.clone().read_only(true))
+            .await
+            .map_err(failed)?;
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
+            .fetch_one(&readers)
+            .await
+            .map_err(failed)?;
+        let inner = Arc::new(Inner {
+            writer,
+            readers,
+            path,
+            limits: self.limits,
+            busy_timeout: self.busy_timeout,
+            head: watch::Sender::new(u64::try_from(head.unwrap_or(0)).unwrap_or(0)),
+        });
+        let watcher = options.read_only(true);
+        tokio::spawn(crate::live::watch_other_processes(
+            Arc::downgrade(&inner),
+            watcher,
+            self.poll_interval,
+        ));
+        Ok(SqliteEventStore { inner })
+    }
+}
+
+/// An event store in one SQLite file: events, snapshots, checkpoints, dead letters, process state and timers, the
+/// event catalog and the control plane. Clones share the connections. See the [crate] docs for how it uses
+/// SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteEventStore {
+    pub(crate) inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) writer: SqlitePool,
+    pub(crate) readers: SqlitePool,
+    pub(crate) path: PathBuf,
+    pub(crate) limits: EventLimits,
+    busy_timeout: Duration,
+    /// The newest position this process knows of; subscribers wait on it.
+    pub(crate) head: watch::Sender<u64>,
+}
+
+/// Why a write transaction did not commit: SQLite, the caller's own typed error, a projection handler, or a lost
+/// lease (nothing was written in each case).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Db(sqlx::Error),
+    Refused(StoreError),
+    Handler(es_core::backend::BatchError),
+    Lost(String),
+}
+
+impl Failure {
+    pub(crate) fn into_store_error(self, operation: &'static str) -> StoreError {
+        match self {
+            Self::Db(error) => backend(operation)(error),
+            Self::Refused(error) => error,
+            Self::Handler(batch) => StoreError::Backend {
+                operation,
+                source: batch.error.into(),
+            },
+            Self::Lost(error) => StoreError::Backend {
+                operation,
+                source: error.into(),
+            },
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(error: sqlx::Error) -> Self {
+        Self::Db(error)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Self::Refused(error)
+    }
+}
+
+impl SqliteEventStore {
+    /// A builder with the defaults.
+    pub fn builder() -> SqliteEventStoreBuilder {
+        SqliteEventStoreBuilder::default()
+    }
+
+    /// Opens (creating and migrating when needed) the store in the file at `path` with the defaults.
+    ///
+    /// # Errors
+    /// [`SqliteSetupError`] naming the file.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, SqliteSetupError> {
+        Self::builder().open(path).await
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The connection pool for reads, for queries of your own (read models in the same file).
+    pub fn readers(&self) -> &SqlitePool {
+        &self.inner.readers
+    }
+
+    /// The one writer connection's pool, for writes of your own; hold it briefly, every append waits for it.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.inner.writer
+    }
+
+    /// A `BEGIN IMMEDIATE` transaction on the writer connection (rolled back when dropped uncommitted). Waits
+    /// while another process holds the file's write lock: SQLite's busy timeout, then as long again.
+    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        let started = Instant::now();
+        loop {
+            match self.inner.writer.begin_with("BEGIN IMMEDIATE").await {
+                Err(error) if is_busy(&error) && started.elapsed() < self.inner.busy_timeout => {
+                    tracing::debug!(%error, "the file is locked by another writer; trying again");
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Commits `tx`, mapping a failure of either to the store's error.
+    pub(crate) async fn commit<T>(
+        tx: Transaction<'static, Sqlite>,
+        operation: &'static str,
+        result: Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let value = result.map_err(|failure| failure.into_store_error(operation))?;
+        tx.commit().await.map_err(backend(operation))?;
+        Ok(value)
+    }
+
+    /// Tells this process's subscribers that `head` was committed.
+    pub(crate) fn committed(&self, head: u64) {
+        crate::live::advance(&self.inner.head, head);
+    }
+}
+
+fn param(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream: &StreamId,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let started = Instant::now();
+        let count = events.len();
+        let result = crate::append::append(self, stream, expected, events).await;
+        es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
+        result
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &StreamId,
+        read: StreamRead,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let limit = param(read.limit as u64);
+        let rows: Vec<EventRow> = match read.direction {
+            Direction::Forward => {
+                let from = read.from.map_or(1, |v| param(v.get()));
+                sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 AND stream_version >= ?2 \
+                     ORDER BY stream_version LIMIT ?3"
+                ))
+                .bind(stream.as_str())
+                .bind(from)
+                .bind(limit)
+                .fetch_all(&self.inner.readers)
+                .await
+            }
+            Direction::Backward => {
+                let from = read.from.map_or(i64::MAX, |v| param(v.get()));
+                sqlx::query_as(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE stream_id = ?1 AND stream_version <= ?2 \
+                     ORDER BY stream_version DESC LIMIT ?3"
+                ))
+                .bind(stream.as_str())
+                .bind(from)
+                .bind(limit)
+                .fetch_all(&self.inner.readers)
+                .await
+            }
+        }
+        .map_err(backend("read_stream"))?;
+        rows.into_iter().map(recorded).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: Position,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let rows: Vec<EventRow> = sqlx::query_as(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE global_position > ?1 ORDER BY global_position LIMIT ?2"
+        ))
+        .bind(position_of(after))
+        .bind(param(limit as u64))
+        .fetch_all(&self.inner.readers)
+        .await
+        .map_err(backend("read_all"))?;
+        rows.into_iter().map(recorded).collect()
+    }
+
+    fn subscribe_all(&self, after: Position) -> EventStream {
+        crate::live::subscribe(self.clone(), after)
+    }
+
+    async fn head(&self) -> Result<Option<Position>, StoreError> {
+        let head: Option<i64> = sqlx::query_scalar("SELECT max(global_position) FROM events")
+            .fetch_one(&self.inner.readers)
+            .await
+            .map_err(backend("head"))?;
+        Ok(head.map(|h| {
+            let h = u64::try_from(h).unwrap_or(0);
+            Position::new(h, h)
+        }))
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
+        let count: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > ?1")
+                .bind(position_of(after))
+                .fetch_one(&self.inner.readers)
+                .await
+                .map_err(backend("count_after"))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn contains_event(
+        &self,
+        stream: &StreamId,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM events WHERE event_id = ?1 AND stream_id = ?2")
+                .bind(event_id.as_uuid())
+                .bind(stream.as_str())
+                .fetch_optional(&self.inner.readers)
+                .await
+                .map_err(backend("contains_event"))?;
+        Ok(found.is_some())
+    }
+}

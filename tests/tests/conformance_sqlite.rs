@@ -1,0 +1,8 @@
+//! The store conformance suites against SQLite, each test in a file of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+es_core::store_conformance_tests!(tests::sqlite_store);
+es_core::snapshot_store_conformance_tests!(tests::sqlite_store);
+es_core::checkpoint_store_conformance_tests!(tests::sqlite_store);
+es_core::control_store_conformance_tests!(tests::sqlite_store);
