@@ -5,7 +5,6 @@ use es_core::backend::{StoredAt, retry_of};
 use es_core::store::AppendResult;
 use es_core::{EventId, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
 use sqlx::SqliteConnection;
-use uuid::Uuid;
 
 use crate::SqliteEventStore;
 use crate::error::backend;
@@ -129,7 +128,7 @@ async fn stored(conn: &mut SqliteConnection, ids: &[EventId]) -> Result<Stored, 
         let row: Option<(String, i64, i64)> = sqlx::query_as(
             "SELECT stream_id, stream_version, global_position FROM events WHERE event_id = ?1",
         )
-        .bind(Uuid::from(id.as_uuid()))
+        .bind(id.as_uuid())
         .fetch_optional(&mut *conn)
         .await?;
         found.push(row);

@@ -1,0 +1,210 @@
+//! The SQLite store's traps, handled on purpose (WAL, synchronous=FULL, a writer of another connection waited for,
+//! not reported), its live feed across connections sharing the file, and a transactional projection under
+//! concurrent writers, rebuilt and reopened.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use es_core::projection::{HandlerError, ProjectionOptions};
+use es_core::{
+    EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, RecordedEvent, StreamId,
+};
+use es_sqlite::{SqliteEventStore, SqliteProjection, SqliteProjectionWorker};
+use futures::StreamExt;
+use sqlx::{Connection, SqliteConnection};
+use tests::fresh_sqlite_path;
+use tests::ledger::LedgerEvent;
+
+fn posting(amount: i64) -> NewEvent {
+    NewEvent::from_domain(&LedgerEvent::Posted { amount }, Default::default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn runs_in_wal_mode_with_full_sync_and_waits_for_another_writer() {
+    let path = fresh_sqlite_path();
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.readers())
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(store.writer())
+        .await
+        .unwrap();
+    assert_eq!(sync, 2, "synchronous=FULL");
+
+    // Another connection (as another process would) holds the write lock for 300 ms: the append waits for it.
+    let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let holder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    });
+    let started = std::time::Instant::now();
+    let stream = StreamId::new("ledger-1").unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![posting(1)])
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "it waited for the other writer"
+    );
+    holder.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_sees_appends_of_another_store_on_the_same_file() {
+    let path = fresh_sqlite_path();
+    let reader = SqliteEventStore::builder()
+        .poll_interval(Duration::from_millis(20))
+        .open(&path)
+        .await
+        .unwrap();
+    let writer = SqliteEventStore::open(&path).await.unwrap();
+    let mut feed = reader.subscribe_all(Position::START);
+    for n in 1..=20 {
+        let stream = StreamId::new(&format!("ledger-{}", n % 3)).unwrap();
+        writer
+            .append(&stream, ExpectedVersion::Any, vec![posting(n)])
+            .await
+            .unwrap();
+    }
+    let mut last = Position::START;
+    for _ in 0..20 {
+        let event = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("delivered within 10 s")
+            .unwrap()
+            .unwrap();
+        assert!(event.position > last, "increasing positions");
+        last = event.position;
+    }
+}
+
+/// Balances per stream in the store's file, written in the batch's transaction.
+struct Balances;
+
+#[async_trait]
+impl SqliteProjection for Balances {
+    type Event = LedgerEvent;
+    fn name(&self) -> &str {
+        "balances"
+    }
+    async fn handle(
+        &self,
+        tx: &mut SqliteConnection,
+        event: LedgerEvent,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        let LedgerEvent::Posted { amount } = event;
+        sqlx::query(
+            "INSERT INTO balances (stream, total, count) VALUES (?1, ?2, 1) \
+             ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total, count = count + 1",
+        )
+        .bind(record.stream_id.as_str())
+        .bind(amount)
+        .execute(tx)
+        .await?;
+        Ok(())
+    }
+    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
+        sqlx::query("DELETE FROM balances").execute(tx).await?;
+        Ok(())
+    }
+}
+
+async fn totals(store: &SqliteEventStore) -> Vec<(String, i64, i64)> {
+    sqlx::query_as("SELECT stream, total, count FROM balances ORDER BY stream")
+        .fetch_all(store.readers())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transactional_projection_keeps_up_with_eight_writers_and_rebuilds() {
+    let path = fresh_sqlite_path();
+    let store = SqliteEventStore::open(&path).await.unwrap();
+    sqlx::query("CREATE TABLE balances (stream TEXT PRIMARY KEY, total INTEGER NOT NULL, count INTEGER NOT NULL)")
+        .execute(store.writer())
+        .await
+        .unwrap();
+    let running = ProjectionRunner::new(store.clone())
+        .with(SqliteProjectionWorker::new(
+            &store,
+            Balances,
+            ProjectionOptions::default().batch_size(50),
+        ))
+        .start();
+    let writers: Vec<_> = (0..8)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = Position::START;
+                for n in 0..50 {
+                    // Each task writes its own stream and a shared one.
+                    let name = if n % 2 == 0 {
+                        format!("ledger-own{task}")
+                    } else {
+                        "ledger-shared".to_owned()
+                    };
+                    let stream = StreamId::new(&name).unwrap();
+                    last = store
+                        .append(&stream, ExpectedVersion::Any, vec![posting(1)])
+                        .await
+                        .unwrap()
+                        .last_position;
+                }
+                last
+            })
+        })
+        .collect();
+    let mut last = Position::START;
+    for writer in writers {
+        last = last.max(writer.await.unwrap());
+    }
+    running
+        .wait_for("balances", last, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let expected: Vec<(String, i64, i64)> = std::iter::once(("ledger-own0".to_owned(), 25, 25))
+        .chain((1..8).map(|t| (format!("ledger-own{t}"), 25, 25)))
+        .chain(std::iter::once(("ledger-shared".to_owned(), 200, 200)))
+        .collect();
+    assert_eq!(
+        totals(&store).await,
+        expected,
+        "every event applied exactly once"
+    );
+
+    running.rebuild("balances").await.unwrap();
+    running
+        .wait_for("balances", last, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        totals(&store).await,
+        expected,
+        "a rebuild gives the same read model"
+    );
+    running.shutdown().await;
+
+    // Reopened: the history and the checkpoint are there.
+    drop(store);
+    let again = SqliteEventStore::open(&path).await.unwrap();
+    assert_eq!(again.head().await.unwrap(), Some(last));
+    assert_eq!(
+        es_core::projection::CheckpointStore::load_checkpoint(&again, "balances")
+            .await
+            .unwrap(),
+        Some(last)
+    );
+}
