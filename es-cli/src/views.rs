@@ -59,6 +59,32 @@ impl DeadLetterView {
     }
 }
 
+/// The dead letter of `event_id` in `projection`, with its event's payload when `payloads`; `None` when there is
+/// no such letter.
+pub(crate) async fn dead_letter(
+    app: &crate::app::App,
+    projection: &str,
+    event_id: EventId,
+    payloads: bool,
+) -> Result<Option<DeadLetterView>, es_core::StoreError> {
+    use es_core::EventStore;
+    let letters = app.operator.dead_letters(projection).await?;
+    let Some(letter) = letters.into_iter().find(|l| l.event_id == event_id) else {
+        return Ok(None);
+    };
+    let payload = match payloads {
+        false => None,
+        true => app
+            .store
+            .read_all(letter.position.before(), 1)
+            .await?
+            .into_iter()
+            .find(|e| e.event_id == event_id)
+            .map(|e| e.payload),
+    };
+    Ok(Some(DeadLetterView::of(letter, payload)))
+}
+
 /// A position as printed: `COMMIT/PREPARE`, `-` for none.
 pub(crate) fn position(position: Option<Position>) -> String {
     position.map_or_else(|| "-".to_owned(), |p| p.to_string())

@@ -72,7 +72,7 @@ async fn a_subscriber_sees_appends_of_another_store_on_the_same_file() {
     let writer = SqliteEventStore::open(&path).await.unwrap();
     let mut feed = reader.subscribe_all(Position::START);
     for n in 1..=20 {
-        let stream = StreamId::new(&format!("ledger-{}", n % 3)).unwrap();
+        let stream = StreamId::new(format!("ledger-{}", n % 3)).unwrap();
         writer
             .append(&stream, ExpectedVersion::Any, vec![posting(n)])
             .await

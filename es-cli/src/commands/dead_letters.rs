@@ -1,6 +1,5 @@
 //! `es dead-letters list|show|redrive|discard`.
 
-use es_core::EventStore;
 use es_core::control::ControlCommand;
 
 use crate::app::App;
@@ -108,28 +107,13 @@ async fn show(
     event_id: es_core::EventId,
     payloads: bool,
 ) -> Result<(), Failure> {
-    let letter = app
-        .operator
-        .dead_letters(projection)
+    let view = crate::views::dead_letter(app, projection, event_id, payloads)
         .await?
-        .into_iter()
-        .find(|l| l.event_id == event_id)
         .ok_or_else(|| {
             Failure::NotFound(format!(
                 "projection `{projection}` has no dead letter for event {event_id}"
             ))
         })?;
-    let payload = match payloads {
-        false => None,
-        true => app
-            .store
-            .read_all(letter.position.before(), 1)
-            .await?
-            .into_iter()
-            .find(|e| e.event_id == event_id)
-            .map(|e| e.payload),
-    };
-    let view = DeadLetterView::of(letter, payload);
     if app.json {
         return json(&view);
     }

@@ -223,30 +223,14 @@ async fn dead_letter(
     Path((projection, event)): Path<(String, String)>,
 ) -> Answer {
     let id = event_id(&event)?;
-    let letter = shared
-        .app
-        .operator
-        .dead_letters(&projection)
+    let letter = crate::views::dead_letter(&shared.app, &projection, id, shared.payloads)
         .await?
-        .into_iter()
-        .find(|l| l.event_id == id)
         .ok_or_else(|| {
             not_found(format!(
                 "projection `{projection}` has no dead letter for event {id}"
             ))
         })?;
-    let payload = match shared.payloads {
-        false => None,
-        true => shared
-            .app
-            .store
-            .read_all(letter.position.before(), 1)
-            .await?
-            .into_iter()
-            .find(|e| e.event_id == id)
-            .map(|e| e.payload),
-    };
-    Ok(Json(DeadLetterView::of(letter, payload)).into_response())
+    Ok(Json(letter).into_response())
 }
 
 #[derive(Deserialize)]
