@@ -41,7 +41,7 @@ impl ProjectionState {
     /// Its name in metrics, reports and the CLI: `standby`, `running`, `paused`, `lost`, `stopped`, `failed`.
     ///
     /// ```
-    /// use es_core::ProjectionState;
+    /// use es_core::projection::ProjectionState;
     /// assert_eq!(ProjectionState::Paused.label(), "paused");
     /// ```
     pub fn label(&self) -> &'static str {
