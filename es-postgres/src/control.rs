@@ -97,11 +97,7 @@ fn request(row: RequestRow) -> ControlRequest {
 }
 
 fn state((claimed_by, answer): (Option<String>, Option<Json<ControlAnswer>>)) -> RequestState {
-    match (answer, claimed_by) {
-        (Some(Json(answer)), _) => RequestState::Answered { answer },
-        (None, Some(instance)) => RequestState::Claimed { instance },
-        (None, None) => RequestState::Pending,
-    }
+    RequestState::of(claimed_by, answer.map(|Json(answer)| answer))
 }
 
 fn id(id: u64) -> i64 {

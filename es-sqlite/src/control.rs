@@ -27,13 +27,8 @@ fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 }
 
 fn state(claimed_by: Option<String>, answer: Option<String>) -> Result<RequestState, StoreError> {
-    Ok(match (answer, claimed_by) {
-        (Some(answer), _) => RequestState::Answered {
-            answer: parse(&answer)?,
-        },
-        (None, Some(instance)) => RequestState::Claimed { instance },
-        (None, None) => RequestState::Pending,
-    })
+    let answer = answer.map(|text| parse(&text)).transpose()?;
+    Ok(RequestState::of(claimed_by, answer))
 }
 
 type RequestRow = (i64, String, String, i64, i64);

@@ -40,6 +40,23 @@ pub enum RequestState {
     },
 }
 
+impl RequestState {
+    /// The state of a stored request from its two columns: its answer, else who took it, else pending.
+    ///
+    /// ```
+    /// use es_core::control::RequestState;
+    /// assert_eq!(RequestState::of(None, None), RequestState::Pending);
+    /// assert_eq!(RequestState::of(Some("a".into()), None), RequestState::Claimed { instance: "a".into() });
+    /// ```
+    pub fn of(claimed_by: Option<String>, answer: Option<ControlAnswer>) -> Self {
+        match (answer, claimed_by) {
+            (Some(answer), _) => Self::Answered { answer },
+            (None, Some(instance)) => Self::Claimed { instance },
+            (None, None) => Self::Pending,
+        }
+    }
+}
+
 /// Stores control requests, their answers, the runners' reports and which projections are paused. Implemented by
 /// every backend; on PostgreSQL any process connected to the database reads and writes the same rows.
 ///
