@@ -43,8 +43,14 @@ pub(crate) fn subscribe(store: SqliteEventStore, after: Position) -> EventStream
             cursor.head.borrow_and_update();
             match cursor.store.read_all(cursor.after, PAGE).await {
                 Ok(page) => cursor.buffer = page.into(),
-                Err(error @ StoreError::Corrupt(_)) => return Some((Err(error), None)),
-                Err(error) => return Some((Err(error), Some(cursor))),
+                Err(StoreError::Corrupt(corrupt)) => {
+                    // A row that does not read back is reported in its place; the feed goes on after it.
+                    cursor.after = corrupt.position;
+                    return Some((Err(StoreError::Corrupt(corrupt)), Some(cursor)));
+                }
+                // Any other failure ends the feed, as on PostgreSQL: the subscriber starts a new one from its
+                // checkpoint.
+                Err(error) => return Some((Err(error), None)),
             }
             if cursor.buffer.is_empty() && cursor.head.changed().await.is_err() {
                 return None;

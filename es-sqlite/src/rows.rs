@@ -37,6 +37,20 @@ pub(crate) fn version(v: i64) -> Version {
     Version::new(u64::try_from(v).unwrap_or(0))
 }
 
+/// A page of the global feed: the events up to the first row that does not read back, which is the page's error
+/// when it comes first (so a reader gets every good event before it, then the error in its place).
+pub(crate) fn feed_page(rows: Vec<EventRow>) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        match recorded(row) {
+            Ok(event) => events.push(event),
+            Err(error) if events.is_empty() => return Err(error),
+            Err(_) => break,
+        }
+    }
+    Ok(events)
+}
+
 /// The event of a row; a row that does not read back (edited by hand, written by another program) is
 /// [`StoreError::Corrupt`] naming what did read.
 pub(crate) fn recorded(row: EventRow) -> Result<RecordedEvent, StoreError> {

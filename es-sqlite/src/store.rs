@@ -16,7 +16,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::watch;
 
 use crate::error::{SqliteSetupError, backend, is_busy};
-use crate::rows::{EVENT_COLUMNS, EventRow, position_of, recorded};
+use crate::rows::{EVENT_COLUMNS, EventRow, feed_page, position_of, recorded};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -347,7 +347,7 @@ impl EventStore for SqliteEventStore {
         .fetch_all(&self.inner.readers)
         .await
         .map_err(backend("read_all"))?;
-        rows.into_iter().map(recorded).collect()
+        feed_page(rows)
     }
 
     fn subscribe_all(&self, after: Position) -> EventStream {

@@ -76,6 +76,18 @@ impl ChildProcess {
         self.child.wait().expect("reap");
     }
 
+    /// SIGKILLs it, reaps it, and returns the lines it printed that were not read yet.
+    pub fn kill_and_collect(mut self) -> Vec<String> {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+        // The reader thread ends when the pipe closes, which the kill has done.
+        let mut rest = Vec::new();
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(10)) {
+            rest.push(line);
+        }
+        rest
+    }
+
     /// Sends it `signal` (`STOP` pauses it, `CONT` lets it go on).
     pub fn signal(&self, signal: &str) {
         let sent = Command::new("kill")

@@ -7,6 +7,7 @@ pub mod bank_relay;
 pub mod child;
 pub mod ledger;
 pub mod private_pg;
+pub mod sqlite_ledger;
 pub mod tally;
 pub mod webdriver;
 pub mod wire;

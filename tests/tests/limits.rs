@@ -7,7 +7,7 @@ use es_core::store::EventLimits;
 use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, StreamRead};
 use es_memory::InMemoryEventStore;
 use serde_json::json;
-use tests::{pg_store, pg_store_with};
+use tests::{fresh_sqlite_path, pg_store, pg_store_with, sqlite_store};
 
 /// Each case: an event that every store must refuse, and a word the reason must hold.
 fn refused() -> Vec<(NewEvent, &'static str)> {
@@ -77,14 +77,24 @@ async fn postgresql_refuses_the_same_events_with_the_same_typed_errors() {
 }
 
 #[tokio::test]
-async fn a_configured_size_limit_holds_on_both_stores() {
+async fn sqlite_refuses_the_same_events_with_the_same_typed_errors() {
+    refuses_each_and_writes_nothing(&sqlite_store().await).await;
+}
+
+#[tokio::test]
+async fn a_configured_size_limit_holds_on_every_store() {
     let limits = EventLimits::default().max_event_bytes(64 * 1024);
     let big = || NewEvent::new("Noted", 1, json!({ "text": "x".repeat(100_000) }));
     let small = || NewEvent::new("Noted", 1, json!({ "text": "x".repeat(1_000) }));
     let stream = StreamId::new("doc-1").unwrap();
     let memory = InMemoryEventStore::with_limits(limits);
     let postgres = pg_store_with(es_postgres::PgEventStore::builder().limits(limits)).await;
-    for store in [&memory as &dyn EventStore, &postgres] {
+    let sqlite = es_sqlite::SqliteEventStore::builder()
+        .limits(limits)
+        .open(fresh_sqlite_path())
+        .await
+        .unwrap();
+    for store in [&memory as &dyn EventStore, &postgres, &sqlite] {
         assert!(matches!(
             store
                 .append(&stream, ExpectedVersion::Any, vec![big()])

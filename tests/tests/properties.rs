@@ -1,11 +1,13 @@
-//! Property tests: folding is deterministic and matches the stored stream; the memory store agrees with a
-//! reference model under random interleavings of appends, expectations and retries.
+//! Property tests: folding is deterministic and matches the stored stream; the memory and SQLite stores agree with
+//! a reference model under random interleavings of appends, expectations and retries, and load with snapshots what
+//! they fold from scratch. (PostgreSQL runs the same conformance suites; a fresh schema per case would make these
+//! minutes long.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
 
-use es_core::aggregate::{RepositoryError, SnapshotPolicy, Snapshotting};
+use es_core::aggregate::{RepositoryError, SnapshotPolicy, SnapshotStore, Snapshotting};
 use es_core::store::AppendResult;
 use es_core::{
     Aggregate, EventId, EventStore, ExpectedVersion, Metadata, NewEvent, Position, RecordedEvent,
@@ -15,8 +17,12 @@ use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
 use proptest::prelude::*;
 
+/// Cases per property on SQLite: each case opens a fresh file.
+const SQLITE_CASES: u32 = 64;
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap()
 }
@@ -182,37 +188,77 @@ fn observed(result: Result<AppendResult, StoreError>) -> Outcome {
     }
 }
 
+/// Runs `ops` against `store` and the model; the store must answer every step as the model predicts and end with
+/// the same log and streams.
+async fn agrees_with_the_model<S: EventStore>(store: S, ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let streams: Vec<StreamId> = (0..3)
+        .map(|i| StreamId::new(format!("s-{i}")).unwrap())
+        .collect();
+    let mut model = Model::default();
+    for op in ops {
+        let index = match op {
+            Op::Append {
+                stream,
+                expected,
+                count,
+            } => {
+                let batch = (0..count)
+                    .map(|n| NewEvent::new("E", 1, serde_json::json!({ "n": n })))
+                    .collect();
+                model.batches.push(Batch {
+                    stream,
+                    expected,
+                    events: batch,
+                    written: None,
+                });
+                model.batches.len() - 1
+            }
+            Op::Retry { .. } if model.batches.is_empty() => continue,
+            Op::Retry { step } => step % model.batches.len(),
+        };
+        let Batch {
+            stream,
+            expected,
+            events: batch,
+            ..
+        } = model.batches[index].clone();
+        let got = observed(
+            store
+                .append(&streams[stream], expected.to_core(), batch)
+                .await,
+        );
+        let want = model.append(index);
+        prop_assert_eq!(got, want, "step on stream {} with {:?}", stream, expected);
+    }
+    let ids =
+        |events: Vec<RecordedEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
+    prop_assert_eq!(
+        ids(store.read_all(Position::START, usize::MAX).await.unwrap()),
+        model.global.clone()
+    );
+    for (i, stream) in streams.iter().enumerate() {
+        let stored = ids(store
+            .read_stream(stream, StreamRead::forward())
+            .await
+            .unwrap());
+        let expected = model.streams.get(&i).cloned().unwrap_or_default();
+        prop_assert_eq!(stored, expected);
+    }
+    Ok(())
+}
+
 proptest! {
     #[test]
-    fn random_appends_agree_with_a_reference_model(ops in prop::collection::vec(op(), 1..60)) {
-        runtime().block_on(async {
-            let store = InMemoryEventStore::new();
-            let streams: Vec<StreamId> = (0..3).map(|i| StreamId::new(format!("s-{i}")).unwrap()).collect();
-            let mut model = Model::default();
-            for op in ops {
-                let index = match op {
-                    Op::Append { stream, expected, count } => {
-                        let batch = (0..count).map(|n| NewEvent::new("E", 1, serde_json::json!({ "n": n }))).collect();
-                        model.batches.push(Batch { stream, expected, events: batch, written: None });
-                        model.batches.len() - 1
-                    }
-                    Op::Retry { .. } if model.batches.is_empty() => continue,
-                    Op::Retry { step } => step % model.batches.len(),
-                };
-                let Batch { stream, expected, events: batch, .. } = model.batches[index].clone();
-                let got = observed(store.append(&streams[stream], expected.to_core(), batch).await);
-                let want = model.append(index);
-                prop_assert_eq!(got, want, "step on stream {} with {:?}", stream, expected);
-            }
-            let ids = |events: Vec<RecordedEvent>| events.into_iter().map(|e| e.event_id).collect::<Vec<_>>();
-            prop_assert_eq!(ids(store.read_all(Position::START, usize::MAX).await.unwrap()), model.global.clone());
-            for (i, stream) in streams.iter().enumerate() {
-                let stored = ids(store.read_stream(stream, StreamRead::forward()).await.unwrap());
-                let expected = model.streams.get(&i).cloned().unwrap_or_default();
-                prop_assert_eq!(stored, expected);
-            }
-            Ok(())
-        })?;
+    fn random_appends_to_memory_agree_with_a_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+        runtime().block_on(agrees_with_the_model(InMemoryEventStore::new(), ops))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(SQLITE_CASES))]
+    #[test]
+    fn random_appends_to_sqlite_agree_with_a_reference_model(ops in prop::collection::vec(op(), 1..60)) {
+        runtime().block_on(async { agrees_with_the_model(tests::sqlite_store().await, ops).await })?;
     }
 }
 
@@ -255,30 +301,51 @@ fn policy() -> impl Strategy<Value = SnapshotPolicy> {
     ]
 }
 
+/// Runs `commands` through a repository with snapshots under `policy` and one without: they load the same.
+async fn snapshots_change_nothing<S>(
+    store: S,
+    commands: Vec<AccountCommand>,
+    policy: SnapshotPolicy,
+) -> Result<(), TestCaseError>
+where
+    S: EventStore + SnapshotStore + Clone + 'static,
+{
+    let with = Repository::<Account, _>::new(store.clone()).with_snapshots(store.clone(), policy);
+    let scratch = Repository::<Account, _>::new(store.clone());
+    for command in &commands {
+        let _ = with.execute("p", command, Metadata::new()).await;
+        let a = with.load("p").await.unwrap();
+        let b = scratch.load("p").await.unwrap();
+        prop_assert_eq!(&a.state, &b.state);
+        prop_assert_eq!(a.version, b.version);
+        prop_assert!(a.snapshot.is_none_or(|v| v <= a.version));
+    }
+    // A bumped snapshot version ignores every snapshot written so far.
+    let bumped = Repository::<AccountV2, _>::new(store.clone())
+        .with_snapshots(store.clone(), SnapshotPolicy::Never);
+    let loaded = bumped.load("p").await.unwrap();
+    prop_assert_eq!(loaded.snapshot, None);
+    prop_assert_eq!(&loaded.state.0, &scratch.load("p").await.unwrap().state);
+    Ok(())
+}
+
 proptest! {
     #[test]
-    fn state_loaded_with_snapshots_equals_state_folded_from_scratch(
+    fn state_loaded_from_memory_with_snapshots_equals_state_folded_from_scratch(
         commands in prop::collection::vec(command(), 0..60),
         policy in policy(),
     ) {
-        runtime().block_on(async {
-            let store = InMemoryEventStore::new();
-            let with = Repository::<Account, _>::new(store.clone()).with_snapshots(store.clone(), policy);
-            let scratch = Repository::<Account, _>::new(store.clone());
-            for command in &commands {
-                let _ = with.execute("p", command, Metadata::new()).await;
-                let a = with.load("p").await.unwrap();
-                let b = scratch.load("p").await.unwrap();
-                prop_assert_eq!(&a.state, &b.state);
-                prop_assert_eq!(a.version, b.version);
-                prop_assert!(a.snapshot.is_none_or(|v| v <= a.version));
-            }
-            // A bumped snapshot version ignores every snapshot written so far.
-            let bumped = Repository::<AccountV2, _>::new(store.clone()).with_snapshots(store.clone(), SnapshotPolicy::Never);
-            let loaded = bumped.load("p").await.unwrap();
-            prop_assert_eq!(loaded.snapshot, None);
-            prop_assert_eq!(&loaded.state.0, &scratch.load("p").await.unwrap().state);
-            Ok(())
-        })?;
+        runtime().block_on(snapshots_change_nothing(InMemoryEventStore::new(), commands, policy))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(SQLITE_CASES))]
+    #[test]
+    fn state_loaded_from_sqlite_with_snapshots_equals_state_folded_from_scratch(
+        commands in prop::collection::vec(command(), 0..60),
+        policy in policy(),
+    ) {
+        runtime().block_on(async { snapshots_change_nothing(tests::sqlite_store().await, commands, policy).await })?;
     }
 }

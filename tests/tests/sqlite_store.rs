@@ -1,6 +1,6 @@
 //! The SQLite store's traps, handled on purpose (WAL, synchronous=FULL, a writer of another connection waited for,
 //! not reported), its live feed across connections sharing the file, and a transactional projection under
-//! concurrent writers, rebuilt and reopened.
+//! concurrent writers, rebuilt and reopened; rows that do not read back, named in their place.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -207,4 +207,70 @@ async fn a_transactional_projection_keeps_up_with_eight_writers_and_rebuilds() {
             .unwrap(),
         Some(last)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_that_do_not_read_back_are_named_in_their_place_and_read_past() {
+    let store = tests::sqlite_store().await;
+    let stream = StreamId::new("ledger-1").unwrap();
+    store
+        .append(&stream, ExpectedVersion::Any, vec![posting(1), posting(2)])
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, created_at)
+           VALUES ('ledger-2', 1, randomblob(16), 'Posted', 1, 'not json', '{}', 0);
+         INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, created_at)
+           VALUES ('ledger-3', 1, randomblob(16), 'Posted', 1, '{\"amount\": 1}', '[1, 2]', 0);
+         INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, metadata, created_at)
+           VALUES ('', 1, randomblob(16), 'Posted', 1, '{\"amount\": 1}', '{}', 0);",
+    )
+    .execute(store.writer())
+    .await
+    .unwrap();
+    store
+        .append(&stream, ExpectedVersion::Any, vec![posting(3)])
+        .await
+        .unwrap();
+
+    let first = store.read_all(Position::START, 100).await.unwrap();
+    assert_eq!(
+        first.len(),
+        2,
+        "the page stops before the first corrupt row"
+    );
+    let mut after = first[1].position;
+    let mut found = Vec::new();
+    for _ in 0..3 {
+        match store.read_all(after, 100).await {
+            Err(es_core::StoreError::Corrupt(bad)) => {
+                assert!(bad.position > after);
+                assert_eq!(bad.event_type, "Posted");
+                after = bad.position;
+                found.push((bad.stream.clone(), bad.reason.clone()));
+            }
+            other => panic!("expected a corrupt row, got {other:?}"),
+        }
+    }
+    assert_eq!(found[0].0, "ledger-2");
+    assert!(found[0].1.contains("payload"), "{}", found[0].1);
+    assert_eq!(found[1].0, "ledger-3");
+    assert!(found[1].1.contains("metadata"), "{}", found[1].1);
+    assert!(found[2].1.contains("stream id"), "{}", found[2].1);
+    assert_eq!(store.read_all(after, 100).await.unwrap().len(), 1);
+
+    // The live feed reports each one and goes on.
+    let mut feed = store.subscribe_all(Position::START);
+    let (mut good, mut bad) = (0, 0);
+    while good + bad < 6 {
+        match tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .expect("the feed stalled")
+        {
+            Some(Ok(_)) => good += 1,
+            Some(Err(es_core::StoreError::Corrupt(_))) => bad += 1,
+            other => panic!("the feed ended: {other:?}"),
+        }
+    }
+    assert_eq!((good, bad), (3, 3));
 }

@@ -1,0 +1,254 @@
+//! Processes sharing one SQLite file: writers in two processes and eight tasks against a live reader; writers and
+//! projections SIGKILLed in the middle of their work; a standby process taking over a projection's lease.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId};
+use es_sqlite::SqliteEventStore;
+use futures::StreamExt;
+use tests::child::ChildProcess;
+use tests::fresh_sqlite_path;
+use tests::ledger::post;
+use tests::sqlite_ledger::SqliteLedger;
+
+const BATCHES: usize = 60;
+
+fn spawn_writer(file: &Path, name: &str, batches: usize, size: usize) -> ChildProcess {
+    ChildProcess::spawn(
+        env!("CARGO_BIN_EXE_sqlite_worker"),
+        &[
+            "append",
+            &file.display().to_string(),
+            name,
+            &batches.to_string(),
+            &size.to_string(),
+        ],
+    )
+}
+
+async fn everything(store: &SqliteEventStore) -> Vec<RecordedEvent> {
+    store
+        .read_all(Position::START, usize::MAX)
+        .await
+        .expect("read all")
+}
+
+/// Batch `k` of a task: its own stream for even `k`, `shared` for odd; 1 to 3 events.
+fn task_batch(task: usize, k: usize) -> (String, usize) {
+    let stream = match k % 2 {
+        0 => format!("t{task}"),
+        _ => "shared".to_owned(),
+    };
+    (stream, 1 + k % 3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_tasks_and_two_processes_on_one_file_reach_a_live_reader_once_and_in_order() {
+    let file = fresh_sqlite_path();
+    let store = SqliteEventStore::builder()
+        .poll_interval(Duration::from_millis(20))
+        .open(&file)
+        .await
+        .unwrap();
+    let mut feed = store.subscribe_all(Position::START);
+    let processes = [
+        spawn_writer(&file, "p0", BATCHES, 3),
+        spawn_writer(&file, "p1", BATCHES, 3),
+    ];
+    let tasks: Vec<_> = (0..8)
+        .map(|task| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for k in 0..BATCHES {
+                    let (stream, size) = task_batch(task, k);
+                    let events = (0..size)
+                        .map(|i| NewEvent::new("Posted", 1, serde_json::json!({ "amount": i })))
+                        .collect();
+                    store
+                        .append(
+                            &StreamId::new(stream).unwrap(),
+                            ExpectedVersion::Any,
+                            events,
+                        )
+                        .await
+                        .unwrap_or_else(|e| panic!("task {task}, batch {k}: {e}"));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    for process in processes {
+        process.finish(Duration::from_secs(60));
+    }
+
+    let committed = everything(&store).await;
+    let per_task: usize = (0..BATCHES).map(|k| task_batch(0, k).1).sum();
+    assert_eq!(committed.len(), 8 * per_task + 2 * BATCHES * 3);
+    let mut delivered = Vec::with_capacity(committed.len());
+    while delivered.len() < committed.len() {
+        let event = tokio::time::timeout(Duration::from_secs(10), feed.next())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {} delivered", delivered.len(), committed.len()))
+            .expect("the feed went on")
+            .expect("no error reaches the reader");
+        delivered.push(event);
+    }
+    let ids: HashSet<_> = delivered.iter().map(|e| e.event_id).collect();
+    assert_eq!(ids.len(), delivered.len(), "an event was delivered twice");
+    assert_eq!(
+        delivered.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        committed.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        "the reader got every committed event, in the order of the log"
+    );
+    assert!(
+        delivered.windows(2).all(|w| w[0].position < w[1].position),
+        "increasing positions"
+    );
+    let mut versions: HashMap<&str, u64> = HashMap::new();
+    for event in &delivered {
+        let last = versions.entry(event.stream_id.as_str()).or_default();
+        assert_eq!(
+            event.version.get(),
+            *last + 1,
+            "{} out of order",
+            event.stream_id
+        );
+        *last += 1;
+    }
+    let shared_per_task: usize = (0..BATCHES)
+        .map(|k| task_batch(0, k))
+        .filter(|(stream, _)| stream == "shared")
+        .map(|(_, size)| size)
+        .sum();
+    assert_eq!(
+        versions["shared"],
+        (8 * shared_per_task + 2 * (BATCHES / 2) * 3) as u64
+    );
+}
+
+/// The batch ids a writer process printed as acknowledged.
+fn acknowledged(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| line.strip_prefix("acked "))
+        .map(|rest| rest.split(' ').next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_killed_mid_append_ten_times_leaves_whole_batches_and_every_acknowledged_event() {
+    const SIZE: usize = 20;
+    let file = fresh_sqlite_path();
+    drop(SqliteEventStore::open(&file).await.unwrap());
+    let mut acked = Vec::new();
+    for round in 0..10u64 {
+        // It appends batches as fast as it can; a kill at a random moment lands inside one.
+        let writer = spawn_writer(&file, &format!("r{round}"), 1_000_000, SIZE);
+        let first = writer.line_starting_with("acked ", Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(5..120))).await;
+        let mut lines = writer.kill_and_collect();
+        lines.insert(0, format!("acked {first}"));
+        acked.extend(acknowledged(&lines));
+
+        let store = SqliteEventStore::open(&file)
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the file does not open: {e}"));
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(store.readers())
+            .await
+            .unwrap();
+        assert_eq!(integrity, "ok", "round {round}");
+        let mut batches: HashMap<String, usize> = HashMap::new();
+        for event in everything(&store).await {
+            let batch = event.payload["batch"].as_str().unwrap().to_owned();
+            assert_eq!(event.payload["of"], SIZE);
+            *batches.entry(batch).or_default() += 1;
+        }
+        for (batch, count) in &batches {
+            assert_eq!(*count, SIZE, "round {round}: batch {batch} is partial");
+        }
+        for batch in &acked {
+            assert!(
+                batches.contains_key(batch),
+                "round {round}: acknowledged batch {batch} is missing"
+            );
+        }
+        drop(store);
+    }
+    assert!(acked.len() >= 10, "every round acknowledged a batch");
+}
+
+const EVENTS: usize = 2_000;
+
+fn spawn_ledger(file: &Path, pause_ms: u64, lease_ms: u64) -> ChildProcess {
+    ChildProcess::spawn(
+        env!("CARGO_BIN_EXE_sqlite_worker"),
+        &[
+            "project",
+            &file.display().to_string(),
+            &EVENTS.to_string(),
+            &pause_ms.to_string(),
+            &lease_ms.to_string(),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_process_killed_mid_batch_ends_with_the_read_model_of_a_clean_fold() {
+    let file = fresh_sqlite_path();
+    let store = SqliteEventStore::open(&file).await.unwrap();
+    let ledger = SqliteLedger::create(&store).await;
+    let (expected, _) = post(&store, "acct", EVENTS, 11, 7).await;
+    for round in 0..5u64 {
+        // A lease of 1 s: the next process takes over from the killed one soon.
+        let worker = spawn_ledger(&file, 1, 1_000);
+        worker.expect("running", Duration::from_secs(30));
+        // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
+        tokio::time::sleep(Duration::from_millis(
+            100 + fastrand::u64(0..250) + round * 17,
+        ))
+        .await;
+        worker.kill();
+        let applied = ledger.applied(&store).await;
+        assert!(
+            applied < EVENTS as i64,
+            "round {round}: the worker finished before it was killed ({applied})"
+        );
+    }
+    spawn_ledger(&file, 0, 1_000).finish(Duration::from_secs(120));
+    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
+    assert_eq!(
+        ledger.totals(&store).await,
+        expected,
+        "a killed batch was applied twice or lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_process_takes_the_lease_when_the_active_one_dies() {
+    let file = fresh_sqlite_path();
+    let store = SqliteEventStore::open(&file).await.unwrap();
+    let ledger = SqliteLedger::create(&store).await;
+    let (expected, _) = post(&store, "acct", EVENTS, 5, 10).await;
+    let active = spawn_ledger(&file, 1, 1_000);
+    active.expect("running", Duration::from_secs(30));
+    let standby = spawn_ledger(&file, 0, 1_000);
+    standby.expect("standby", Duration::from_secs(30));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        ledger.applied(&store).await < EVENTS as i64,
+        "the active process finished too early"
+    );
+    active.kill();
+    // The lease runs out 1 s after the last renewal; the bound only keeps a broken takeover from hanging the suite.
+    standby.expect("running", Duration::from_secs(30));
+    standby.finish(Duration::from_secs(120));
+    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
+    assert_eq!(ledger.totals(&store).await, expected);
+}
