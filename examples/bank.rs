@@ -8,38 +8,41 @@
 //! ```text
 //! cargo run --example bank -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //! ```
-//! (`BANK_DATABASE_URL` works as well as the flag; `BANK_SCHEMA` picks another schema.)
+//! (`BANK_DATABASE_URL` works as well as the flag; `BANK_SCHEMA` picks another schema), or in a SQLite file,
+//! created on the first run; every run adds its account to the same history:
+//! ```text
+//! cargo run --example bank -- --sqlite bank.db
+//! ```
 
 use es_core::aggregate::{RepositoryError, SnapshotPolicy, SnapshotStore};
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StreamRead};
 use es_memory::InMemoryEventStore;
 use examples::bank::{Account, AccountCommand, AccountError, connect_postgres};
+use examples::store_choice::{StoreChoice, open_sqlite, run_suffix};
 use uuid::Uuid;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match database_url()? {
-        None => {
+    let choice = StoreChoice::from_args(
+        std::env::args().skip(1),
+        std::env::var("BANK_DATABASE_URL").ok(),
+    )
+    .map_err(|usage| format!("usage: bank {usage}"))?;
+    match choice {
+        StoreChoice::Memory => {
             println!("Store: in memory.\n");
             story(InMemoryEventStore::new(), "ada").await
         }
-        Some(url) => {
+        StoreChoice::Postgres(url) => {
             let (store, schema) = connect_postgres(&url).await?;
             println!("Store: PostgreSQL, schema `{schema}`.\n");
             // A fresh account per run, so the story can be told again on the same database.
-            let id = format!("ada-{}", &Uuid::now_v7().simple().to_string()[24..]);
-            story(store, &id).await
+            story(store, &format!("ada{}", run_suffix())).await
         }
-    }
-}
-
-/// `--database-url URL`, else `BANK_DATABASE_URL`, else none (in memory).
-fn database_url() -> Result<Option<String>, String> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (Some("--database-url"), Some(url)) => Ok(Some(url)),
-        (None, _) => Ok(std::env::var("BANK_DATABASE_URL").ok()),
-        _ => Err("usage: bank [--database-url URL]".to_owned()),
+        StoreChoice::Sqlite(file) => {
+            let store = open_sqlite(&file).await?;
+            story(store, &format!("ada{}", run_suffix())).await
+        }
     }
 }
 

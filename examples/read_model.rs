@@ -9,25 +9,34 @@
 //! ```text
 //! cargo run --example read_model -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //! ```
+//! In a SQLite file (store and read model in the one file), exactly-once; a second run adds its accounts to the
+//! first run's, and the projection goes on from its checkpoint:
+//! ```text
+//! cargo run --example read_model -- --sqlite bank.db
+//! ```
 
+use std::future::Future;
 use std::time::Duration;
 
 use es_core::projection::{ProjectionOptions, RunningProjections};
 use es_core::{EventStore, Metadata, ProjectionRunner, Repository};
 use es_memory::InMemoryEventStore;
 use es_postgres::PgProjectionWorker;
+use es_sqlite::SqliteProjectionWorker;
 use examples::bank::{Account, AccountCommand, connect_postgres};
-use examples::read_model::{MemoryBalances, PgBalances, ReadModel};
+use examples::read_model::{MemoryBalances, PgBalances, ReadModel, SqliteBalances};
+use examples::store_choice::{StoreChoice, open_sqlite, run_suffix};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => in_memory().await,
-        (Some("--database-url"), Some(url)) => on_postgres(&url).await,
-        _ => Err("usage: read_model [--database-url URL]".into()),
+    let choice = StoreChoice::from_args(std::env::args().skip(1), None)
+        .map_err(|usage| format!("usage: read_model {usage}"))?;
+    match choice {
+        StoreChoice::Memory => in_memory().await,
+        StoreChoice::Postgres(url) => on_postgres(&url).await,
+        StoreChoice::Sqlite(file) => on_sqlite(&file).await,
     }
 }
 
@@ -42,27 +51,9 @@ async fn in_memory() -> Result<(), Error> {
             ProjectionOptions::default(),
         )
         .start();
-    let accounts = Repository::<Account, _>::new(store);
-    let suffix = "";
-    story(&accounts, &running, suffix).await?;
-    let before = balances.snapshot();
-    print(&before);
-    running.rebuild("balances").await?;
-    if let Some(head) = accounts.store().head().await? {
-        running
-            .wait_for("balances", head, Duration::from_secs(10))
-            .await?;
-    }
-    println!(
-        "\nRebuilt from the events: {}",
-        if balances.snapshot() == before {
-            "identical"
-        } else {
-            "DIFFERENT"
-        }
-    );
-    running.shutdown().await;
-    Ok(())
+    let accounts = Repository::<Account, _>::new(store.clone());
+    story(&accounts, &running, "").await?;
+    rebuild_and_compare(&store, running, || async { Ok(balances.snapshot()) }).await
 }
 
 async fn on_postgres(url: &str) -> Result<(), Error> {
@@ -78,9 +69,44 @@ async fn on_postgres(url: &str) -> Result<(), Error> {
         ))
         .start();
     let accounts = Repository::<Account, _>::new(store.clone());
-    let suffix = format!("-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
-    story(&accounts, &running, &suffix).await?;
-    let before = read_model.read(store.pool()).await?;
+    story(&accounts, &running, &run_suffix()).await?;
+    rebuild_and_compare(&store, running, || async {
+        Ok(read_model.read(store.pool()).await?)
+    })
+    .await
+}
+
+async fn on_sqlite(file: &std::path::Path) -> Result<(), Error> {
+    let store = open_sqlite(file).await?;
+    println!("Read model: tables in the same file, written with its checkpoint (exactly-once).\n");
+    SqliteBalances.create_tables(&store).await?;
+    let running = ProjectionRunner::new(store.clone())
+        .with(SqliteProjectionWorker::new(
+            &store,
+            SqliteBalances,
+            ProjectionOptions::default(),
+        ))
+        .start();
+    let accounts = Repository::<Account, _>::new(store.clone());
+    story(&accounts, &running, &run_suffix()).await?;
+    rebuild_and_compare(&store, running, || async {
+        Ok(SqliteBalances.read(&store).await?)
+    })
+    .await
+}
+
+/// Prints the read model, rebuilds it from the events, and says whether the rebuild came out the same.
+async fn rebuild_and_compare<S, F, Fut>(
+    store: &S,
+    running: RunningProjections,
+    read: F,
+) -> Result<(), Error>
+where
+    S: EventStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<ReadModel, Error>>,
+{
+    let before = read().await?;
     print(&before);
     running.rebuild("balances").await?;
     if let Some(head) = store.head().await? {
@@ -88,7 +114,7 @@ async fn on_postgres(url: &str) -> Result<(), Error> {
             .wait_for("balances", head, Duration::from_secs(10))
             .await?;
     }
-    let after = read_model.read(store.pool()).await?;
+    let after = read().await?;
     println!(
         "\nRebuilt from the events: {}",
         if after == before {

@@ -9,6 +9,11 @@
 //! ```text
 //! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //! ```
+//! In a SQLite file (a second run adds its orders to the first run's history; the saga goes on from its
+//! checkpoint):
+//! ```text
+//! cargo run --example shop -- --sqlite shop.db
+//! ```
 
 use std::time::Duration;
 
@@ -21,18 +26,20 @@ use es_postgres::PgEventStore;
 use examples::shop::{
     OrderCommand, OrderPlaced, OrderSaga, PaymentCommand, ShopRouter, StockCommand,
 };
+use examples::store_choice::{StoreChoice, open_sqlite, run_suffix};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let mut args = std::env::args().skip(1);
-    match (args.next().as_deref(), args.next()) {
-        (None, _) => {
+    let choice = StoreChoice::from_args(std::env::args().skip(1), None)
+        .map_err(|usage| format!("usage: shop {usage}"))?;
+    match choice {
+        StoreChoice::Memory => {
             println!("Store: in memory.\n");
             story(InMemoryEventStore::new(), "").await
         }
-        (Some("--database-url"), Some(url)) => {
+        StoreChoice::Postgres(url) => {
             let schema = std::env::var("SHOP_SCHEMA").unwrap_or_else(|_| "shop".to_owned());
             let store = PgEventStore::builder()
                 .schema(&schema)
@@ -40,10 +47,9 @@ async fn main() -> Result<(), Error> {
                 .await?;
             store.migrate().await?;
             println!("Store: PostgreSQL, schema `{schema}`.\n");
-            let run = format!("-{}", &uuid::Uuid::now_v7().simple().to_string()[24..]);
-            story(store, &run).await
+            story(store, &run_suffix()).await
         }
-        _ => Err("usage: shop [--database-url URL]".into()),
+        StoreChoice::Sqlite(file) => story(open_sqlite(&file).await?, &run_suffix()).await,
     }
 }
 

@@ -5,3 +5,4 @@ pub mod inventory;
 pub mod read_model;
 pub mod service;
 pub mod shop;
+pub mod store_choice;

@@ -1,8 +1,8 @@
 //! A read model of the bank: each account's balance, and a per-day summary of money in and out.
 //!
 //! The projection logic is one pure function, [`change`]; two flavours apply it: [`MemoryBalances`] (any store,
-//! at-least-once, de-duplicated by event id; what unit tests use) and [`PgBalances`] (PostgreSQL tables, written in
-//! the transaction that moves the checkpoint: exactly-once).
+//! at-least-once, de-duplicated by event id; what unit tests use), [`PgBalances`] (PostgreSQL tables, written in
+//! the transaction that moves the checkpoint: exactly-once) and [`SqliteBalances`] (the same in a SQLite file).
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,7 +12,8 @@ use chrono::NaiveDate;
 use es_core::projection::HandlerError;
 use es_core::{Projection, RecordedEvent};
 use es_postgres::{PgProjection, SchemaName};
-use sqlx::PgConnection;
+use es_sqlite::{SqliteEventStore, SqliteProjection};
+use sqlx::{PgConnection, SqliteConnection};
 
 use crate::bank::AccountEvent;
 
@@ -177,24 +178,29 @@ impl PgBalances {
         ))
         .fetch_all(pool)
         .await?;
-        let to_u64 = |n: i64| u64::try_from(n).unwrap_or_default();
-        Ok(ReadModel {
-            balances: balances.into_iter().collect(),
-            days: days
-                .into_iter()
-                .map(|(day, d, w, t)| {
-                    (
-                        day,
-                        DaySummary {
-                            deposited: to_u64(d),
-                            withdrawn: to_u64(w),
-                            transactions: to_u64(t),
-                        },
-                    )
-                })
-                .collect(),
-            seen: HashSet::new(),
-        })
+        Ok(stored_model(balances, days))
+    }
+}
+
+/// The read model from its stored rows: balances, and (day, deposited, withdrawn, transactions).
+fn stored_model(balances: Vec<(String, i64)>, days: Vec<(NaiveDate, i64, i64, i64)>) -> ReadModel {
+    let to_u64 = |n: i64| u64::try_from(n).unwrap_or_default();
+    ReadModel {
+        balances: balances.into_iter().collect(),
+        days: days
+            .into_iter()
+            .map(|(day, d, w, t)| {
+                (
+                    day,
+                    DaySummary {
+                        deposited: to_u64(d),
+                        withdrawn: to_u64(w),
+                        transactions: to_u64(t),
+                    },
+                )
+            })
+            .collect(),
+        seen: HashSet::new(),
     }
 }
 
@@ -246,6 +252,93 @@ impl PgProjection for PgBalances {
         let s = self.schema.as_str();
         let truncate = format!("TRUNCATE \"{s}\".balances, \"{s}\".daily_summary");
         sqlx::query(&truncate).execute(tx).await?;
+        Ok(())
+    }
+}
+
+/// The read model in tables `balances` and `daily_summary` of a SQLite store's file, exactly-once.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SqliteBalances;
+
+impl SqliteBalances {
+    /// Creates the tables if missing.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn create_tables(&self, store: &SqliteEventStore) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS daily_summary (day TEXT PRIMARY KEY, deposited INTEGER NOT NULL,
+                 withdrawn INTEGER NOT NULL, transactions INTEGER NOT NULL);",
+        )
+        .execute(store.writer())
+        .await
+        .map(drop)
+    }
+
+    /// The read model as stored.
+    ///
+    /// # Errors
+    /// The database's.
+    pub async fn read(&self, store: &SqliteEventStore) -> Result<ReadModel, sqlx::Error> {
+        let balances: Vec<(String, i64)> = sqlx::query_as("SELECT account, balance FROM balances")
+            .fetch_all(store.readers())
+            .await?;
+        let days: Vec<(NaiveDate, i64, i64, i64)> =
+            sqlx::query_as("SELECT day, deposited, withdrawn, transactions FROM daily_summary")
+                .fetch_all(store.readers())
+                .await?;
+        Ok(stored_model(balances, days))
+    }
+}
+
+#[async_trait]
+impl SqliteProjection for SqliteBalances {
+    type Event = AccountEvent;
+
+    fn name(&self) -> &str {
+        "balances"
+    }
+
+    async fn handle(
+        &self,
+        tx: &mut SqliteConnection,
+        event: AccountEvent,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError> {
+        let Some(change) = change(&event, record) else {
+            return Ok(());
+        };
+        let (deposited, withdrawn) = (
+            i64::try_from(change.deposited)?,
+            i64::try_from(change.withdrawn)?,
+        );
+        sqlx::query(
+            "INSERT INTO balances (account, balance) VALUES (?1, ?2)
+             ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance",
+        )
+        .bind(&change.account)
+        .bind(deposited - withdrawn)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO daily_summary (day, deposited, withdrawn, transactions) VALUES (?1, ?2, ?3, 1)
+             ON CONFLICT (day) DO UPDATE SET deposited = deposited + excluded.deposited,
+                 withdrawn = withdrawn + excluded.withdrawn, transactions = transactions + 1",
+        )
+        .bind(change.day)
+        .bind(deposited)
+        .bind(withdrawn)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
+        sqlx::query("DELETE FROM balances")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM daily_summary").execute(tx).await?;
         Ok(())
     }
 }
