@@ -6,15 +6,18 @@
 //! ```
 //! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS); `--nats-url` (else
 //! `NATS_URL`, else 127.0.0.1:4222). The bench works in a schema of its own (`es_bench_<pid>`) and a JetStream
-//! stream of its own, and drops both when done.
+//! stream of its own, and drops both when done; the SQLite figures use files in a temporary directory of their own,
+//! removed when done.
 
 mod commands;
+mod live;
 mod load;
 mod postgres;
 mod projections;
 mod relay;
 mod report;
 mod sagas;
+mod sqlite;
 mod stats;
 mod telemetry;
 
@@ -97,6 +100,7 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send +
     figures.extend(load::memory().await?);
     figures.extend(projections::memory(options.catch_up_events).await?);
     figures.extend(telemetry::overhead(options.appends * 5, options.catch_up_events).await?);
+    figures.extend(sqlite::run(options).await?);
     figures.extend(postgres::run(options, &options.database_url).await?);
     report::print_table(&figures);
     if let Some(path) = &options.json {

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 use es_core::{Aggregate, DomainEvent, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountEvent};
-use futures::{FutureExt, StreamExt};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
@@ -518,26 +517,20 @@ impl Bench {
             .poll_interval(Duration::from_secs(3600))
             .connect(url)
             .await?;
-        let mut local = self.store.subscribe_all(head);
-        let mut remote = other.subscribe_all(head);
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let (mut local_samples, mut remote_samples) = (Vec::new(), Vec::new());
-        for i in 0..samples {
-            let stream = StreamId::new(format!("live-{i}"))?;
-            let started = Instant::now();
-            self.store
-                .append(&stream, ExpectedVersion::NoStream, vec![self.event()])
-                .await?;
-            let arrival = |next: Option<Result<es_core::RecordedEvent, es_core::StoreError>>| {
-                next.map(|event| event.map(|_| started.elapsed()))
-            };
-            let (a, b) = futures::join!(local.next().map(arrival), remote.next().map(arrival));
-            local_samples.push(a.ok_or("local subscription ended")??);
-            remote_samples.push(b.ok_or("remote subscription ended")??);
-            // Idle between appends: the target is latency when quiet.
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        Ok((local_samples, remote_samples))
+        let feeds = vec![self.store.subscribe_all(head), other.subscribe_all(head)];
+        let mut latencies = crate::live::delivery_latency(feeds, samples, |i| {
+            let (store, event) = (self.store.clone(), self.event());
+            async move {
+                let stream = StreamId::new(format!("live-{i}"))?;
+                store
+                    .append(&stream, ExpectedVersion::NoStream, vec![event])
+                    .await?;
+                Ok(())
+            }
+        })
+        .await?;
+        let remote = latencies.pop().unwrap_or_default();
+        Ok((latencies.pop().unwrap_or_default(), remote))
     }
 
     /// Append start → notification received, when the append notifies inside its transaction.

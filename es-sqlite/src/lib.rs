@@ -56,6 +56,7 @@ mod checkpoints;
 mod control;
 mod dead_letters;
 mod error;
+mod fold;
 mod live;
 mod processes;
 mod projection;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use es_core::backend::{FoldRead, Visit};
 use es_core::store::Direction;
 use es_core::store::{AppendResult, EventLimits, EventStream};
 use es_core::{
@@ -332,6 +333,15 @@ impl EventStore for SqliteEventStore {
         }
         .map_err(backend("read_stream"))?;
         rows.into_iter().map(recorded).collect()
+    }
+
+    async fn fold_stream(
+        &self,
+        stream: &StreamId,
+        read: FoldRead,
+        visit: &mut Visit<'_>,
+    ) -> Result<usize, StoreError> {
+        crate::fold::fold_stream(self, stream, read, visit).await
     }
 
     async fn read_all(

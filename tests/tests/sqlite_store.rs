@@ -274,3 +274,42 @@ async fn rows_that_do_not_read_back_are_named_in_their_place_and_read_past() {
     }
     assert_eq!((good, bad), (3, 3));
 }
+
+#[tokio::test]
+async fn a_batch_of_several_statements_is_replayed_whole_or_refused_whole() {
+    let store = tests::sqlite_store().await;
+    let stream = StreamId::new("ledger-big").unwrap();
+    let batch: Vec<NewEvent> = (0..450).map(posting).collect();
+    let first = store
+        .append(&stream, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.first_version.get(), first.last_version.get()),
+        (1, 450)
+    );
+    assert_eq!(
+        first.last_position.prepare - first.first_position.prepare,
+        449
+    );
+    let again = store
+        .append(&stream, ExpectedVersion::NoStream, batch.clone())
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.first_position, again.last_position),
+        (first.first_position, first.last_position)
+    );
+
+    // 449 fresh events and, last (in the third statement), one id stored already: nothing is written.
+    let mut mixed: Vec<NewEvent> = (0..449).map(posting).collect();
+    mixed.push(batch[7].clone());
+    match store.append(&stream, ExpectedVersion::Any, mixed).await {
+        Err(es_core::StoreError::DuplicateEventId { event_id, .. }) => {
+            assert_eq!(event_id, batch[7].event_id)
+        }
+        other => panic!("expected a duplicate id, got {other:?}"),
+    }
+    assert_eq!(store.count_after(Position::START).await.unwrap(), 450);
+}
