@@ -12,9 +12,13 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// For each of `feeds`, the time from the start of each of `samples` appends (`append(i)`) to the feed's delivery
 /// of it. Each feed is read by a task of its own that is already waiting when the append starts, so the figure is
 /// the feed's wake-up path (in process, NOTIFY, a poll), not a read made right after the append returned.
+///
+/// Between appends it idles 5 ms plus a share of `spread` that varies from sample to sample, so that appends do not
+/// fall into step with a feed that polls (pass its poll interval; zero for feeds woken by notifications).
 pub(crate) async fn delivery_latency<F, Fut>(
     feeds: Vec<EventStream>,
     samples: usize,
+    spread: Duration,
     mut append: F,
 ) -> Result<Vec<Vec<Duration>>, Error>
 where
@@ -49,7 +53,8 @@ where
             out.push(arrived.saturating_duration_since(started));
         }
         // Idle between appends: the target is latency when quiet.
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let share = u32::try_from(i * 37 % 100).unwrap_or_default();
+        tokio::time::sleep(Duration::from_millis(5) + spread * share / 100).await;
     }
     Ok(out)
 }

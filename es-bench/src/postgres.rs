@@ -518,7 +518,7 @@ impl Bench {
             .connect(url)
             .await?;
         let feeds = vec![self.store.subscribe_all(head), other.subscribe_all(head)];
-        let mut latencies = crate::live::delivery_latency(feeds, samples, |i| {
+        let mut latencies = crate::live::delivery_latency(feeds, samples, Duration::ZERO, |i| {
             let (store, event) = (self.store.clone(), self.event());
             async move {
                 let stream = StreamId::new(format!("live-{i}"))?;

@@ -20,6 +20,8 @@ use crate::stats::{percentile_ms, rate};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const CONCURRENCY: usize = 8;
+/// The poll interval of the store that plays another process (the default).
+const POLL: Duration = Duration::from_millis(50);
 const RAW_LIMIT: &str = "raw: prepared autocommit INSERT into a plain table, 1 connection";
 
 pub(crate) async fn run(options: &Options) -> Result<Vec<Figure>, Error> {
@@ -325,9 +327,12 @@ async fn live_latency(
     samples: usize,
 ) -> Result<(Vec<Duration>, Vec<Duration>), Error> {
     let head = store.head().await?.unwrap_or(Position::START);
-    let other = SqliteEventStore::open(dir.join("feed.db")).await?;
+    let other = SqliteEventStore::builder()
+        .poll_interval(POLL)
+        .open(dir.join("feed.db"))
+        .await?;
     let feeds = vec![store.subscribe_all(head), other.subscribe_all(head)];
-    let mut latencies = crate::live::delivery_latency(feeds, samples, |i| {
+    let mut latencies = crate::live::delivery_latency(feeds, samples, POLL, |i| {
         let (store, event) = (
             store.clone(),
             event.clone().with_event_id(es_core::EventId::new()),
