@@ -13,8 +13,8 @@ use es_core::{
     StreamRead,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
-use tokio::sync::watch;
+use sqlx::{ConnectOptions, SqliteConnection, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 use crate::error::{SqliteSetupError, backend, is_busy};
 use crate::rows::{EVENT_COLUMNS, EventRow, feed_page, position_of, recorded};
@@ -121,19 +121,17 @@ impl SqliteEventStoreBuilder {
             })
             .busy_timeout(self.busy_timeout)
             .foreign_keys(false);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(600))
-            .connect_with(options.clone())
-            .await
-            .map_err(failed)?;
+        let mut writer = options.connect().await.map_err(failed)?;
         MIGRATOR
-            .run(&writer)
+            .run(&mut writer)
             .await
             .map_err(|source| SqliteSetupError::Migrate {
                 path: path.clone(),
                 source,
             })?;
+        let shared = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(options.clone());
         let readers = SqlitePoolOptions::new()
             .max_connections(self.readers)
             .connect_with(options.clone().read_only(true))
@@ -144,7 +142,11 @@ impl SqliteEventStoreBuilder {
             .await
             .map_err(failed)?;
         let inner = Arc::new(Inner {
-            writer,
+            writer: Arc::new(Mutex::new(Writer {
+                conn: writer,
+                open: false,
+            })),
+            shared,
             readers,
             path,
             limits: self.limits,
@@ -171,13 +173,54 @@ pub struct SqliteEventStore {
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) writer: SqlitePool,
+    /// The store's own writes, one transaction at a time.
+    writer: Arc<Mutex<Writer>>,
+    /// The pool [`SqliteEventStore::writer`] hands out.
+    shared: SqlitePool,
     pub(crate) readers: SqlitePool,
     pub(crate) path: PathBuf,
     pub(crate) limits: EventLimits,
     busy_timeout: Duration,
     /// The newest position this process knows of; subscribers wait on it.
     pub(crate) head: watch::Sender<u64>,
+}
+
+/// The store's writer connection, and whether a transaction is open on it.
+#[derive(Debug)]
+struct Writer {
+    conn: SqliteConnection,
+    open: bool,
+}
+
+/// A `BEGIN IMMEDIATE` transaction on the store's writer connection, which it holds until committed or dropped.
+/// Dropped uncommitted, it is rolled back by the next [`SqliteEventStore::begin`] (before anything else runs on
+/// the connection).
+#[derive(Debug)]
+pub(crate) struct WriteTx {
+    writer: OwnedMutexGuard<Writer>,
+}
+
+impl WriteTx {
+    /// Commits it.
+    pub(crate) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
+        self.writer.open = false;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        &self.writer.conn
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.writer.conn
+    }
 }
 
 /// Why a write transaction did not commit: SQLite, the caller's own typed error, a projection handler, or a lost
@@ -243,29 +286,45 @@ impl SqliteEventStore {
         &self.inner.readers
     }
 
-    /// The one writer connection's pool, for writes of your own; hold it briefly, every append waits for it.
+    /// A pool of one connection for writes of your own (creating read-model tables, say). It is not the store's
+    /// own writer: its writes take turns with the store's by SQLite's lock and busy timeout, as another process's
+    /// do, so hold a transaction on it briefly; read models written with their checkpoint belong in a
+    /// [`SqliteProjection`](crate::SqliteProjection).
     pub fn writer(&self) -> &SqlitePool {
-        &self.inner.writer
+        &self.inner.shared
     }
 
-    /// A `BEGIN IMMEDIATE` transaction on the writer connection (rolled back when dropped uncommitted). Waits
+    /// A `BEGIN IMMEDIATE` transaction on the writer connection, once this process's writes before it are done. Waits
     /// while another process holds the file's write lock: SQLite's busy timeout, then as long again.
-    pub(crate) async fn begin(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+    pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        if writer.open {
+            // A transaction left open by a caller that was cancelled (its future dropped) mid-way.
+            sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
+            writer.open = false;
+        }
         let started = Instant::now();
         loop {
-            match self.inner.writer.begin_with("BEGIN IMMEDIATE").await {
+            match sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut writer.conn)
+                .await
+            {
                 Err(error) if is_busy(&error) && started.elapsed() < self.inner.busy_timeout => {
                     tracing::debug!(%error, "the file is locked by another writer; trying again");
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                other => return other,
+                Err(error) => return Err(error),
+                Ok(_) => {
+                    writer.open = true;
+                    return Ok(WriteTx { writer });
+                }
             }
         }
     }
 
     /// Commits `tx`, mapping a failure of either to the store's error.
     pub(crate) async fn commit<T>(
-        tx: Transaction<'static, Sqlite>,
+        tx: WriteTx,
         operation: &'static str,
         result: Result<T, Failure>,
     ) -> Result<T, StoreError> {
@@ -398,5 +457,42 @@ impl EventStore for SqliteEventStore {
                 .await
                 .map_err(backend("contains_event"))?;
         Ok(found.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_transaction_dropped_uncommitted_is_rolled_back_before_the_next_write() {
+        let dir =
+            std::env::temp_dir().join(format!("es-sqlite-unit-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteEventStore::open(dir.join("store.db")).await.unwrap();
+        {
+            // What a cancelled caller leaves: a write inside an open transaction.
+            let mut tx = store.begin().await.unwrap();
+            sqlx::query(
+                "INSERT INTO checkpoints (name, commit_position, global_position, updated_at) VALUES ('left', 1, 1, 0)",
+            )
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        let stream = StreamId::new("s-1").unwrap();
+        let event = NewEvent::new("Happened", 1, serde_json::json!({}));
+        store
+            .append(&stream, ExpectedVersion::NoStream, vec![event])
+            .await
+            .unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM checkpoints")
+            .fetch_one(store.readers())
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "the abandoned write was rolled back");
+        assert_eq!(store.read_all(Position::START, 10).await.unwrap().len(), 1);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
