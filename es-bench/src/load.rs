@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use es_core::aggregate::{Snapshot, SnapshotPolicy, SnapshotStore, Snapshotting};
 use es_core::{
-    Aggregate, EventStore, ExpectedVersion, NewEvent, Repository, StreamId, StreamRead, Version,
+    Aggregate, DomainEvent, EventStore, ExpectedVersion, NewEvent, Repository, StreamId,
+    StreamRead, Version,
 };
 use examples::bank::{Account, AccountEvent};
 
@@ -87,6 +88,19 @@ pub(crate) async fn plain_fold<S: EventStore>(store: &S, id: &str) -> Result<Dur
         Ok(())
     })
     .await
+}
+
+/// Decodes raw rows (type, schema version, payload text) with serde straight into the typed event and folds them:
+/// the floor under a load.
+pub(crate) fn fold_raw<'r>(
+    rows: impl IntoIterator<Item = (&'r str, i64, &'r str)>,
+) -> Result<Account, Error> {
+    let mut account = Account::default();
+    for (event_type, version, payload) in rows {
+        let event = AccountEvent::decode_str(event_type, u32::try_from(version)?, payload)?;
+        account = account.apply(&event);
+    }
+    Ok(account)
 }
 
 pub(crate) async fn median<F, Fut>(mut run: F) -> Result<Duration, Error>

@@ -2,16 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use es_core::{Aggregate, DomainEvent, EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
 use es_postgres::PgEventStore;
-use examples::bank::{Account, AccountEvent};
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
 use crate::Options;
 use crate::report::Figure;
-use crate::stats::{percentile_ms, rate};
+use crate::stats::{percentile_ms, rate, spread};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -488,13 +487,10 @@ impl Bench {
                 .bind(stream)
                 .fetch_all(&self.pool)
                 .await?;
-            let mut account = Account::default();
-            for (event_type, version, payload) in &rows {
-                let event =
-                    AccountEvent::decode_str(event_type, u32::try_from(*version)?, payload)?;
-                account = account.apply(&event);
-            }
-            std::hint::black_box(account);
+            let rows = rows
+                .iter()
+                .map(|(t, v, p)| (t.as_str(), i64::from(*v), p.as_str()));
+            std::hint::black_box(crate::load::fold_raw(rows)?);
             Ok(())
         })
         .await
@@ -555,29 +551,4 @@ impl Bench {
         }
         Ok(out)
     }
-}
-
-/// Runs `n` operations over `tasks` tasks (task `t` runs `op(t, i)` for its share of `i`), each awaited before the
-/// next; returns operations per second.
-async fn spread<F, Fut>(n: usize, tasks: usize, op: F) -> Result<f64, Error>
-where
-    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), Error>> + Send,
-{
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let op = op.clone();
-            tokio::spawn(async move {
-                for i in 0..n / tasks {
-                    op(task, i).await?;
-                }
-                Ok::<_, Error>(())
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.await??;
-    }
-    Ok(rate(n / tasks * tasks, started.elapsed()))
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use es_core::projection::HandlerError;
+use es_core::projection::{HandlerError, ProjectionState, RunningProjections};
 use es_core::{
     DomainEvent, EventId, EventStore, ExpectedVersion, NewEvent, Position, Projection,
     RecordedEvent, StreamId,
@@ -75,6 +75,35 @@ pub async fn post<S: EventStore>(
         i += size;
     }
     (expected, last)
+}
+
+/// In a worker process: prints the `ledger` projection's state (`standby`, `running`, `lost`) whenever it changes,
+/// until it runs caught up with `applied()` (the read model's count) at `expected`; then shuts the runner down.
+/// Panics when the projection stops or fails.
+pub async fn report_until_applied<F, Fut>(running: RunningProjections, expected: i64, applied: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let mut reported = None;
+    loop {
+        let status = running.status("ledger").await.expect("status");
+        let state = match status.state {
+            ProjectionState::Standby { .. } => "standby",
+            ProjectionState::Running => "running",
+            ProjectionState::Lost { .. } => "lost",
+            other => panic!("projection ended: {other:?}"),
+        };
+        if reported != Some(state) {
+            println!("{state}");
+            reported = Some(state);
+        }
+        if state == "running" && status.lag_events == 0 && applied().await == expected {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.shutdown().await;
 }
 
 /// The ledger in memory (at-least-once): counts every application per event id.

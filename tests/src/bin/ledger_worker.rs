@@ -8,10 +8,10 @@
 use std::time::Duration;
 
 use es_core::ProjectionRunner;
-use es_core::projection::{ProjectionOptions, ProjectionState};
+use es_core::projection::ProjectionOptions;
 use es_postgres::{PgEventStore, PgProjectionWorker};
 use tests::database_url;
-use tests::ledger::PgLedger;
+use tests::ledger::{PgLedger, report_until_applied};
 
 #[tokio::main]
 async fn main() {
@@ -41,25 +41,6 @@ async fn main() {
     .standby_poll(Duration::from_millis(100))
     .lease(Duration::from_millis(lease));
     let running = ProjectionRunner::new(store.clone()).with(worker).start();
-    let mut reported = None;
-    loop {
-        let status = running.status("ledger").await.expect("status");
-        let state = match status.state {
-            ProjectionState::Standby { .. } => "standby",
-            ProjectionState::Running => "running",
-            ProjectionState::Lost { .. } => "lost",
-            other => panic!("projection ended: {other:?}"),
-        };
-        if reported != Some(state) {
-            println!("{state}");
-            reported = Some(state);
-        }
-        if state == "running" && status.lag_events == 0 && ledger.applied(&store).await == expected
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    running.shutdown().await;
+    report_until_applied(running, expected, || ledger.applied(&store)).await;
     println!("done");
 }

@@ -12,9 +12,10 @@
 
 use std::time::Duration;
 
-use es_core::projection::{ProjectionOptions, ProjectionState};
+use es_core::projection::ProjectionOptions;
 use es_core::{EventStore, ExpectedVersion, NewEvent, ProjectionRunner, StreamId};
 use es_sqlite::{SqliteEventStore, SqliteProjectionWorker};
+use tests::ledger::report_until_applied;
 use tests::sqlite_ledger::SqliteLedger;
 
 #[tokio::main]
@@ -97,24 +98,5 @@ async fn project(file: &str, expected: i64, pause_ms: u64, lease_ms: u64) {
     .standby_poll(Duration::from_millis(100))
     .lease(Duration::from_millis(lease_ms));
     let running = ProjectionRunner::new(store.clone()).with(worker).start();
-    let mut reported = None;
-    loop {
-        let status = running.status("ledger").await.expect("status");
-        let state = match status.state {
-            ProjectionState::Standby { .. } => "standby",
-            ProjectionState::Running => "running",
-            ProjectionState::Lost { .. } => "lost",
-            other => panic!("projection ended: {other:?}"),
-        };
-        if reported != Some(state) {
-            println!("{state}");
-            reported = Some(state);
-        }
-        if state == "running" && status.lag_events == 0 && ledger.applied(&store).await == expected
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    running.shutdown().await;
+    report_until_applied(running, expected, || ledger.applied(&store)).await;
 }
