@@ -96,6 +96,31 @@ pub(crate) async fn execute<S: EventStore + Clone + 'static>(
     })
 }
 
+/// `n` appends of one `event` each (a fresh id each time) to new streams `<label>-<task>-<i>`, over `tasks` tasks.
+pub(crate) async fn single_appends<S: EventStore + Clone + 'static>(
+    store: &S,
+    event: &NewEvent,
+    n: usize,
+    tasks: usize,
+    label: &str,
+) -> Result<f64, Error> {
+    let (store, event, label) = (store.clone(), event.clone(), label.to_owned());
+    crate::stats::spread(n, tasks, move |task, i| {
+        let (store, event) = (
+            store.clone(),
+            event.clone().with_event_id(es_core::EventId::new()),
+        );
+        let stream = StreamId::new(format!("{label}-{task}-{i}"));
+        async move {
+            store
+                .append(&stream?, ExpectedVersion::NoStream, vec![event])
+                .await?;
+            Ok(())
+        }
+    })
+    .await
+}
+
 /// Events per second appending batches of `batch` events to one stream per call.
 pub(crate) async fn batches<S: EventStore>(
     store: &S,

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+use es_core::{EventStore, NewEvent, Position};
 use es_postgres::PgEventStore;
 use sqlx::postgres::{PgListener, PgPoolOptions};
 use sqlx::{Connection, PgPool};
@@ -94,7 +94,8 @@ impl Bench {
 
         let limit_seq = self.raw_limit_inserts(url, n, 1).await?;
         let raw_seq = self.raw_inserts(n, 1).await?;
-        let store_seq = self.store_appends(n, 1, "seq").await?;
+        let store_seq =
+            crate::commands::single_appends(&self.store, &self.event(), n, 1, "seq").await?;
         let same_shape =
             |raw: f64| format!("same-shape raw table, pooled INSERT: {raw:.0} events/s");
         figures.push(
@@ -108,7 +109,9 @@ impl Bench {
         );
         let limit_par = self.raw_limit_inserts(url, n, CONCURRENCY).await?;
         let raw_par = self.raw_inserts(n, CONCURRENCY).await?;
-        let store_par = self.store_appends(n, CONCURRENCY, "par").await?;
+        let store_par =
+            crate::commands::single_appends(&self.store, &self.event(), n, CONCURRENCY, "par")
+                .await?;
         figures.push(
             Figure::new("append, 1 event per append, 8 tasks", store_par, "events/s")
                 .against(RAW_LIMIT_8, limit_par)
@@ -349,25 +352,6 @@ impl Bench {
         Ok(rate(calls * batch, started.elapsed()))
     }
 
-    /// `n` appends of one event each to new streams, over `tasks` tasks.
-    async fn store_appends(&self, n: usize, tasks: usize, label: &str) -> Result<f64, Error> {
-        let (store, event, label) = (self.store.clone(), self.event(), label.to_owned());
-        spread(n, tasks, move |task, i| {
-            let (store, event) = (
-                store.clone(),
-                event.clone().with_event_id(es_core::EventId::new()),
-            );
-            let stream = StreamId::new(format!("{label}-{task}-{i}"));
-            async move {
-                store
-                    .append(&stream?, ExpectedVersion::NoStream, vec![event])
-                    .await?;
-                Ok(())
-            }
-        })
-        .await
-    }
-
     /// The call of the rejected design: the append function, then `pg_notify` inside the same transaction.
     fn notify_inside_sql(&self) -> String {
         format!(
@@ -378,7 +362,7 @@ impl Bench {
         )
     }
 
-    /// Like `store_appends` over `tasks` tasks, through the variant that notifies inside the transaction.
+    /// Like `commands::single_appends` over `tasks` tasks, through the variant that notifies inside the transaction.
     async fn notify_inside_appends(&self, n: usize, tasks: usize) -> Result<f64, Error> {
         let (pool, sql, payload) = (
             self.pool.clone(),
@@ -514,16 +498,13 @@ impl Bench {
             .connect(url)
             .await?;
         let feeds = vec![self.store.subscribe_all(head), other.subscribe_all(head)];
-        let mut latencies = crate::live::delivery_latency(feeds, samples, Duration::ZERO, |i| {
-            let (store, event) = (self.store.clone(), self.event());
-            async move {
-                let stream = StreamId::new(format!("live-{i}"))?;
-                store
-                    .append(&stream, ExpectedVersion::NoStream, vec![event])
-                    .await?;
-                Ok(())
-            }
-        })
+        let mut latencies = crate::live::delivery_latency(
+            &self.store,
+            &self.event(),
+            feeds,
+            samples,
+            Duration::ZERO,
+        )
         .await?;
         let remote = latencies.pop().unwrap_or_default();
         Ok((latencies.pop().unwrap_or_default(), remote))

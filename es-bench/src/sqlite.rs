@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+use es_core::{EventStore, NewEvent, Position};
 use es_sqlite::SqliteEventStore;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::types::Json;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::Options;
 use crate::report::Figure;
-use crate::stats::{percentile_ms, rate, spread};
+use crate::stats::{percentile_ms, rate};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -58,7 +58,7 @@ async fn figures(options: &Options, dir: &Path) -> Result<Vec<Figure>, Error> {
 
     let raw_seq = raw_inserts(&raw_file, n, 1, &payload, RAW_INSERT).await?;
     let same_shape = raw_inserts(&raw_file, n, 1, &payload, SAME_SHAPE_INSERT).await?;
-    let store_seq = appends(&store, &event, n, 1).await?;
+    let store_seq = crate::commands::single_appends(&store, &event, n, 1, "seq").await?;
     figures.push(
         Figure::new(
             "sqlite: append, 1 event per append, sequential",
@@ -71,7 +71,7 @@ async fn figures(options: &Options, dir: &Path) -> Result<Vec<Figure>, Error> {
         )),
     );
     let raw_par = raw_inserts(&raw_file, n, CONCURRENCY, &payload, RAW_INSERT).await?;
-    let store_par = appends(&store, &event, n, CONCURRENCY).await?;
+    let store_par = crate::commands::single_appends(&store, &event, n, CONCURRENCY, "par").await?;
     figures.push(
         Figure::new(
             "sqlite: append, 1 event per append, 8 tasks",
@@ -231,30 +231,6 @@ async fn raw_batches(
     Ok(rate(calls * batch, started.elapsed()))
 }
 
-/// `n` appends of one event each to new streams, over `tasks` tasks.
-async fn appends(
-    store: &SqliteEventStore,
-    event: &NewEvent,
-    n: usize,
-    tasks: usize,
-) -> Result<f64, Error> {
-    let (store, event) = (store.clone(), event.clone());
-    spread(n, tasks, move |task, i| {
-        let (store, event) = (
-            store.clone(),
-            event.clone().with_event_id(es_core::EventId::new()),
-        );
-        let stream = StreamId::new(format!("append-{tasks}-{task}-{i}"));
-        async move {
-            store
-                .append(&stream?, ExpectedVersion::NoStream, vec![event])
-                .await?;
-            Ok(())
-        }
-    })
-    .await
-}
-
 /// Median time of a raw select of one stream's rows, each payload decoded by serde into the typed event and folded.
 async fn raw_stream_select(store: &SqliteEventStore, stream: &str) -> Result<Duration, Error> {
     crate::load::median(|| async {
@@ -341,20 +317,7 @@ async fn live_latency(
         .open(dir.join("feed.db"))
         .await?;
     let feeds = vec![store.subscribe_all(head), other.subscribe_all(head)];
-    let mut latencies = crate::live::delivery_latency(feeds, samples, POLL, |i| {
-        let (store, event) = (
-            store.clone(),
-            event.clone().with_event_id(es_core::EventId::new()),
-        );
-        async move {
-            let stream = StreamId::new(format!("live-{i}"))?;
-            store
-                .append(&stream, ExpectedVersion::NoStream, vec![event])
-                .await?;
-            Ok(())
-        }
-    })
-    .await?;
+    let mut latencies = crate::live::delivery_latency(store, event, feeds, samples, POLL).await?;
     let other_samples = latencies.pop().unwrap_or_default();
     Ok((latencies.pop().unwrap_or_default(), other_samples))
 }
