@@ -193,11 +193,13 @@ struct Writer {
 }
 
 /// A `BEGIN IMMEDIATE` transaction on the store's writer connection, which it holds until committed or dropped.
-/// Dropped uncommitted, it is rolled back by the next [`SqliteEventStore::begin`] (before anything else runs on
-/// the connection).
+/// Dropped uncommitted (an error, or a caller's future cancelled), it is rolled back by a task that takes the
+/// connection next, so the file's write lock is not left held; a [`SqliteEventStore::begin`] that gets there
+/// first rolls it back itself.
 #[derive(Debug)]
 pub(crate) struct WriteTx {
     writer: OwnedMutexGuard<Writer>,
+    lock: Arc<Mutex<Writer>>,
 }
 
 impl WriteTx {
@@ -206,6 +208,31 @@ impl WriteTx {
         sqlx::query("COMMIT").execute(&mut self.writer.conn).await?;
         self.writer.open = false;
         Ok(())
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if !self.writer.open {
+            return;
+        }
+        // The connection is free again once this guard is gone; whoever takes it next while `open` is still set
+        // finds an abandoned transaction (a live one always holds the guard).
+        let lock = Arc::clone(&self.lock);
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let mut writer = lock.lock_owned().await;
+                if writer.open {
+                    match sqlx::query("ROLLBACK").execute(&mut writer.conn).await {
+                        Ok(_) => writer.open = false,
+                        Err(error) => tracing::warn!(
+                            %error,
+                            "rolling back an abandoned write failed; the next write tries again"
+                        ),
+                    }
+                }
+            });
+        }
     }
 }
 
@@ -297,7 +324,8 @@ impl SqliteEventStore {
     /// A `BEGIN IMMEDIATE` transaction on the writer connection, once this process's writes before it are done. Waits
     /// while another process holds the file's write lock: SQLite's busy timeout, then as long again.
     pub(crate) async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
-        let mut writer = Arc::clone(&self.inner.writer).lock_owned().await;
+        let lock = Arc::clone(&self.inner.writer);
+        let mut writer = Arc::clone(&lock).lock_owned().await;
         if writer.open {
             // A transaction left open by a caller that was cancelled (its future dropped) mid-way.
             sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
@@ -316,7 +344,7 @@ impl SqliteEventStore {
                 Err(error) => return Err(error),
                 Ok(_) => {
                     writer.open = true;
-                    return Ok(WriteTx { writer });
+                    return Ok(WriteTx { writer, lock });
                 }
             }
         }
@@ -465,7 +493,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_transaction_dropped_uncommitted_is_rolled_back_before_the_next_write() {
+    async fn a_transaction_dropped_uncommitted_is_rolled_back_and_frees_the_file() {
         let dir =
             std::env::temp_dir().join(format!("es-sqlite-unit-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -480,6 +508,18 @@ mod tests {
             .await
             .unwrap();
         }
+        // Another process can write without this store writing again: the lock was let go.
+        let mut other = SqliteConnectOptions::new()
+            .filename(store.path())
+            .busy_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .unwrap();
+        sqlx::query("COMMIT").execute(&mut other).await.unwrap();
         let stream = StreamId::new("s-1").unwrap();
         let event = NewEvent::new("Happened", 1, serde_json::json!({}));
         store
