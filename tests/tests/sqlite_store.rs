@@ -313,3 +313,57 @@ async fn a_batch_of_several_statements_is_replayed_whole_or_refused_whole() {
     }
     assert_eq!(store.count_after(Position::START).await.unwrap(), 450);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_holding_the_file_past_the_busy_timeout_is_a_typed_error_then_the_store_goes_on() {
+    let path = fresh_sqlite_path();
+    let store = SqliteEventStore::builder()
+        .busy_timeout(Duration::from_millis(200))
+        .open(&path)
+        .await
+        .unwrap();
+    let mut other = SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let stream = StreamId::new("ledger-1").unwrap();
+    let started = std::time::Instant::now();
+    match store
+        .append(&stream, ExpectedVersion::NoStream, vec![posting(1)])
+        .await
+    {
+        Err(es_core::StoreError::Backend { operation, source }) => {
+            assert_eq!(operation, "append");
+            assert!(source.to_string().contains("locked"), "{source}");
+        }
+        other => panic!("expected a backend error, got {other:?}"),
+    }
+    // The busy timeout, then as long again: not a hang.
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    store
+        .append(&stream, ExpectedVersion::NoStream, vec![posting(1)])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_faster_durability_is_synchronous_normal() {
+    let store = SqliteEventStore::builder()
+        .durability(es_sqlite::Durability::Normal)
+        .open(fresh_sqlite_path())
+        .await
+        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(store.writer())
+        .await
+        .unwrap();
+    assert_eq!(sync, 1, "synchronous=NORMAL");
+}
