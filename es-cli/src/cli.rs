@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use es_core::{EventId, Position};
 
-/// Operate an event store on PostgreSQL: browse streams and events, watch and control projections, handle dead
+/// Operate an event store on PostgreSQL or in a SQLite file: browse streams and events, watch and control projections, handle dead
 /// letters, look at sagas, migrate and check the schema, or serve the admin page.
 #[derive(Debug, Parser)]
 #[command(name = "es", version, about, after_help = EXIT_CODES)]
@@ -39,7 +39,10 @@ pub(crate) struct Global {
     /// The database, as a URL: postgres://user@host:5432/db. Its password is never printed.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub(crate) database_url: Option<String>,
-    /// The schema the store's tables are in.
+    /// A SQLite file holding the store, instead of PostgreSQL (it wins over --database-url).
+    #[arg(long, env = "ES_SQLITE", global = true)]
+    pub(crate) sqlite: Option<std::path::PathBuf>,
+    /// The schema the store's tables are in (PostgreSQL).
     #[arg(long, env = "ES_SCHEMA", default_value = "es", global = true)]
     pub(crate) schema: String,
     /// Print JSON instead of tables (on every command that reads).

@@ -11,6 +11,9 @@ pub(crate) enum Failure {
     /// The store could not be opened.
     #[error(transparent)]
     Setup(#[from] es_postgres::PgSetupError),
+    /// The SQLite file could not be opened.
+    #[error(transparent)]
+    SqliteSetup(#[from] es_sqlite::SqliteSetupError),
     /// Something else went wrong on the way (the terminal, the listener).
     #[error("{0}")]
     Io(String),
@@ -34,7 +37,7 @@ pub(crate) enum Failure {
 impl Failure {
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Self::Store(_) | Self::Setup(_) | Self::Io(_) => 1,
+            Self::Store(_) | Self::Setup(_) | Self::SqliteSetup(_) | Self::Io(_) => 1,
             Self::Usage(_) => 2,
             Self::Rejected(_) => 3,
             Self::TimedOut(_) => 4,

@@ -1,5 +1,6 @@
 //! What the CLI's `--json` prints and the admin page's JSON API answers: the same shapes.
 
+use crate::backend::Backend;
 use chrono::{DateTime, Utc};
 use es_core::projection::DeadLetter;
 use es_core::{EventId, Position, RecordedEvent, Version};
@@ -61,13 +62,12 @@ impl DeadLetterView {
 
 /// The dead letter of `event_id` in `projection`, with its event's payload when `payloads`; `None` when there is
 /// no such letter.
-pub(crate) async fn dead_letter(
-    app: &crate::app::App,
+pub(crate) async fn dead_letter<S: Backend>(
+    app: &crate::app::App<S>,
     projection: &str,
     event_id: EventId,
     payloads: bool,
 ) -> Result<Option<DeadLetterView>, es_core::StoreError> {
-    use es_core::EventStore;
     let letters = app.operator.dead_letters(projection).await?;
     let Some(letter) = letters.into_iter().find(|l| l.event_id == event_id) else {
         return Ok(None);

@@ -1,53 +1,12 @@
 //! What an operator browses that the store traits do not cover: the streams, and which migrations the schema has.
 
 use chrono::{DateTime, Utc};
+use es_core::control::{MigrationStatus, StreamSummary};
 use es_core::{Position, StoreError};
-use serde::Serialize;
 
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::store::MIGRATOR;
-
-/// A stream as listed: its id, current version and when it was created and last written.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StreamSummary {
-    /// The stream.
-    pub stream_id: String,
-    /// Its current version (its event count).
-    pub version: u64,
-    /// When its first event was appended.
-    pub created_at: DateTime<Utc>,
-    /// When its last event was appended.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One migration of the store's schema.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Migration {
-    /// Its version (the file's timestamp).
-    pub version: i64,
-    /// What it does.
-    pub description: String,
-}
-
-/// Which of this build's migrations the schema has, and any it has that this build does not know (a newer
-/// build migrated it: do not run an older one against it).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct MigrationStatus {
-    /// Applied.
-    pub applied: Vec<Migration>,
-    /// Not applied yet: run `migrate`.
-    pub pending: Vec<Migration>,
-    /// Applied, but unknown to this build.
-    pub unknown: Vec<Migration>,
-}
-
-impl MigrationStatus {
-    /// Nothing pending, nothing unknown.
-    pub fn is_current(&self) -> bool {
-        self.pending.is_empty() && self.unknown.is_empty()
-    }
-}
 
 impl PgEventStore {
     /// Up to `limit` streams after `after` (by id; `None`: from the first), of `category` (the part before the
@@ -149,25 +108,9 @@ impl PgEventStore {
             .await
             .map_err(backend("read the migrations"))?,
         };
-        let mut status = MigrationStatus::default();
-        for known in MIGRATOR.iter() {
-            let migration = Migration {
-                version: known.version,
-                description: known.description.to_string(),
-            };
-            match applied.iter().any(|(v, _)| *v == known.version) {
-                true => status.applied.push(migration),
-                false => status.pending.push(migration),
-            }
-        }
-        status.unknown = applied
-            .into_iter()
-            .filter(|(v, _)| MIGRATOR.iter().all(|m| m.version != *v))
-            .map(|(version, description)| Migration {
-                version,
-                description,
-            })
-            .collect();
-        Ok(status)
+        Ok(MigrationStatus::of(
+            MIGRATOR.iter().map(|m| (m.version, m.description.as_ref())),
+            applied,
+        ))
     }
 }

@@ -48,8 +48,8 @@ mod snapshots;
 mod store;
 mod subscription;
 
-pub use browse::{Migration, MigrationStatus, StreamSummary};
 pub use error::{PgError, PgSetupError};
+pub use es_core::control::{Migration, MigrationStatus, StreamSummary};
 pub use projection::{
     DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, ReadModel,
     partition_of,

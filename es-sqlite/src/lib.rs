@@ -51,6 +51,7 @@
 mod macros;
 
 mod append;
+mod browse;
 mod catalog;
 mod checkpoints;
 mod control;

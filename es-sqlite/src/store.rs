@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 use crate::error::{SqliteSetupError, backend, is_busy};
 use crate::rows::{EVENT_COLUMNS, EventRow, feed_page, position_of, recorded};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// When a commit is on disk ([`SqliteEventStoreBuilder::durability`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

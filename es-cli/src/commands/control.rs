@@ -5,12 +5,13 @@ use std::time::Duration;
 use es_core::control::{ControlAnswer, ControlCommand};
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::json;
 
 /// Sends `command` for `projection`, prints the answer, and fails unless it was carried out.
-pub(crate) async fn send(
-    app: &App,
+pub(crate) async fn send<S: Backend>(
+    app: &App<S>,
     projection: &str,
     command: ControlCommand,
     timeout: Duration,

@@ -3,13 +3,17 @@
 use es_core::control::ControlCommand;
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::cli::DeadLettersCommand;
 use crate::commands::control::send;
 use crate::failure::Failure;
 use crate::output::{json, table};
 use crate::views::DeadLetterView;
 
-pub(crate) async fn run(app: &App, command: DeadLettersCommand) -> Result<(), Failure> {
+pub(crate) async fn run<S: Backend>(
+    app: &App<S>,
+    command: DeadLettersCommand,
+) -> Result<(), Failure> {
     match command {
         DeadLettersCommand::List { projection } => list(app, projection).await,
         DeadLettersCommand::Show {
@@ -47,7 +51,7 @@ pub(crate) async fn run(app: &App, command: DeadLettersCommand) -> Result<(), Fa
     }
 }
 
-async fn list(app: &App, projection: Option<String>) -> Result<(), Failure> {
+async fn list<S: Backend>(app: &App<S>, projection: Option<String>) -> Result<(), Failure> {
     let names = match projection {
         Some(name) => vec![name],
         None => app
@@ -101,8 +105,8 @@ async fn list(app: &App, projection: Option<String>) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn show(
-    app: &App,
+async fn show<S: Backend>(
+    app: &App<S>,
     projection: &str,
     event_id: es_core::EventId,
     payloads: bool,

@@ -2,16 +2,17 @@
 
 use std::io::Write;
 
-use es_core::{EventStore, Position};
+use es_core::Position;
 use futures::StreamExt;
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::commands::streams::{print_event, print_events};
 use crate::failure::Failure;
 use crate::views::EventView;
 
-pub(crate) async fn tail(
-    app: &App,
+pub(crate) async fn tail<S: Backend>(
+    app: &App<S>,
     from: Option<Position>,
     limit: usize,
     follow: bool,

@@ -6,6 +6,7 @@ use es_core::control::{ControlCommand, ProjectionOverview};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::cli::ProjectionsCommand;
 use crate::commands::control::send;
 use crate::failure::Failure;
@@ -15,7 +16,10 @@ use crate::views::position;
 /// How often progress is read while waiting.
 const PROGRESS_POLL: Duration = Duration::from_millis(200);
 
-pub(crate) async fn run(app: &App, command: ProjectionsCommand) -> Result<(), Failure> {
+pub(crate) async fn run<S: Backend>(
+    app: &App<S>,
+    command: ProjectionsCommand,
+) -> Result<(), Failure> {
     match command {
         ProjectionsCommand::Status { name } => status(app, name.as_deref()).await,
         ProjectionsCommand::Wait { name, timeout } => {
@@ -50,7 +54,7 @@ pub(crate) async fn run(app: &App, command: ProjectionsCommand) -> Result<(), Fa
     }
 }
 
-async fn status(app: &App, name: Option<&str>) -> Result<(), Failure> {
+async fn status<S: Backend>(app: &App<S>, name: Option<&str>) -> Result<(), Failure> {
     let mut projections = app.operator.projections().await?;
     if let Some(name) = name {
         projections.retain(|p| p.name == name);
@@ -146,8 +150,8 @@ fn detail(p: &ProjectionOverview) -> String {
 }
 
 /// Shows a progress bar until projection `name` has no lag; fails when it stops running or `timeout` passes.
-pub(crate) async fn wait_caught_up(
-    app: &App,
+pub(crate) async fn wait_caught_up<S: Backend>(
+    app: &App<S>,
     name: &str,
     timeout: Option<Duration>,
 ) -> Result<(), Failure> {

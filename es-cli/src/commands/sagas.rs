@@ -1,11 +1,12 @@
 //! `es sagas list|show`.
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::cli::SagasCommand;
 use crate::failure::Failure;
 use crate::output::{json, table};
 
-pub(crate) async fn run(app: &App, command: SagasCommand) -> Result<(), Failure> {
+pub(crate) async fn run<S: Backend>(app: &App<S>, command: SagasCommand) -> Result<(), Failure> {
     match command {
         SagasCommand::List { process, limit } => {
             let instances = app.operator.processes(process.as_deref(), limit).await?;

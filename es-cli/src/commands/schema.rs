@@ -1,32 +1,32 @@
 //! `es migrate`, `es schema check`.
 
-use es_core::evolution::EventCatalog;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::{json, table};
 
-pub(crate) async fn migrate(app: &App) -> Result<(), Failure> {
+pub(crate) async fn migrate<S: Backend>(app: &App<S>) -> Result<(), Failure> {
     let before = app.store.migration_status().await?;
     app.store.migrate().await?;
     let applied = before.pending.len();
     if app.json {
         return json(
-            &serde_json::json!({ "schema": app.store.schema().as_str(), "applied": before.pending }),
+            &serde_json::json!({ "store": app.store.location(), "applied": before.pending }),
         );
     }
     match applied {
-        0 => println!("schema `{}` is up to date", app.store.schema()),
-        n => println!("schema `{}`: applied {n} migration(s)", app.store.schema()),
+        0 => println!("{} is up to date", app.store.location()),
+        n => println!("{}: applied {n} migration(s)", app.store.location()),
     }
     Ok(())
 }
 
 #[derive(Serialize)]
 struct Check {
-    schema: String,
-    migrations: es_postgres::MigrationStatus,
+    store: String,
+    migrations: es_core::control::MigrationStatus,
     event_types: Vec<EventType>,
     ok: bool,
 }
@@ -38,7 +38,7 @@ struct EventType {
     count: u64,
 }
 
-pub(crate) async fn check(app: &App) -> Result<(), Failure> {
+pub(crate) async fn check<S: Backend>(app: &App<S>) -> Result<(), Failure> {
     let migrations = app.store.migration_status().await?;
     let event_types: Vec<EventType> = match migrations.applied.is_empty() {
         true => Vec::new(),
@@ -55,7 +55,7 @@ pub(crate) async fn check(app: &App) -> Result<(), Failure> {
             .collect(),
     };
     let check = Check {
-        schema: app.store.schema().to_string(),
+        store: app.store.location(),
         ok: migrations.is_current(),
         migrations,
         event_types,
@@ -65,8 +65,8 @@ pub(crate) async fn check(app: &App) -> Result<(), Failure> {
     } else {
         let m = &check.migrations;
         println!(
-            "schema `{}`: {} migration(s) applied, {} pending, {} unknown to this build",
-            check.schema,
+            "{}: {} migration(s) applied, {} pending, {} unknown to this build",
+            check.store,
             m.applied.len(),
             m.pending.len(),
             m.unknown.len()
@@ -79,7 +79,7 @@ pub(crate) async fn check(app: &App) -> Result<(), Failure> {
         }
         for unknown in &m.unknown {
             println!(
-                "  unknown  {} {} (a newer build migrated this schema)",
+                "  unknown  {} {} (a newer build migrated this store)",
                 unknown.version, unknown.description
             );
         }

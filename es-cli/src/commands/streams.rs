@@ -1,15 +1,16 @@
 //! `es streams list`, `es stream show`.
 
 use es_core::store::StreamRead;
-use es_core::{EventStore, StreamId, Version};
+use es_core::{StreamId, Version};
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::{json, table};
 use crate::views::EventView;
 
-pub(crate) async fn list(
-    app: &App,
+pub(crate) async fn list<S: Backend>(
+    app: &App<S>,
     category: Option<&str>,
     after: Option<&str>,
     limit: usize,
@@ -32,8 +33,8 @@ pub(crate) async fn list(
     Ok(())
 }
 
-pub(crate) async fn show(
-    app: &App,
+pub(crate) async fn show<S: Backend>(
+    app: &App<S>,
     id: &str,
     from: u64,
     limit: usize,
@@ -57,8 +58,8 @@ pub(crate) async fn show(
 }
 
 /// Prints events as JSON or as a table (with each payload on the line below when asked for).
-pub(crate) fn print_events(
-    app: &App,
+pub(crate) fn print_events<S: Backend>(
+    app: &App<S>,
     events: &[es_core::RecordedEvent],
     payloads: bool,
 ) -> Result<(), Failure> {

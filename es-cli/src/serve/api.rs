@@ -25,9 +25,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use es_core::control::{ControlAnswer, ControlCommand};
 use es_core::store::StreamRead;
-use es_core::{EventId, EventStore, Position, StreamId, Version};
+use es_core::{EventId, Position, StreamId, Version};
 use serde::Deserialize;
 
+use crate::backend::Backend;
 use crate::serve::Shared;
 use crate::serve::guard::{loopback_host, may_act};
 use crate::views::{DeadLetterView, EventView};
@@ -37,27 +38,30 @@ const ANSWER: Duration = Duration::from_secs(15);
 
 const PAGE: &str = include_str!("page.html");
 
-type Ctx = State<Arc<Shared>>;
+type Ctx<S> = State<Arc<Shared<S>>>;
 
-pub(crate) fn router(shared: Arc<Shared>, address: SocketAddr) -> Router {
+pub(crate) fn router<S: Backend>(shared: Arc<Shared<S>>, address: SocketAddr) -> Router {
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
-        .route("/metrics", get(metrics))
-        .route("/api/config", get(config))
-        .route("/api/projections", get(projections))
-        .route("/api/projections/{name}", get(projection))
-        .route("/api/projections/{name}/{action}", post(control))
-        .route("/api/lag", get(lag))
-        .route("/api/dead-letters", get(dead_letters))
-        .route("/api/dead-letters/{projection}/{event}", get(dead_letter))
+        .route("/metrics", get(metrics::<S>))
+        .route("/api/config", get(config::<S>))
+        .route("/api/projections", get(projections::<S>))
+        .route("/api/projections/{name}", get(projection::<S>))
+        .route("/api/projections/{name}/{action}", post(control::<S>))
+        .route("/api/lag", get(lag::<S>))
+        .route("/api/dead-letters", get(dead_letters::<S>))
+        .route(
+            "/api/dead-letters/{projection}/{event}",
+            get(dead_letter::<S>),
+        )
         .route(
             "/api/dead-letters/{projection}/{event}/{action}",
-            post(letter_action),
+            post(letter_action::<S>),
         )
-        .route("/api/sagas", get(sagas))
-        .route("/api/streams", get(streams))
-        .route("/api/streams/{id}", get(stream))
-        .route("/api/event", get(event))
+        .route("/api/sagas", get(sagas::<S>))
+        .route("/api/streams", get(streams::<S>))
+        .route("/api/streams/{id}", get(stream::<S>))
+        .route("/api/event", get(event::<S>))
         .with_state(shared)
         .layer(axum::middleware::from_fn_with_state(address, loopback_host))
 }
@@ -87,22 +91,22 @@ fn bad_request(what: String) -> Failed {
 
 type Answer = Result<Response, Failed>;
 
-async fn metrics(State(shared): Ctx) -> impl IntoResponse {
+async fn metrics<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.render(),
     )
 }
 
-async fn config(State(shared): Ctx) -> impl IntoResponse {
+async fn config<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
     Json(serde_json::json!({ "actions": shared.token.is_some(), "payloads": shared.payloads }))
 }
 
-async fn projections(State(shared): Ctx) -> Answer {
+async fn projections<S: Backend>(State(shared): Ctx<S>) -> Answer {
     Ok(Json(shared.app.operator.projections().await?).into_response())
 }
 
-async fn projection(State(shared): Ctx, Path(name): Path<String>) -> Answer {
+async fn projection<S: Backend>(State(shared): Ctx<S>, Path(name): Path<String>) -> Answer {
     match shared.app.operator.projection(&name).await? {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(not_found(format!(
@@ -111,7 +115,7 @@ async fn projection(State(shared): Ctx, Path(name): Path<String>) -> Answer {
     }
 }
 
-async fn lag(State(shared): Ctx) -> impl IntoResponse {
+async fn lag<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
     Json(shared.history.snapshot())
 }
 
@@ -120,8 +124,8 @@ struct ResetTo {
     to: Option<String>,
 }
 
-async fn control(
-    State(shared): Ctx,
+async fn control<S: Backend>(
+    State(shared): Ctx<S>,
     Path((name, action)): Path<(String, String)>,
     Query(reset): Query<ResetTo>,
     headers: HeaderMap,
@@ -147,8 +151,8 @@ async fn control(
     send(&shared, &name, command).await
 }
 
-async fn letter_action(
-    State(shared): Ctx,
+async fn letter_action<S: Backend>(
+    State(shared): Ctx<S>,
     Path((projection, event, action)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Answer {
@@ -167,7 +171,7 @@ async fn letter_action(
 }
 
 /// Sends a control request; the answer with 200 (done), 409 (rejected) or 504 (timed out).
-async fn send(shared: &Shared, projection: &str, command: ControlCommand) -> Answer {
+async fn send<S: Backend>(shared: &Shared<S>, projection: &str, command: ControlCommand) -> Answer {
     let answer = shared
         .app
         .operator
@@ -191,7 +195,10 @@ struct OfProjection {
     projection: Option<String>,
 }
 
-async fn dead_letters(State(shared): Ctx, Query(query): Query<OfProjection>) -> Answer {
+async fn dead_letters<S: Backend>(
+    State(shared): Ctx<S>,
+    Query(query): Query<OfProjection>,
+) -> Answer {
     let names = match query.projection {
         Some(name) => vec![name],
         None => shared
@@ -218,8 +225,8 @@ async fn dead_letters(State(shared): Ctx, Query(query): Query<OfProjection>) -> 
     Ok(Json(letters).into_response())
 }
 
-async fn dead_letter(
-    State(shared): Ctx,
+async fn dead_letter<S: Backend>(
+    State(shared): Ctx<S>,
     Path((projection, event)): Path<(String, String)>,
 ) -> Answer {
     let id = event_id(&event)?;
@@ -239,7 +246,7 @@ struct SagaQuery {
     limit: Option<usize>,
 }
 
-async fn sagas(State(shared): Ctx, Query(query): Query<SagaQuery>) -> Answer {
+async fn sagas<S: Backend>(State(shared): Ctx<S>, Query(query): Query<SagaQuery>) -> Answer {
     let limit = query.limit.unwrap_or(100).min(1_000);
     let instances = shared
         .app
@@ -256,7 +263,7 @@ struct StreamsQuery {
     limit: Option<usize>,
 }
 
-async fn streams(State(shared): Ctx, Query(query): Query<StreamsQuery>) -> Answer {
+async fn streams<S: Backend>(State(shared): Ctx<S>, Query(query): Query<StreamsQuery>) -> Answer {
     let category = query.category.filter(|c| !c.is_empty());
     let limit = query.limit.unwrap_or(50).min(1_000);
     let streams = shared
@@ -273,8 +280,8 @@ struct StreamQuery {
     limit: Option<usize>,
 }
 
-async fn stream(
-    State(shared): Ctx,
+async fn stream<S: Backend>(
+    State(shared): Ctx<S>,
     Path(id): Path<String>,
     Query(query): Query<StreamQuery>,
 ) -> Answer {
@@ -295,7 +302,7 @@ struct AtPosition {
     position: String,
 }
 
-async fn event(State(shared): Ctx, Query(query): Query<AtPosition>) -> Answer {
+async fn event<S: Backend>(State(shared): Ctx<S>, Query(query): Query<AtPosition>) -> Answer {
     let position = query
         .position
         .parse::<Position>()

@@ -42,7 +42,7 @@ pub(crate) async fn loopback_host(
 
 /// Whether the request may act: `Err` with the response to send when it may not.
 #[allow(clippy::result_large_err)]
-pub(crate) fn may_act(shared: &Arc<Shared>, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn may_act<S>(shared: &Arc<Shared<S>>, headers: &HeaderMap) -> Result<(), Response> {
     let Some(token) = &shared.token else {
         return Err((
             StatusCode::FORBIDDEN,

@@ -13,6 +13,7 @@ use es_core::telemetry::{
 use metrics::gauge;
 use serde::Serialize;
 
+use crate::backend::Backend;
 use crate::serve::Shared;
 
 const EVERY: Duration = Duration::from_secs(1);
@@ -51,7 +52,7 @@ impl History {
 }
 
 /// Samples until the process ends; a failed read is logged and tried again at the next tick.
-pub(crate) async fn sample(shared: Arc<Shared>) {
+pub(crate) async fn sample<S: Backend>(shared: Arc<Shared<S>>) {
     let mut ticks = tokio::time::interval(EVERY);
     loop {
         ticks.tick().await;

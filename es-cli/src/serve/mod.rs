@@ -14,19 +14,20 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::app::App;
+use crate::backend::Backend;
 use crate::cli::ServeArgs;
 use crate::failure::Failure;
 
 /// What every request handler shares.
-pub(crate) struct Shared {
-    pub(crate) app: App,
+pub(crate) struct Shared<S> {
+    pub(crate) app: App<S>,
     pub(crate) token: Option<String>,
     pub(crate) payloads: bool,
     pub(crate) history: history::History,
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
-pub(crate) async fn run(app: App, args: ServeArgs) -> Result<(), Failure> {
+pub(crate) async fn run<S: Backend>(app: App<S>, args: ServeArgs) -> Result<(), Failure> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| Failure::Io(format!("cannot set up /metrics: {e}")))?;

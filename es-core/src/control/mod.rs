@@ -20,6 +20,7 @@
 //! See [`Operator`] for an example.
 
 mod agent;
+mod browse;
 mod command;
 mod operator;
 mod options;
@@ -27,6 +28,7 @@ mod report;
 mod store;
 
 pub(crate) use agent::{Controlled, run as run_agent};
+pub use browse::{Migration, MigrationStatus, StreamSummary};
 pub use command::{ControlAnswer, ControlCommand};
 pub use operator::{DEFAULT_STALE_AFTER, InstanceReport, Operator, ProjectionOverview};
 pub use options::ControlOptions;
