@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -12,63 +12,13 @@ use es_core::process::{ProcessRecord, ProcessStore, Timer, TimerChanges};
 use es_core::projection::{FailurePolicy, ProjectionOptions};
 use es_core::{EventStore, ExpectedVersion, NewEvent, ProjectionRunner, StreamId};
 use es_postgres::{PgEventStore, PgProjectionWorker};
-use serde_json::Value;
 use tests::child::ChildProcess;
 use tests::ledger::{LedgerEvent, POISON, PgLedger, post};
 use tests::{database_url, fresh_schema};
 
-const ES: &str = env!("CARGO_BIN_EXE_es");
+mod support;
 
-/// Runs `es --schema SCHEMA ARGS...`.
-fn es(schema: &str, args: &[&str]) -> Output {
-    Command::new(ES)
-        .arg("--schema")
-        .arg(schema)
-        .args(args)
-        .env("DATABASE_URL", database_url())
-        .output()
-        .expect("run es")
-}
-
-/// Runs `es`, expects exit code `code`, returns its stdout.
-#[track_caller]
-fn es_expect(schema: &str, args: &[&str], code: i32) -> String {
-    let out = es(schema, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "es {args:?}\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    stdout
-}
-
-#[track_caller]
-fn es_json(schema: &str, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.push("--json");
-    let out = es_expect(schema, &all, 0);
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("es {args:?} printed no JSON ({e}): {out}"))
-}
-
-/// Polls `es projections status NAME --json` until `check` holds (at most 30 s).
-fn status_until(schema: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let started = std::time::Instant::now();
-    let mut last = Value::Null;
-    while started.elapsed() < Duration::from_secs(30) {
-        let out = es(schema, &["projections", "status", "ledger", "--json"]);
-        if out.status.success() {
-            last = serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone();
-            if check(&last) {
-                return last;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("ledger never got {what}; last status {last:#}");
-}
+use support::{ES, Target, es, es_expect, es_json, status_until};
 
 async fn poison(store: &PgEventStore, stream: &str) -> String {
     let event =
@@ -89,9 +39,9 @@ async fn poison(store: &PgEventStore, stream: &str) -> String {
 async fn es_operates_a_postgres_store_end_to_end() {
     let schema = fresh_schema();
     // `es migrate` creates the store.
-    let out = es_expect(&schema, &["migrate"], 0);
+    let out = es_expect(Target::Schema(&schema), &["migrate"], 0);
     assert!(out.contains("applied"), "{out}");
-    es_expect(&schema, &["schema", "check"], 0);
+    es_expect(Target::Schema(&schema), &["schema", "check"], 0);
     let store = PgEventStore::builder()
         .schema(schema.clone())
         .connect(&database_url())
@@ -116,7 +66,10 @@ async fn es_operates_a_postgres_store_end_to_end() {
     let bad = poison(&store, "acct-7").await;
 
     // Streams and events.
-    let streams = es_json(&schema, &["streams", "list", "--category", "acct"]);
+    let streams = es_json(
+        Target::Schema(&schema),
+        &["streams", "list", "--category", "acct"],
+    );
     let ids: Vec<&str> = streams
         .as_array()
         .unwrap()
@@ -125,7 +78,7 @@ async fn es_operates_a_postgres_store_end_to_end() {
         .collect();
     assert_eq!(ids, ["acct-0", "acct-1", "acct-2", "acct-7"]);
     let shown = es_json(
-        &schema,
+        Target::Schema(&schema),
         &["stream", "show", "acct-1", "--from", "2", "--limit", "3"],
     );
     let versions: Vec<u64> = shown
@@ -140,12 +93,12 @@ async fn es_operates_a_postgres_store_end_to_end() {
         "payloads are hidden unless asked for"
     );
     let with = es_json(
-        &schema,
+        Target::Schema(&schema),
         &["stream", "show", "acct-1", "--payloads", "--limit", "1"],
     );
     assert!(with[0]["payload"]["amount"].is_i64(), "{with:#}");
-    es_expect(&schema, &["stream", "show", "acct-404"], 5);
-    let tail = es_json(&schema, &["events", "tail", "--limit", "2"]);
+    es_expect(Target::Schema(&schema), &["stream", "show", "acct-404"], 5);
+    let tail = es_json(Target::Schema(&schema), &["events", "tail", "--limit", "2"]);
     assert_eq!(tail.as_array().unwrap().len(), 2);
     assert_eq!(
         tail[1]["event_id"],
@@ -169,12 +122,14 @@ async fn es_operates_a_postgres_store_end_to_end() {
     follow.finish(Duration::from_secs(10));
 
     // Status: caught up, one dead letter, run by worker-1.
-    let status = status_until(&schema, "caught up with a dead letter", |s| {
-        s["lag_events"] == 0 && s["dead_letters"] == 1
-    });
+    let status = status_until(
+        Target::Schema(&schema),
+        "caught up with a dead letter",
+        |s| s["lag_events"] == 0 && s["dead_letters"] == 1,
+    );
     assert_eq!(status["active"], "worker-1");
     assert_eq!(status["state"], "running");
-    let table = es_expect(&schema, &["projections", "status"], 0);
+    let table = es_expect(Target::Schema(&schema), &["projections", "status"], 0);
     assert!(
         table.starts_with("PROJECTION") && table.contains("worker-1"),
         "{table}"
@@ -182,50 +137,87 @@ async fn es_operates_a_postgres_store_end_to_end() {
     eprintln!("$ es projections status   # a poison event parked\n{table}");
     eprintln!(
         "$ es dead-letters list\n{}",
-        es_expect(&schema, &["dead-letters", "list"], 0)
+        es_expect(Target::Schema(&schema), &["dead-letters", "list"], 0)
     );
 
     // Dead letters: listed, shown (payload only when asked), redriven once fixed.
-    let letters = es_json(&schema, &["dead-letters", "list"]);
+    let letters = es_json(Target::Schema(&schema), &["dead-letters", "list"]);
     assert_eq!(letters[0]["event_id"], bad.as_str());
     assert!(letters[0]["error"].as_str().unwrap().contains("poisoned"));
-    let shown = es_expect(&schema, &["dead-letters", "show", "ledger", &bad], 0);
+    let shown = es_expect(
+        Target::Schema(&schema),
+        &["dead-letters", "show", "ledger", &bad],
+        0,
+    );
     assert!(
         shown.contains("poisoned") && !shown.contains("payload"),
         "{shown}"
     );
     let shown = es_json(
-        &schema,
+        Target::Schema(&schema),
         &["dead-letters", "show", "ledger", &bad, "--payloads"],
     );
     assert_eq!(shown["payload"]["amount"], POISON);
-    let refused = es(&schema, &["dead-letters", "redrive", "ledger", &bad]);
+    let refused = es(
+        Target::Schema(&schema),
+        &["dead-letters", "redrive", "ledger", &bad],
+    );
     assert_eq!(refused.status.code(), Some(3), "still failing: rejected");
     let said = String::from_utf8_lossy(&refused.stderr).into_owned();
     eprintln!("$ es dead-letters redrive ledger {bad}   # exit 3\n{said}");
     assert!(said.contains("failed again"));
     ledger.poisoned.store(false, Ordering::SeqCst);
-    let out = es_expect(&schema, &["dead-letters", "redrive", "ledger", &bad], 0);
+    let out = es_expect(
+        Target::Schema(&schema),
+        &["dead-letters", "redrive", "ledger", &bad],
+        0,
+    );
     assert!(out.contains("dead letter is gone"), "{out}");
     assert_eq!(
-        es_json(&schema, &["dead-letters", "list", "ledger"]),
+        es_json(Target::Schema(&schema), &["dead-letters", "list", "ledger"]),
         serde_json::json!([])
     );
-    es_expect(&schema, &["dead-letters", "discard", "ledger", &bad], 3);
-    es_expect(&schema, &["dead-letters", "show", "ledger", &bad], 5);
+    es_expect(
+        Target::Schema(&schema),
+        &["dead-letters", "discard", "ledger", &bad],
+        3,
+    );
+    es_expect(
+        Target::Schema(&schema),
+        &["dead-letters", "show", "ledger", &bad],
+        5,
+    );
 
     // Pause, resume, rebuild (waits until caught up), reset.
-    es_expect(&schema, &["projections", "pause", "ledger"], 0);
-    status_until(&schema, "paused", |s| {
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "pause", "ledger"],
+        0,
+    );
+    status_until(Target::Schema(&schema), "paused", |s| {
         s["state"] == "paused" && s["paused"] == true
     });
     post(&store, "acct", 4, 1, 4).await;
-    status_until(&schema, "lag while paused", |s| s["lag_events"] == 4);
-    es_expect(&schema, &["projections", "resume", "ledger"], 0);
-    let out = es_expect(&schema, &["projections", "wait", "ledger"], 0);
+    status_until(Target::Schema(&schema), "lag while paused", |s| {
+        s["lag_events"] == 4
+    });
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "resume", "ledger"],
+        0,
+    );
+    let out = es_expect(
+        Target::Schema(&schema),
+        &["projections", "wait", "ledger"],
+        0,
+    );
     assert!(out.contains("caught up"), "{out}");
     let before = ledger.totals(&store).await;
-    let out = es_expect(&schema, &["projections", "rebuild", "ledger"], 0);
+    let out = es_expect(
+        Target::Schema(&schema),
+        &["projections", "rebuild", "ledger"],
+        0,
+    );
     eprintln!("$ es projections rebuild ledger\n{out}");
     assert!(
         out.contains("replaying") && out.contains("caught up"),
@@ -238,18 +230,26 @@ async fn es_operates_a_postgres_store_end_to_end() {
     );
     let head = store.head().await.unwrap().unwrap().to_string();
     let out = es_expect(
-        &schema,
+        Target::Schema(&schema),
         &["projections", "reset", "ledger", "--to", &head],
         0,
     );
     assert!(out.contains(&head), "{out}");
     es_expect(
-        &schema,
+        Target::Schema(&schema),
         &["projections", "reset", "ledger", "--to", "not-a-position"],
         2,
     );
-    es_expect(&schema, &["projections", "pause", "nope"], 5);
-    es_expect(&schema, &["projections", "status", "nope"], 5);
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "pause", "nope"],
+        5,
+    );
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "status", "nope"],
+        5,
+    );
 
     // Sagas.
     let record = ProcessRecord {
@@ -268,20 +268,33 @@ async fn es_operates_a_postgres_store_end_to_end() {
         .save_process("checkout", "order-9", None, record, timers)
         .await
         .unwrap();
-    let sagas = es_json(&schema, &["sagas", "list"]);
+    let sagas = es_json(Target::Schema(&schema), &["sagas", "list"]);
     assert_eq!(sagas[0]["instance"], "order-9");
     assert_eq!(sagas[0]["timers"][0]["name"], "expire");
-    let shown = es_expect(&schema, &["sagas", "show", "checkout", "order-9"], 0);
+    let shown = es_expect(
+        Target::Schema(&schema),
+        &["sagas", "show", "checkout", "order-9"],
+        0,
+    );
     assert!(
         shown.contains("reserved") && shown.contains("expire"),
         "{shown}"
     );
-    es_expect(&schema, &["sagas", "show", "checkout", "order-0"], 5);
+    es_expect(
+        Target::Schema(&schema),
+        &["sagas", "show", "checkout", "order-0"],
+        5,
+    );
 
     // Once the runner is gone, control requests are refused at once.
     running.shutdown().await;
-    status_until(&schema, "stopped", |s| s["state"] == "stopped");
-    let refused = es(&schema, &["projections", "rebuild", "ledger"]);
+    status_until(Target::Schema(&schema), "stopped", |s| {
+        s["state"] == "stopped"
+    });
+    let refused = es(
+        Target::Schema(&schema),
+        &["projections", "rebuild", "ledger"],
+    );
     assert_eq!(refused.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("no live instance"));
 }
@@ -318,7 +331,7 @@ fn es_fails_clearly_without_a_database_and_never_prints_a_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn es_names_the_transaction_that_stalls_a_projection() {
     let schema = fresh_schema();
-    es_expect(&schema, &["migrate"], 0);
+    es_expect(Target::Schema(&schema), &["migrate"], 0);
     let store = PgEventStore::builder()
         .schema(schema.clone())
         .connect(&database_url())
@@ -340,7 +353,7 @@ async fn es_names_the_transaction_that_stalls_a_projection() {
         )
         .start();
     post(&store, "acct", 10, 2, 5).await;
-    status_until(&schema, "caught up", |s| {
+    status_until(Target::Schema(&schema), "caught up", |s| {
         s["lag_events"] == 0 && s["checkpoint"].is_object() && s["active"] == "worker-1"
     });
 
@@ -356,10 +369,12 @@ async fn es_names_the_transaction_that_stalls_a_projection() {
         .await
         .unwrap();
     post(&store, "acct", 5, 1, 5).await;
-    let stalled = status_until(&schema, "held back", |s| s["held_back"]["events"] == 5);
+    let stalled = status_until(Target::Schema(&schema), "held back", |s| {
+        s["held_back"]["events"] == 5
+    });
     assert_eq!(stalled["lag_events"], 5, "{stalled:#}");
     assert_eq!(stalled["held_back"]["pid"], pid);
-    let table = es_expect(&schema, &["projections", "status"], 0);
+    let table = es_expect(Target::Schema(&schema), &["projections", "status"], 0);
     eprintln!("$ es projections status   # a transaction held open\n{table}");
     assert!(
         table.contains(&format!(
@@ -369,7 +384,7 @@ async fn es_names_the_transaction_that_stalls_a_projection() {
     );
 
     open.commit().await.unwrap();
-    status_until(&schema, "caught up after the commit", |s| {
+    status_until(Target::Schema(&schema), "caught up after the commit", |s| {
         s["lag_events"] == 0 && s["held_back"].is_null()
     });
     running.shutdown().await;
