@@ -8,7 +8,7 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use es_core::control::{ControlCommand, ControlOptions, Operator};
+use es_core::control::{ControlCommand, Operator};
 use es_core::projection::{FailurePolicy, ProjectionOptions};
 use es_core::{EventStore, ExpectedVersion, NewEvent, ProjectionRunner, StreamId};
 use es_postgres::{PgEventStore, PgProjectionWorker};
@@ -17,7 +17,9 @@ use tests::ledger::{LedgerEvent, POISON, PgLedger, post};
 use tests::webdriver::{Browser, http};
 use tests::{database_url, fresh_schema};
 
-const ES: &str = env!("CARGO_BIN_EXE_es");
+mod support;
+
+use support::{ES, quick_control};
 const TOKEN: &str = "test-token-7d1c";
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -43,13 +45,7 @@ fn the_admin_page_shows_lag_and_redrives_a_dead_letter_by_clicking() {
             .on_failure(FailurePolicy::DeadLetter);
         let running = ProjectionRunner::new(store.clone())
             .with(PgProjectionWorker::new(&store, ledger.clone(), options))
-            .control_plane(
-                store.clone(),
-                ControlOptions::new()
-                    .instance("billing-1")
-                    .poll(Duration::from_millis(50))
-                    .report_every(Duration::from_millis(200)),
-            )
+            .control_plane(store.clone(), quick_control("billing-1"))
             .start();
         post(&store, "acct", 40, 4, 5).await;
         let event =

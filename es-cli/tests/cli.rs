@@ -7,7 +7,6 @@ use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use es_core::control::ControlOptions;
 use es_core::process::{ProcessRecord, ProcessStore, Timer, TimerChanges};
 use es_core::projection::{FailurePolicy, ProjectionOptions};
 use es_core::{EventStore, ExpectedVersion, NewEvent, ProjectionRunner, StreamId};
@@ -18,7 +17,7 @@ use tests::{database_url, fresh_schema};
 
 mod support;
 
-use support::{ES, Target, es, es_expect, es_json, status_until};
+use support::{ES, Target, es, es_expect, es_json, quick_control, status_until};
 
 async fn poison(store: &PgEventStore, stream: &str) -> String {
     let event =
@@ -53,13 +52,7 @@ async fn es_operates_a_postgres_store_end_to_end() {
         .on_failure(FailurePolicy::DeadLetter);
     let running = ProjectionRunner::new(store.clone())
         .with(PgProjectionWorker::new(&store, ledger.clone(), options))
-        .control_plane(
-            store.clone(),
-            ControlOptions::new()
-                .instance("worker-1")
-                .poll(Duration::from_millis(50))
-                .report_every(Duration::from_millis(200)),
-        )
+        .control_plane(store.clone(), quick_control("worker-1"))
         .start();
 
     post(&store, "acct", 30, 3, 5).await;
@@ -344,13 +337,7 @@ async fn es_names_the_transaction_that_stalls_a_projection() {
             ledger,
             ProjectionOptions::default(),
         ))
-        .control_plane(
-            store.clone(),
-            ControlOptions::new()
-                .instance("worker-1")
-                .poll(Duration::from_millis(50))
-                .report_every(Duration::from_millis(200)),
-        )
+        .control_plane(store.clone(), quick_control("worker-1"))
         .start();
     post(&store, "acct", 10, 2, 5).await;
     status_until(Target::Schema(&schema), "caught up", |s| {

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use es_core::ProjectionRunner;
-use es_core::control::ControlOptions;
 use es_core::projection::ProjectionOptions;
 use es_sqlite::{SqliteEventStore, SqliteProjectionWorker};
 use tests::child::ChildProcess;
@@ -18,7 +17,7 @@ use tests::webdriver::http;
 
 mod support;
 
-use support::{ES, Target, es_expect, es_json, status_until};
+use support::{ES, Target, es_expect, es_json, quick_control, status_until};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn es_operates_a_sqlite_store_end_to_end() {
@@ -40,13 +39,7 @@ async fn es_operates_a_sqlite_store_end_to_end() {
             ledger.clone(),
             ProjectionOptions::default(),
         ))
-        .control_plane(
-            store.clone(),
-            ControlOptions::new()
-                .instance("worker-1")
-                .poll(Duration::from_millis(50))
-                .report_every(Duration::from_millis(200)),
-        )
+        .control_plane(store.clone(), quick_control("worker-1"))
         .start();
     post(&store, "acct", 30, 3, 5).await;
 

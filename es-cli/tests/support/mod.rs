@@ -12,6 +12,14 @@ use tests::database_url;
 
 pub(crate) const ES: &str = env!("CARGO_BIN_EXE_es");
 
+/// The control plane of a test's runner: instance `instance`, quick to poll and to report.
+pub(crate) fn quick_control(instance: &str) -> es_core::control::ControlOptions {
+    es_core::control::ControlOptions::new()
+        .instance(instance)
+        .poll(Duration::from_millis(50))
+        .report_every(Duration::from_millis(200))
+}
+
 /// Where `es` finds the store.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Target<'a> {
