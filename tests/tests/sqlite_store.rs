@@ -6,16 +6,14 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
-use es_core::projection::{HandlerError, ProjectionOptions};
-use es_core::{
-    EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, RecordedEvent, StreamId,
-};
-use es_sqlite::{SqliteEventStore, SqliteProjection, SqliteProjectionWorker};
+use es_core::projection::ProjectionOptions;
+use es_core::{EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, StreamId};
+use es_sqlite::{SqliteEventStore, SqliteProjectionWorker};
 use futures::StreamExt;
 use sqlx::{Connection, SqliteConnection};
 use tests::fresh_sqlite_path;
-use tests::ledger::LedgerEvent;
+use tests::ledger::{LedgerEvent, Totals};
+use tests::sqlite_ledger::SqliteLedger;
 
 fn posting(amount: i64) -> NewEvent {
     NewEvent::from_domain(&LedgerEvent::Posted { amount }, Default::default()).unwrap()
@@ -90,57 +88,15 @@ async fn a_subscriber_sees_appends_of_another_store_on_the_same_file() {
     }
 }
 
-/// Balances per stream in the store's file, written in the batch's transaction.
-struct Balances;
-
-#[async_trait]
-impl SqliteProjection for Balances {
-    type Event = LedgerEvent;
-    fn name(&self) -> &str {
-        "balances"
-    }
-    async fn handle(
-        &self,
-        tx: &mut SqliteConnection,
-        event: LedgerEvent,
-        record: &RecordedEvent,
-    ) -> Result<(), HandlerError> {
-        let LedgerEvent::Posted { amount } = event;
-        sqlx::query(
-            "INSERT INTO balances (stream, total, count) VALUES (?1, ?2, 1) \
-             ON CONFLICT (stream) DO UPDATE SET total = total + excluded.total, count = count + 1",
-        )
-        .bind(record.stream_id.as_str())
-        .bind(amount)
-        .execute(tx)
-        .await?;
-        Ok(())
-    }
-    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
-        sqlx::query("DELETE FROM balances").execute(tx).await?;
-        Ok(())
-    }
-}
-
-async fn totals(store: &SqliteEventStore) -> Vec<(String, i64, i64)> {
-    sqlx::query_as("SELECT stream, total, count FROM balances ORDER BY stream")
-        .fetch_all(store.readers())
-        .await
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_transactional_projection_keeps_up_with_eight_writers_and_rebuilds() {
     let path = fresh_sqlite_path();
     let store = SqliteEventStore::open(&path).await.unwrap();
-    sqlx::query("CREATE TABLE balances (stream TEXT PRIMARY KEY, total INTEGER NOT NULL, count INTEGER NOT NULL)")
-        .execute(store.writer())
-        .await
-        .unwrap();
+    let ledger = SqliteLedger::create(&store).await;
     let running = ProjectionRunner::new(store.clone())
         .with(SqliteProjectionWorker::new(
             &store,
-            Balances,
+            ledger.clone(),
             ProjectionOptions::default().batch_size(50),
         ))
         .start();
@@ -172,26 +128,32 @@ async fn a_transactional_projection_keeps_up_with_eight_writers_and_rebuilds() {
         last = last.max(writer.await.unwrap());
     }
     running
-        .wait_for("balances", last, Duration::from_secs(30))
+        .wait_for("ledger", last, Duration::from_secs(30))
         .await
         .unwrap();
-    let expected: Vec<(String, i64, i64)> = std::iter::once(("ledger-own0".to_owned(), 25, 25))
-        .chain((1..8).map(|t| (format!("ledger-own{t}"), 25, 25)))
-        .chain(std::iter::once(("ledger-shared".to_owned(), 200, 200)))
-        .collect();
+    let mut expected = Totals::default();
+    for (stream, n) in (0..8)
+        .map(|t| (format!("ledger-own{t}"), 25))
+        .chain(std::iter::once(("ledger-shared".to_owned(), 200)))
+    {
+        expected.totals.insert(stream.clone(), n);
+        expected.counts.insert(stream, n);
+    }
     assert_eq!(
-        totals(&store).await,
+        ledger.totals(&store).await,
         expected,
         "every event applied exactly once"
     );
 
-    running.rebuild("balances").await.unwrap();
+    assert_eq!(ledger.applied(&store).await, 400);
+
+    running.rebuild("ledger").await.unwrap();
     running
-        .wait_for("balances", last, Duration::from_secs(30))
+        .wait_for("ledger", last, Duration::from_secs(30))
         .await
         .unwrap();
     assert_eq!(
-        totals(&store).await,
+        ledger.totals(&store).await,
         expected,
         "a rebuild gives the same read model"
     );
@@ -202,7 +164,7 @@ async fn a_transactional_projection_keeps_up_with_eight_writers_and_rebuilds() {
     let again = SqliteEventStore::open(&path).await.unwrap();
     assert_eq!(again.head().await.unwrap(), Some(last));
     assert_eq!(
-        es_core::projection::CheckpointStore::load_checkpoint(&again, "balances")
+        es_core::projection::CheckpointStore::load_checkpoint(&again, "ledger")
             .await
             .unwrap(),
         Some(last)
