@@ -13,6 +13,27 @@ impl SqliteEventStore {
     /// Up to `limit` streams after `after` (by id; `None`: from the first), of `category` (the part before the
     /// first `-`) or of all, in the order of their ids.
     ///
+    /// ```
+    /// use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+    /// use es_sqlite::SqliteEventStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("es-sqlite-doc-streams-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let store = SqliteEventStore::open(dir.join("shop.db")).await?;
+    /// for id in ["order-1", "order-2", "stock-book"] {
+    ///     let event = NewEvent::new("Happened", 1, serde_json::json!({}));
+    ///     store.append(&StreamId::new(id)?, ExpectedVersion::NoStream, vec![event]).await?;
+    /// }
+    /// let orders = store.streams(Some("order"), None, 10).await?;
+    /// assert_eq!(orders.iter().map(|s| s.stream_id.as_str()).collect::<Vec<_>>(), ["order-1", "order-2"]);
+    /// let after_first = store.streams(None, Some("order-1"), 10).await?;
+    /// assert_eq!(after_first.len(), 2);
+    /// assert!(store.migration_status().await?.is_current());
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     /// [`StoreError::Backend`].
     pub async fn streams(

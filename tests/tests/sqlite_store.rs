@@ -329,3 +329,34 @@ async fn the_faster_durability_is_synchronous_normal() {
         .unwrap();
     assert_eq!(sync, 1, "synchronous=NORMAL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vacuum_into_backs_up_a_store_in_use() {
+    let store = tests::sqlite_store().await;
+    let stream = StreamId::new("ledger-1").unwrap();
+    store
+        .append(&stream, ExpectedVersion::Any, vec![posting(1), posting(2)])
+        .await
+        .unwrap();
+    let backup = fresh_sqlite_path();
+    // While a subscriber reads and before the next append: the store stays open.
+    let _feed = store.subscribe_all(Position::START);
+    sqlx::query("VACUUM INTO ?1")
+        .bind(backup.display().to_string())
+        .execute(store.writer())
+        .await
+        .unwrap();
+    store
+        .append(&stream, ExpectedVersion::Any, vec![posting(3)])
+        .await
+        .unwrap();
+    let copy = SqliteEventStore::open(&backup).await.unwrap();
+    let ids = |events: Vec<es_core::RecordedEvent>| {
+        events.into_iter().map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    let original = ids(store.read_all(Position::START, 10).await.unwrap());
+    assert_eq!(
+        ids(copy.read_all(Position::START, 10).await.unwrap()),
+        original[..2]
+    );
+}
