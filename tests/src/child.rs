@@ -123,3 +123,35 @@ impl Drop for ChildProcess {
         }
     }
 }
+
+/// Starts a projection process `rounds` times and SIGKILLs it at a random moment after it printed `running`
+/// (100–350 ms in, later each round), checking each time that it had not finished (`applied() < total`): the kill
+/// landed mid-work. `spawn()` starts one. Returns how many it killed.
+pub async fn kill_mid_work<F, Fut>(
+    rounds: u64,
+    spawn: impl Fn() -> ChildProcess,
+    applied: F,
+    total: i64,
+) -> u64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = i64>,
+{
+    let mut kills = 0;
+    for round in 0..rounds {
+        let worker = spawn();
+        worker.expect("running", Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(
+            100 + fastrand::u64(0..250) + round * 17,
+        ))
+        .await;
+        worker.kill();
+        kills += 1;
+        let applied = applied().await;
+        assert!(
+            applied < total,
+            "round {round}: the worker finished before it was killed ({applied})"
+        );
+    }
+    kills
+}

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use tests::child::ChildProcess;
+use tests::child::{ChildProcess, kill_mid_work};
 use tests::ledger::{PgLedger, post};
 use tests::{all_streams, pg_store};
 
@@ -25,23 +25,14 @@ async fn a_projection_killed_mid_batch_again_and_again_ends_exactly_once() {
     let ledger = PgLedger::create(&store).await;
     let (expected, _) = post(&store, "acct", EVENTS, 11, 7).await;
     let schema = store.schema().as_str().to_owned();
-    let mut kills = 0;
-    for round in 0..5u64 {
-        let worker = spawn_ledger(&schema, 1);
-        worker.expect("running", Duration::from_secs(30));
-        // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
-        tokio::time::sleep(Duration::from_millis(
-            100 + fastrand::u64(0..250) + round * 17,
-        ))
-        .await;
-        worker.kill();
-        kills += 1;
-        let applied = ledger.applied(&store).await;
-        assert!(
-            applied < EVENTS as i64,
-            "round {round}: the worker finished before it was killed ({applied})"
-        );
-    }
+    // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
+    let kills = kill_mid_work(
+        5,
+        || spawn_ledger(&schema, 1),
+        || ledger.applied(&store),
+        EVENTS as i64,
+    )
+    .await;
     spawn_ledger(&schema, 0).finish(Duration::from_secs(120));
     assert_eq!(kills, 5);
     assert_eq!(ledger.applied(&store).await, EVENTS as i64);

@@ -10,7 +10,7 @@ use std::time::Duration;
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId};
 use es_sqlite::SqliteEventStore;
 use futures::StreamExt;
-use tests::child::ChildProcess;
+use tests::child::{ChildProcess, kill_mid_work};
 use tests::fresh_sqlite_path;
 use tests::ledger::post;
 use tests::sqlite_ledger::SqliteLedger;
@@ -205,22 +205,15 @@ async fn a_projection_process_killed_mid_batch_ends_with_the_read_model_of_a_cle
     let store = SqliteEventStore::open(&file).await.unwrap();
     let ledger = SqliteLedger::create(&store).await;
     let (expected, _) = post(&store, "acct", EVENTS, 11, 7).await;
-    for round in 0..5u64 {
-        // A lease of 1 s: the next process takes over from the killed one soon.
-        let worker = spawn_ledger(&file, 1, 1_000);
-        worker.expect("running", Duration::from_secs(30));
-        // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
-        tokio::time::sleep(Duration::from_millis(
-            100 + fastrand::u64(0..250) + round * 17,
-        ))
-        .await;
-        worker.kill();
-        let applied = ledger.applied(&store).await;
-        assert!(
-            applied < EVENTS as i64,
-            "round {round}: the worker finished before it was killed ({applied})"
-        );
-    }
+    // A lease of 1 s: the next process takes over from the killed one soon. Batches of 50 at ~1 ms per event: a
+    // kill at a random moment lands inside a batch's transaction.
+    kill_mid_work(
+        5,
+        || spawn_ledger(&file, 1, 1_000),
+        || ledger.applied(&store),
+        EVENTS as i64,
+    )
+    .await;
     spawn_ledger(&file, 0, 1_000).finish(Duration::from_secs(120));
     assert_eq!(ledger.applied(&store).await, EVENTS as i64);
     assert_eq!(
