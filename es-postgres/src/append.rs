@@ -11,14 +11,28 @@ use uuid::Uuid;
 use crate::error::{backend, sqlstate};
 use crate::rows::position;
 
+/// lock_timeout ran out.
+const LOCK_NOT_AVAILABLE: &str = "55P03";
+
 /// jsonb refuses `\u0000` in strings.
 const UNSUPPORTED_UNICODE_ESCAPE: &str = "22P05";
 
-/// The two calls: `append_one` for an append alone, `append_many` for a group.
+/// The calls: `append_one` for an append alone, `append_many` for a group (both only try the streams' locks: an
+/// append whose stream is held elsewhere answers 'busy'), `append_waiting` for a busy append, which waits for its
+/// stream's lock within a bound.
 #[derive(Clone, Debug)]
 pub(crate) struct AppendSql {
     pub(crate) one: String,
     pub(crate) many: String,
+    pub(crate) waiting: String,
+}
+
+/// How a group's append ended: an outcome for its caller, or its stream held by another transaction.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    Done(Result<AppendResult, StoreError>),
+    /// Nothing written: another transaction holds the stream; write it alone with [`call_waiting`].
+    Busy,
 }
 
 /// One append waiting to be written: the arguments of `EventStore::append`, already validated.
@@ -35,7 +49,40 @@ pub(crate) async fn call(
     conn: &mut PgConnection,
     sql: &AppendSql,
     group: &[Request],
-) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+) -> Result<Vec<Outcome>, sqlx::Error> {
+    call_with(conn, sql, group, None).await
+}
+
+/// One append alone, waiting at most `wait` for its stream's lock: past it, [`StoreError::StreamLocked`].
+pub(crate) async fn call_waiting(
+    conn: &mut PgConnection,
+    sql: &AppendSql,
+    request: &Request,
+    wait: std::time::Duration,
+) -> Result<Result<AppendResult, StoreError>, sqlx::Error> {
+    let started = std::time::Instant::now();
+    let outcome = call_with(conn, sql, std::slice::from_ref(request), Some(wait)).await;
+    match outcome {
+        Ok(mut outcomes) => Ok(match outcomes.pop() {
+            Some(Outcome::Done(outcome)) => outcome,
+            Some(Outcome::Busy) | None => Err(unexpected("busy outcome while waiting".to_owned())),
+        }),
+        Err(error) if sqlstate(&error).as_deref() == Some(LOCK_NOT_AVAILABLE) => {
+            Ok(Err(StoreError::StreamLocked {
+                stream: request.stream.clone(),
+                waited: started.elapsed(),
+            }))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+async fn call_with(
+    conn: &mut PgConnection,
+    sql: &AppendSql,
+    group: &[Request],
+    wait: Option<std::time::Duration>,
+) -> Result<Vec<Outcome>, sqlx::Error> {
     let events = || group.iter().flat_map(|r| r.events.iter());
     let total = group.iter().map(|r| r.events.len()).sum();
     let streams: Vec<&str> = group.iter().map(|r| r.stream.as_str()).collect();
@@ -57,11 +104,15 @@ pub(crate) async fn call(
         // Empty metadata travels as NULL (stored as `{}` by the function): no JSON to write or parse.
         metadata.push((!event.metadata.is_empty()).then_some(Json(&event.metadata)));
     }
-    let query = match group {
-        [one] => sqlx::query(&sql.one)
+    let query = match (group, wait) {
+        ([one], Some(wait)) => sqlx::query(&sql.waiting)
+            .bind(i32::try_from(wait.as_millis()).unwrap_or(i32::MAX))
             .bind(one.stream.as_str())
             .bind(expected_param(one.expected)),
-        _ => sqlx::query(&sql.many)
+        ([one], None) => sqlx::query(&sql.one)
+            .bind(one.stream.as_str())
+            .bind(expected_param(one.expected)),
+        (_, _) => sqlx::query(&sql.many)
             .bind(&streams)
             .bind(&expected)
             .bind(&counts),
@@ -76,8 +127,7 @@ pub(crate) async fn call(
                 .bind(&metadata),
         )
         .await?;
-    let mut outcomes: Vec<Option<Result<AppendResult, StoreError>>> =
-        group.iter().map(|_| None).collect();
+    let mut outcomes: Vec<Option<Outcome>> = group.iter().map(|_| None).collect();
     for row in &rows {
         let index: i32 = row.try_get("append_index")?;
         let slot = usize::try_from(index)
@@ -90,7 +140,9 @@ pub(crate) async fn call(
     }
     Ok(outcomes
         .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(unexpected("missing outcome row".to_owned()))))
+        .map(|o| {
+            o.unwrap_or_else(|| Outcome::Done(Err(unexpected("missing outcome row".to_owned()))))
+        })
         .collect())
 }
 
@@ -111,7 +163,14 @@ fn expected_param(expected: ExpectedVersion) -> Option<i64> {
     }
 }
 
-fn outcome(
+fn outcome(row: &PgRow, stream: &StreamId, expected: ExpectedVersion) -> Outcome {
+    match row.try_get::<&str, _>("outcome") {
+        Ok("busy") => Outcome::Busy,
+        _ => Outcome::Done(decided(row, stream, expected)),
+    }
+}
+
+fn decided(
     row: &PgRow,
     stream: &StreamId,
     expected: ExpectedVersion,

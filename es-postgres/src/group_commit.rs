@@ -10,6 +10,10 @@
 //! server refuses, a broken connection), its appends are written again one by one, so each gets exactly the
 //! outcome it would have had alone; appends are idempotent by event id, so a group that did commit before its
 //! connection broke comes back as `replayed`.
+//!
+//! A group only tries its streams' locks. An append whose stream another transaction holds (a writer stopped half
+//! way through its append) is left out of the group ('busy') and written on the side, alone, waiting for the stream
+//! at most the stream lock timeout ([`StoreError::StreamLocked`] past it): a held stream never holds up the others.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
@@ -21,7 +25,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;
 
-use crate::append::{self, AppendSql, Request};
+use crate::append::{self, AppendSql, Outcome, Request};
 use crate::error::{backend, connection_lost};
 
 /// The most appends one call carries.
@@ -41,6 +45,8 @@ pub(crate) struct Committer {
     /// How long opening a connection may take (the pool's acquire timeout).
     connect_timeout: Duration,
     max_in_flight: usize,
+    /// How long an append waits for a stream another transaction holds.
+    lock_wait: Duration,
     queue: parking_lot::Mutex<Queue>,
     /// Connections not in use by a writer; a writer opens one when none is idle.
     idle: parking_lot::Mutex<Vec<PgConnection>>,
@@ -67,12 +73,14 @@ impl Committer {
         options: PgConnectOptions,
         connect_timeout: Duration,
         max_in_flight: usize,
+        lock_wait: Duration,
     ) -> Self {
         Self {
             sql,
             options,
             connect_timeout,
             max_in_flight: max_in_flight.max(1),
+            lock_wait,
             queue: parking_lot::Mutex::new(Queue::default()),
             idle: parking_lot::Mutex::new(Vec::new()),
         }
@@ -130,46 +138,69 @@ impl Committer {
         }
     }
 
-    async fn write_group(&self, group: Vec<(Request, Reply)>) {
+    async fn write_group(self: &Arc<Self>, group: Vec<(Request, Reply)>) {
         let (requests, replies): (Vec<Request>, Vec<Reply>) = group.into_iter().unzip();
-        let outcomes = match self.call(&requests).await {
+        let outcomes = match self.call(Call::Group(&requests)).await {
             Ok(outcomes) => outcomes,
-            Err(error) if requests.len() == 1 => vec![Err(append::failed(error, &requests[0]))],
+            Err(error) if requests.len() == 1 => {
+                vec![Outcome::Done(Err(append::failed(error, &requests[0])))]
+            }
             Err(error) => {
                 tracing::debug!(%error, appends = requests.len(), "group append failed; writing its appends one by one");
                 let mut outcomes = Vec::with_capacity(requests.len());
-                for request in requests {
-                    let alone = std::slice::from_ref(&request);
-                    outcomes.push(match self.call(alone).await {
-                        Ok(mut outcome) => outcome
-                            .pop()
-                            .unwrap_or_else(|| Err(backend("append")(sqlx::Error::RowNotFound))),
-                        Err(error) => Err(append::failed(error, &request)),
-                    });
+                for request in &requests {
+                    outcomes.push(
+                        match self.call(Call::Group(std::slice::from_ref(request))).await {
+                            Ok(mut outcome) => outcome.pop().unwrap_or_else(|| {
+                                Outcome::Done(Err(backend("append")(sqlx::Error::RowNotFound)))
+                            }),
+                            Err(error) => Outcome::Done(Err(append::failed(error, request))),
+                        },
+                    );
                 }
                 outcomes
             }
         };
-        for (reply, outcome) in replies.into_iter().zip(outcomes) {
-            // The caller may have stopped waiting; its append stands either way.
-            let _ = reply.send(outcome);
+        for ((request, reply), outcome) in requests.into_iter().zip(replies).zip(outcomes) {
+            match outcome {
+                // The caller may have stopped waiting; its append stands either way.
+                Outcome::Done(outcome) => {
+                    let _ = reply.send(outcome);
+                }
+                // Another transaction holds the stream: wait for it on the side, so that this writer goes on with
+                // the other streams' appends.
+                Outcome::Busy => {
+                    tokio::spawn(Arc::clone(self).write_waiting(request, reply));
+                }
+            }
         }
+    }
+
+    /// Writes an append whose stream another transaction holds, alone, waiting for the stream at most the stream
+    /// lock timeout, on a connection that no group waits for.
+    async fn write_waiting(self: Arc<Self>, request: Request, reply: Reply) {
+        tracing::debug!(stream = %request.stream, "stream held by another transaction; waiting for it");
+        let outcome = match self.call(Call::Waiting(&request)).await {
+            Ok(mut outcome) => match outcome.pop() {
+                Some(Outcome::Done(outcome)) => outcome,
+                Some(Outcome::Busy) | None => Err(backend("append")(sqlx::Error::RowNotFound)),
+            },
+            Err(error) => Err(append::failed(error, &request)),
+        };
+        let _ = reply.send(outcome);
     }
 
     /// One call on an idle connection (opened if none is idle). A connection that failed is closed, not reused;
     /// when a reused one turns out lost (the server restarted since its last use), the call is made once more on a
     /// new connection: appends are idempotent by event id, so a call that did commit comes back as `replayed`.
-    async fn call(
-        &self,
-        requests: &[Request],
-    ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+    async fn call(&self, call: Call<'_>) -> Result<Vec<Outcome>, sqlx::Error> {
         let idle = self.idle.lock().pop();
         let reused = idle.is_some();
-        let result = self.call_on(idle, requests).await;
+        let result = self.call_on(idle, call).await;
         match result {
             Err(error) if reused && connection_lost(&error) => {
                 tracing::debug!(%error, "append connection lost; writing again on a new one");
-                self.call_on(None, requests).await
+                self.call_on(None, call).await
             }
             other => other,
         }
@@ -178,8 +209,8 @@ impl Committer {
     async fn call_on(
         &self,
         conn: Option<PgConnection>,
-        requests: &[Request],
-    ) -> Result<Vec<Result<AppendResult, StoreError>>, sqlx::Error> {
+        call: Call<'_>,
+    ) -> Result<Vec<Outcome>, sqlx::Error> {
         let mut conn = match conn {
             Some(conn) => conn,
             None => tokio::time::timeout(
@@ -194,7 +225,14 @@ impl Committer {
                 ))
             })??,
         };
-        let result = append::call(&mut conn, &self.sql, requests).await;
+        let result = match call {
+            Call::Group(requests) => append::call(&mut conn, &self.sql, requests).await,
+            Call::Waiting(request) => {
+                append::call_waiting(&mut conn, &self.sql, request, self.lock_wait)
+                    .await
+                    .map(|outcome| vec![Outcome::Done(outcome)])
+            }
+        };
         match &result {
             Err(error) if connection_lost(error) || !matches!(error, sqlx::Error::Database(_)) => {
                 drop(conn)
@@ -203,6 +241,15 @@ impl Committer {
         }
         result
     }
+}
+
+/// What one call on an append connection writes.
+#[derive(Clone, Copy)]
+enum Call<'a> {
+    /// Appends to distinct streams, trying each stream's lock (a busy one is left out).
+    Group(&'a [Request]),
+    /// One append whose stream was busy, waiting for it within the bound.
+    Waiting(&'a Request),
 }
 
 /// The next group: queued appends in order, at most one per stream (later ones stay queued, in order), within

@@ -58,4 +58,6 @@ pub use schema::SchemaName;
 /// The sqlx this crate is built with (handlers of a [`PgProjection`] name `sqlx::PgConnection`): depend on it through
 /// here, or on the same version.
 pub use sqlx;
-pub use store::{DEFAULT_CONNECT_TIMEOUT, PgEventStore, PgEventStoreBuilder};
+pub use store::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_LOCK_TIMEOUT, PgEventStore, PgEventStoreBuilder,
+};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use es_core::backend::{EventView, PayloadView, Visit};
-use es_core::store::{CorruptEvent, FeedBatch};
+use es_core::store::{CorruptEvent, FeedBatch, serde_summary};
 use es_core::{EventId, Metadata, Position, RecordedEvent, StoreError, StreamId, Version};
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -69,8 +69,9 @@ pub(crate) fn recorded_event(
             reason,
         }))
     };
-    let column =
-        |index: usize| move |e: sqlx::Error| corrupt(format!("column `{}`: {e}", COLUMNS[index]));
+    let column = |index: usize| {
+        move |e: sqlx::Error| corrupt(format!("column `{}`: {}", COLUMNS[index], column_error(&e)))
+    };
     read_transaction_id.map_err(column(0))?;
     read_global_position.map_err(column(1))?;
     read_version.map_err(column(3))?;
@@ -210,4 +211,17 @@ fn jsonb_text(row: &PgRow, column: usize) -> Result<&str, String> {
         _ => return Err("payload is not jsonb of version 1".to_owned()),
     };
     std::str::from_utf8(text).map_err(|e| format!("payload is not UTF-8: {e}"))
+}
+
+/// A column's decode error, without the payload values serde quotes ([`serde_summary`]).
+fn column_error(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::ColumnDecode { source, .. } => {
+            match source.downcast_ref::<serde_json::Error>() {
+                Some(serde) => serde_summary(serde),
+                None => source.to_string(),
+            }
+        }
+        other => other.to_string(),
+    }
 }

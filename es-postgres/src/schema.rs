@@ -121,6 +121,9 @@ impl Sql {
             append: AppendSql {
                 one: format!("SELECT * FROM {s}.append_one($1, $2, $3, $4, $5, $6, $7)"),
                 many: format!("SELECT * FROM {s}.append_many($1, $2, $3, $4, $5, $6, $7, $8)"),
+                waiting: format!(
+                    "SELECT * FROM {s}.append_waiting($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
             },
             read_forward: format!(
                 "SELECT {EVENT_COLUMNS} FROM {s}.events WHERE stream_id = $1 AND stream_version >= $2 \

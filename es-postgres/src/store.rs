@@ -106,6 +106,7 @@ pub struct PgEventStoreBuilder {
     poll_interval: Duration,
     page_size: usize,
     max_appends_in_flight: usize,
+    stream_lock_timeout: Duration,
     connect_timeout: Duration,
     limits: EventLimits,
     feed_url: Option<String>,
@@ -115,6 +116,10 @@ pub struct PgEventStoreBuilder {
 /// How long connecting may take by default: see [`PgEventStoreBuilder::connect_timeout`].
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long an append waits by default for a stream another transaction holds
+/// ([`PgEventStoreBuilder::stream_lock_timeout`]).
+pub const DEFAULT_STREAM_LOCK_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Default for PgEventStoreBuilder {
     fn default() -> Self {
         Self {
@@ -123,6 +128,7 @@ impl Default for PgEventStoreBuilder {
             poll_interval: Duration::from_millis(250),
             page_size: 1_000,
             max_appends_in_flight: 1,
+            stream_lock_timeout: DEFAULT_STREAM_LOCK_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             limits: EventLimits::default(),
             feed_url: None,
@@ -162,6 +168,27 @@ impl PgEventStoreBuilder {
     /// tasks on 2 cores: 1 in flight gave the most appends per second).
     pub fn max_appends_in_flight(mut self, max: usize) -> Self {
         self.max_appends_in_flight = max.max(1);
+        self
+    }
+
+    /// How long an append waits for its stream while another transaction holds it (default 5 s): a writer stopped
+    /// half way through its append (a paused process, a client that left its transaction open). Past it the append
+    /// fails with [`StoreError::StreamLocked`](es_core::StoreError::StreamLocked), retryable, and nothing is
+    /// written. Appends to other streams never wait for a held stream.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), es_postgres::PgSetupError> {
+    /// use std::time::Duration;
+    /// use es_postgres::PgEventStore;
+    ///
+    /// let store = PgEventStore::builder()
+    ///     .stream_lock_timeout(Duration::from_secs(2))
+    ///     .connect("postgres://app@127.0.0.1/app")
+    ///     .await?;
+    /// # let _ = store; Ok(()) }
+    /// ```
+    pub fn stream_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.stream_lock_timeout = timeout;
         self
     }
 
@@ -263,6 +290,7 @@ impl PgEventStoreBuilder {
             (*pool.connect_options()).clone(),
             pool.options().get_acquire_timeout(),
             self.max_appends_in_flight,
+            self.stream_lock_timeout,
         ));
         Ok(PgEventStore {
             inner: Arc::new(Inner {

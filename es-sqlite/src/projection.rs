@@ -212,6 +212,7 @@ async fn handle_one<P: SqliteProjection>(
             error,
             kept_before: false,
             transient,
+            attempts: 1,
         })
     };
     let typed = event
@@ -372,6 +373,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
                             error: e.to_string(),
                             kept_before: false,
                             transient: false,
+                            attempts: 1,
                         })
                     })?;
                     sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
@@ -422,5 +424,12 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
             Ok(dead_letters::remove(conn, name, letter.event_id).await?)
         });
         result.map_err(|failure| self.apply_error(failure, None))
+    }
+
+    async fn replace_dead_letter(&mut self, letter: DeadLetter) -> Result<(), WorkerError> {
+        let letter = &letter;
+        Ok(in_write!(self.store, "replace a dead letter", |conn| {
+            Ok(dead_letters::park(conn, letter).await?)
+        })?)
     }
 }

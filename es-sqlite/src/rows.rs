@@ -1,7 +1,7 @@
 //! Rows to values: events, positions, times.
 
 use chrono::{DateTime, Utc};
-use es_core::store::CorruptEvent;
+use es_core::store::{CorruptEvent, serde_summary};
 use es_core::{EventId, Metadata, Position, RecordedEvent, StoreError, StreamId, Version};
 use uuid::Uuid;
 
@@ -78,9 +78,9 @@ pub(crate) fn recorded(row: EventRow) -> Result<RecordedEvent, StoreError> {
     let stream_id =
         StreamId::new(&stream).map_err(|e| corrupt(format!("its stream id does not read: {e}")))?;
     let payload: serde_json::Value = serde_json::from_str(&payload)
-        .map_err(|e| corrupt(format!("its payload is not JSON: {e}")))?;
+        .map_err(|e| corrupt(format!("its payload is not JSON: {}", serde_summary(&e))))?;
     let metadata: Metadata = serde_json::from_str(&metadata)
-        .map_err(|e| corrupt(format!("its metadata does not read: {e}")))?;
+        .map_err(|e| corrupt(format!("its metadata does not read: {}", serde_summary(&e))))?;
     let schema_version = u32::try_from(schema_version)
         .map_err(|_| corrupt(format!("schema version {schema_version} is out of range")))?;
     Ok(RecordedEvent {

@@ -209,6 +209,7 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
                 error,
                 transient,
                 kept_before: true,
+                attempts: 1,
             }));
         }
         Ok(self.move_checkpoint(from, to).await?)
@@ -266,11 +267,16 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
                 error,
                 transient,
                 kept_before: true,
+                attempts: 1,
             }));
         }
         self.store
             .remove_dead_letter(&self.name, letter.event_id)
             .await
             .map_err(|e| ApplyError::Worker(e.into()))
+    }
+
+    async fn replace_dead_letter(&mut self, letter: DeadLetter) -> Result<(), WorkerError> {
+        Ok(self.store.park(letter).await?)
     }
 }

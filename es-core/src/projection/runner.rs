@@ -14,7 +14,7 @@ use crate::control::{ControlOptions, ControlStore, Controlled, run_agent};
 use crate::error::CorruptEvent;
 use crate::projection::feed::{Feed, FeedItem};
 use crate::projection::sampler::{sample_metrics, status_of};
-use crate::projection::worker::ApplyError;
+use crate::projection::worker::{ApplyError, BatchError};
 use crate::store::{FeedBatch, FeedFilter, FeedStream};
 use crate::telemetry;
 use crate::{
@@ -606,8 +606,8 @@ pub(crate) async fn ask<T>(
 enum Retried {
     /// It succeeded.
     Done,
-    /// Its attempts ran out, with the last error.
-    GaveUp(String),
+    /// Its attempts ran out, with the last error and the number of attempts made.
+    GaveUp(String, u32),
     /// A control request moved the checkpoint meanwhile, or the runner shuts down.
     Interrupted(Flow),
 }
@@ -1045,7 +1045,7 @@ impl Task {
                 return Ok(Flow::Next);
             }
             let started = Instant::now();
-            let (failing, error) = match self
+            let (failing, failure) = match self
                 .worker
                 .apply(&wanted[start..end], *position, upto)
                 .await
@@ -1061,48 +1061,14 @@ impl Task {
                 }
                 Err(ApplyError::Worker(error)) => return Err(error),
                 Err(ApplyError::Handler(failure)) => {
-                    let failing = start + failure.index;
-                    if failure.index > 0 {
-                        if failure.kept_before {
-                            telemetry::record_batch(
-                                self.worker.name(),
-                                failure.index,
-                                started.elapsed(),
-                            );
-                            self.advance(position, wanted[failing - 1].position, true);
-                        } else {
-                            // The transaction rolled back: apply the events before the failing one on their own.
-                            match self
-                                .worker
-                                .apply(
-                                    &wanted[start..failing],
-                                    *position,
-                                    wanted[failing - 1].position,
-                                )
-                                .await
-                            {
-                                Ok(()) => {
-                                    telemetry::record_batch(
-                                        self.worker.name(),
-                                        failure.index,
-                                        started.elapsed(),
-                                    );
-                                    self.advance(position, wanted[failing - 1].position, true)
-                                }
-                                Err(ApplyError::Worker(error)) => return Err(error),
-                                Err(ApplyError::Handler(_)) => continue,
-                            }
-                        }
-                    }
-                    (failing, (failure.error, failure.transient))
+                    self.first_failure(&wanted[..end], start, failure, started, position)
+                        .await?
                 }
             };
             let event = &wanted[failing];
-            let (error, transient) = error;
-            match self.retry(event, error, transient, position).await? {
+            match self.retry(event, failure, position).await? {
                 Retried::Done => {}
-                Retried::GaveUp(error) => {
-                    let attempts = self.worker.options().max_attempts;
+                Retried::GaveUp(error, attempts) => {
                     match self
                         .give_up(&Failing::of(event), error, attempts, position)
                         .await?
@@ -1114,6 +1080,58 @@ impl Task {
                 Retried::Interrupted(flow) => return Ok(flow),
             }
             start = failing + 1;
+        }
+    }
+
+    /// Finds the first failing event of a batch `wanted[start..]` that failed with `failure`, and makes the events
+    /// before it handled: an at-least-once worker kept them; a transactional one rolled them back, so they are applied
+    /// again on their own. When one of those fails in turn (a poison event before an undecodable one, which a worker
+    /// may find first), it is the first failing event, and the events before it are applied again: each round
+    /// looks at fewer events, so this ends. Returns the index of the first failing event and its failure.
+    async fn first_failure(
+        &mut self,
+        wanted: &[RecordedEvent],
+        start: usize,
+        mut failure: BatchError,
+        started: Instant,
+        position: &mut Option<Position>,
+    ) -> Result<(usize, BatchError), WorkerError> {
+        let Some(last) = wanted.len().checked_sub(1).filter(|&last| last >= start) else {
+            return Err(WorkerError::Other {
+                projection: self.worker.name().to_owned(),
+                error: format!(
+                    "a handler failed in a batch of no events: {}",
+                    failure.error
+                ),
+            });
+        };
+        let mut failing = start + failure.index.min(last - start);
+        loop {
+            if failing == start {
+                return Ok((failing, failure));
+            }
+            let before = wanted[failing - 1].position;
+            if failure.kept_before {
+                telemetry::record_batch(self.worker.name(), failing - start, started.elapsed());
+                self.advance(position, before, true);
+                return Ok((failing, failure));
+            }
+            match self
+                .worker
+                .apply(&wanted[start..failing], *position, before)
+                .await
+            {
+                Ok(()) => {
+                    telemetry::record_batch(self.worker.name(), failing - start, started.elapsed());
+                    self.advance(position, before, true);
+                    return Ok((failing, failure));
+                }
+                Err(ApplyError::Worker(error)) => return Err(error),
+                Err(ApplyError::Handler(earlier)) => {
+                    failing = start + earlier.index.min(failing - start - 1);
+                    failure = earlier;
+                }
+            }
         }
     }
 
@@ -1198,14 +1216,14 @@ impl Task {
     async fn retry(
         &mut self,
         event: &RecordedEvent,
-        mut error: String,
-        mut transient: bool,
+        failure: BatchError,
         position: &mut Option<Position>,
     ) -> Result<Retried, WorkerError> {
         let options = self.worker.options().clone();
-        let mut attempt = 1;
+        let (mut error, mut transient) = (failure.error, failure.transient);
+        let mut attempt = failure.attempts.max(1);
         while transient || attempt < options.max_attempts {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             telemetry::record_retry(self.worker.name());
             tracing::debug!(projection = self.worker.name(), position = %event.position, attempt, transient, %error, "retrying event");
             if let Waited::Flow(flow) = self
@@ -1226,13 +1244,14 @@ impl Task {
                     return Ok(Retried::Done);
                 }
                 Err(ApplyError::Handler(failure)) => {
+                    attempt = attempt.saturating_add(failure.attempts.saturating_sub(1));
                     error = failure.error;
                     transient = failure.transient;
                 }
                 Err(ApplyError::Worker(worker)) => return Err(worker),
             }
         }
-        Ok(Retried::GaveUp(error))
+        Ok(Retried::GaveUp(error, attempt))
     }
 
     /// Sleeps while active: heartbeats, carries out control requests, and stops early on shutdown or when a
@@ -1373,16 +1392,34 @@ impl Task {
         Ok(handled)
     }
 
-    /// Handles `letter`'s event again: true when it succeeded (the worker removed the letter).
+    /// Handles `letter`'s event again: true when it succeeded (the worker removed the letter). When it fails, the
+    /// letter is replaced by one with the new error, the attempts counted on and the time of this failure.
     async fn redrive_letter(&mut self, letter: &DeadLetter) -> Result<bool, RunnerError> {
-        Ok(match event_at(self.store.as_ref(), letter).await? {
-            None => false,
+        let failure = match event_at(self.store.as_ref(), letter).await? {
+            None => BatchError {
+                index: 0,
+                error:
+                    "the stored event does not read back (corrupt); repair the row, then redrive"
+                        .to_owned(),
+                kept_before: false,
+                transient: false,
+                attempts: 1,
+            },
             Some(event) => match self.worker.redrive(letter, &event).await {
-                Ok(()) => true,
-                Err(ApplyError::Handler(_)) => false,
+                Ok(()) => return Ok(true),
+                Err(ApplyError::Handler(failure)) => failure,
                 Err(ApplyError::Worker(error)) => return Err(error.into()),
             },
-        })
+        };
+        tracing::info!(projection = self.worker.name(), event_id = %letter.event_id, error = %failure.error, "redrive failed; the dead letter stays");
+        let replaced = DeadLetter {
+            error: failure.error,
+            attempts: letter.attempts.saturating_add(failure.attempts.max(1)),
+            failed_at: Utc::now(),
+            ..letter.clone()
+        };
+        self.worker.replace_dead_letter(replaced).await?;
+        Ok(false)
     }
 
     /// Drops one dead letter.

@@ -75,6 +75,10 @@ pub struct BatchError {
     /// Whether the handler said the failure is temporary ([`TransientError`](crate::TransientError)): retried
     /// without limit instead of the failure policy.
     pub transient: bool,
+    /// How many times this call tried the failing event (1; 2 when a batch failed as a whole and the worker then
+    /// handled its events one by one to find the failing one). The runner counts these against
+    /// [`max_attempts`](crate::projection::ProjectionOptions::max_attempts).
+    pub attempts: u32,
 }
 
 /// Why a batch failed: a handler ([`BatchError`]) or the storage ([`WorkerError`]).
@@ -197,7 +201,8 @@ pub trait ProjectionWorker: Send + 'static {
     /// [`WorkerError`].
     async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError>;
 
-    /// Handles a parked event again and, if it succeeds, removes its dead letter.
+    /// Handles a parked event again and, if it succeeds, removes its dead letter. When it fails again, the runner
+    /// records the new error with [`replace_dead_letter`](Self::replace_dead_letter).
     ///
     /// # Errors
     /// [`ApplyError::Handler`] when it fails again.
@@ -206,4 +211,11 @@ pub trait ProjectionWorker: Send + 'static {
         letter: &DeadLetter,
         event: &RecordedEvent,
     ) -> Result<(), ApplyError>;
+
+    /// Replaces the stored dead letter of `letter.event_id` with `letter` (a failed redrive's error, attempts and
+    /// time); the checkpoint does not move.
+    ///
+    /// # Errors
+    /// [`WorkerError`].
+    async fn replace_dead_letter(&mut self, letter: DeadLetter) -> Result<(), WorkerError>;
 }

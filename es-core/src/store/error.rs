@@ -3,6 +3,7 @@
 //! The repository's error, which adds the aggregate's own domain error, is
 //! [`RepositoryError`](crate::RepositoryError).
 
+use crate::store::serde_summary;
 use crate::{EventId, ExpectedVersion, Position, StreamId, Version};
 
 /// A stream id was rejected. Fix the id: retrying will not help.
@@ -80,7 +81,7 @@ pub enum DecodeError {
         current: u32,
     },
     /// The stored payload is not JSON at all.
-    #[error("payload of event type `{event_type}` is not valid JSON: {source}")]
+    #[error("payload of event type `{event_type}` is not valid JSON: {}", serde_summary(.source))]
     InvalidJson {
         /// The stored type name.
         event_type: String,
@@ -89,7 +90,7 @@ pub enum DecodeError {
         source: serde_json::Error,
     },
     /// The payload does not fit the type.
-    #[error("payload of event type `{event_type}` does not decode: {source}")]
+    #[error("payload of event type `{event_type}` does not decode: {}", serde_summary(.source))]
     Payload {
         /// The type name.
         event_type: &'static str,
@@ -278,6 +279,21 @@ pub enum StoreError {
         version: Version,
         /// What is wrong.
         reason: String,
+    },
+    /// Another writer held the stream for longer than the store waits for it (a writer stopped in the middle of
+    /// its append transaction: a paused or hung process, a client that left a transaction open). Nothing was
+    /// written. Appends to other streams are not held up meanwhile.
+    ///
+    /// Handle: retry later with the same event ids (safe: appends are idempotent by event id), or report a 503.
+    /// On PostgreSQL the bound is `PgEventStoreBuilder::stream_lock_timeout` (default 5 s).
+    #[error(
+        "stream `{stream}` is held by another writer's transaction; waited {waited:?}, nothing written: retry later"
+    )]
+    StreamLocked {
+        /// The stream.
+        stream: StreamId,
+        /// How long this append waited for it.
+        waited: std::time::Duration,
     },
     /// The backend failed (connection lost, database error). Whether the operation took effect is unknown for an
     /// append: retry it with the same event ids, and the store's idempotency makes the retry safe.

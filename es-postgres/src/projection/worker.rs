@@ -309,12 +309,24 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         expected: Option<Position>,
         operation: &'static str,
     ) -> ApplyError {
+        self.failure_after(failure, expected, operation, 1)
+    }
+
+    /// [`failure`](Self::failure) of a call that tried the failing event `attempts` times.
+    fn failure_after(
+        &mut self,
+        failure: Failure,
+        expected: Option<Position>,
+        operation: &'static str,
+        attempts: u32,
+    ) -> ApplyError {
         match failure {
             Failure::Handler(index, error, transient) => ApplyError::Handler(BatchError {
                 index,
                 error,
                 transient,
                 kept_before: false,
+                attempts,
             }),
             Failure::Batch => ApplyError::Worker(WorkerError::Other {
                 projection: self.name.clone(),
@@ -622,13 +634,14 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
     ) -> Result<(), ApplyError> {
         self.hand_over_if_over_share().await?;
         let mut conn = self.take_conn().map_err(ApplyError::Worker)?;
-        let result = match self.apply_in_tx(&mut conn, events, from, to, false).await {
-            // Which event failed? Apply them one by one (a transient failure may not come back at all).
-            Err(Failure::Batch) => self.apply_in_tx(&mut conn, events, from, to, true).await,
-            other => other,
+        let (result, attempts) = match self.apply_in_tx(&mut conn, events, from, to, false).await {
+            // Which event failed? Apply them one by one (a transient failure may not come back at all): the failing
+            // one is then tried a second time.
+            Err(Failure::Batch) => (self.apply_in_tx(&mut conn, events, from, to, true).await, 2),
+            other => (other, 1),
         };
         self.conn = Some(conn);
-        result.map_err(|failure| self.failure(failure, from, "apply"))?;
+        result.map_err(|failure| self.failure_after(failure, from, "apply", attempts))?;
         Ok(self.promote_if_caught_up(to).await?)
     }
 
@@ -712,5 +725,11 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         .await;
         self.conn = Some(conn);
         result.map_err(|failure| self.failure(failure, None, "redrive"))
+    }
+
+    async fn replace_dead_letter(&mut self, letter: DeadLetter) -> Result<(), WorkerError> {
+        let store = self.store.clone();
+        let parked = dead_letters::park(&store.inner.sql, self.conn()?, &letter).await;
+        parked.map_err(|error| self.lost(error, "replace_dead_letter"))
     }
 }
