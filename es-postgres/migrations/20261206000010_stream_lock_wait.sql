@@ -4,6 +4,8 @@
 -- answers 'busy' (nothing written for it), and the others of the group go on. The store then writes each busy append
 -- on its own with `append_waiting`, which waits for the stream's lock at most `p_wait_ms` milliseconds
 -- (lock_timeout: SQLSTATE 55P03 past it), then appends as `append_one` does.
+-- The lock keys are now seeded with the schema's name: stores in two schemas of one database no longer wait for each
+-- other's streams of the same name.
 
 CREATE OR REPLACE FUNCTION append_many(
     p_streams text[],
@@ -60,7 +62,7 @@ BEGIN
         RAISE EXCEPTION 'append_many must be the first write of its transaction' USING ERRCODE = '55000';
     END IF;
     SELECT coalesce(array_agg(locks.k), '{}') INTO v_busy_keys
-      FROM (SELECT DISTINCT hashtextextended(s, 0) AS k FROM unnest(p_streams) s ORDER BY 1) AS locks
+      FROM (SELECT DISTINCT hashtextextended(s, hashtext(current_schema())) AS k FROM unnest(p_streams) s ORDER BY 1) AS locks
      WHERE NOT pg_try_advisory_xact_lock(locks.k);
     SELECT array_agg((SELECT max(e.stream_version) FROM events e WHERE e.stream_id = s.sid) ORDER BY s.ord)
       INTO v_current
@@ -73,7 +75,7 @@ BEGIN
     FOR i IN 1..n_appends LOOP
         v_start[i] := v_offset;
         v_offset := v_offset + p_counts[i];
-        IF hashtextextended(p_streams[i], 0) = ANY (v_busy_keys) THEN
+        IF hashtextextended(p_streams[i], hashtext(current_schema())) = ANY (v_busy_keys) THEN
             v_busy[i] := true;
             CONTINUE;
         END IF;
@@ -190,7 +192,7 @@ BEGIN
     IF pg_current_xact_id_if_assigned() IS NOT NULL THEN
         RAISE EXCEPTION 'append_one must be the first write of its transaction' USING ERRCODE = '55000';
     END IF;
-    IF NOT pg_try_advisory_xact_lock(hashtextextended(p_stream_id, 0)) THEN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended(p_stream_id, hashtext(current_schema()))) THEN
         RETURN QUERY SELECT 1, 'busy', NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint, NULL::bigint,
             NULL::bigint, NULL::bigint, NULL::uuid, NULL::text, NULL::text, NULL::bigint;
         RETURN;
@@ -258,7 +260,7 @@ DECLARE
     v_lock_timeout text := current_setting('lock_timeout');
 BEGIN
     PERFORM set_config('lock_timeout', greatest(p_wait_ms, 1)::text, true);
-    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, 0));
+    PERFORM pg_advisory_xact_lock(hashtextextended(p_stream_id, hashtext(current_schema())));
     PERFORM set_config('lock_timeout', v_lock_timeout, true);
     -- The lock is this session's now: append_one's try takes it again at once.
     RETURN QUERY SELECT * FROM append_one(p_stream_id, p_expected, p_event_ids, p_types, p_schema_versions,

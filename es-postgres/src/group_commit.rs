@@ -15,12 +15,12 @@
 //! way through its append) is left out of the group ('busy') and written on the side, alone, waiting for the stream
 //! at most the stream lock timeout ([`StoreError::StreamLocked`] past it): a held stream never holds up the others.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::StoreError;
 use es_core::store::AppendResult;
+use es_core::{StoreError, StreamId};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;
@@ -48,6 +48,8 @@ pub(crate) struct Committer {
     /// How long an append waits for a stream another transaction holds.
     lock_wait: Duration,
     queue: parking_lot::Mutex<Queue>,
+    /// Appends whose stream another transaction held, per stream, in order; an entry while its waiter runs.
+    waiting: parking_lot::Mutex<HashMap<StreamId, VecDeque<(Request, Reply)>>>,
     /// Connections not in use by a writer; a writer opens one when none is idle.
     idle: parking_lot::Mutex<Vec<PgConnection>>,
 }
@@ -82,6 +84,7 @@ impl Committer {
             max_in_flight: max_in_flight.max(1),
             lock_wait,
             queue: parking_lot::Mutex::new(Queue::default()),
+            waiting: parking_lot::Mutex::new(HashMap::new()),
             idle: parking_lot::Mutex::new(Vec::new()),
         }
     }
@@ -169,25 +172,55 @@ impl Committer {
                 }
                 // Another transaction holds the stream: wait for it on the side, so that this writer goes on with
                 // the other streams' appends.
-                Outcome::Busy => {
-                    tokio::spawn(Arc::clone(self).write_waiting(request, reply));
-                }
+                Outcome::Busy => self.wait_for_stream(request, reply),
             }
         }
     }
 
-    /// Writes an append whose stream another transaction holds, alone, waiting for the stream at most the stream
-    /// lock timeout, on a connection that no group waits for.
-    async fn write_waiting(self: Arc<Self>, request: Request, reply: Reply) {
-        tracing::debug!(stream = %request.stream, "stream held by another transaction; waiting for it");
-        let outcome = match self.call(Call::Waiting(&request)).await {
-            Ok(mut outcome) => match outcome.pop() {
-                Some(Outcome::Done(outcome)) => outcome,
-                Some(Outcome::Busy) | None => Err(backend("append")(sqlx::Error::RowNotFound)),
-            },
-            Err(error) => Err(append::failed(error, &request)),
+    /// Queues an append whose stream another transaction holds behind the stream's earlier busy appends, and starts
+    /// the stream's waiter when it has none: one connection per held stream, whatever the number of its appends.
+    fn wait_for_stream(self: &Arc<Self>, request: Request, reply: Reply) {
+        let stream = request.stream.clone();
+        let start = {
+            let mut waiting = self.waiting.lock();
+            let start = !waiting.contains_key(&stream);
+            waiting
+                .entry(stream.clone())
+                .or_default()
+                .push_back((request, reply));
+            start
         };
-        let _ = reply.send(outcome);
+        if start {
+            tokio::spawn(Arc::clone(self).write_waiting(stream));
+        }
+    }
+
+    /// Writes `stream`'s busy appends one by one, in order, each alone and waiting for the stream at most the stream
+    /// lock timeout, on a connection that no group waits for. The stream's entry stays while this runs (so later busy
+    /// appends queue here instead of starting another waiter) and goes when its queue is empty.
+    async fn write_waiting(self: Arc<Self>, stream: StreamId) {
+        tracing::debug!(%stream, "stream held by another transaction; waiting for it");
+        loop {
+            let next = {
+                let mut waiting = self.waiting.lock();
+                let next = waiting.get_mut(&stream).and_then(VecDeque::pop_front);
+                if next.is_none() {
+                    waiting.remove(&stream);
+                }
+                next
+            };
+            let Some((request, reply)) = next else {
+                return;
+            };
+            let outcome = match self.call(Call::Waiting(&request)).await {
+                Ok(mut outcome) => match outcome.pop() {
+                    Some(Outcome::Done(outcome)) => outcome,
+                    Some(Outcome::Busy) | None => Err(backend("append")(sqlx::Error::RowNotFound)),
+                },
+                Err(error) => Err(append::failed(error, &request)),
+            };
+            let _ = reply.send(outcome);
+        }
     }
 
     /// One call on an idle connection (opened if none is idle). A connection that failed is closed, not reused;

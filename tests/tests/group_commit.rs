@@ -202,3 +202,109 @@ async fn overlapping_groups_from_two_stores_never_deadlock() {
     }
     assert_eq!(total, TASKS * APPENDS);
 }
+
+/// A writer stopped half way through its append transaction (here: a transaction left open after its append, which
+/// holds the stream's lock as a SIGSTOPped process's would, on a private server) holds up neither the default store's appends to other
+/// streams (they all complete while it is still open) nor, without bound, an append to its own stream: that one
+/// fails with `StreamLocked` naming the stream, nothing written, and succeeds once the writer is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_stream_holds_up_no_other_stream_and_its_own_appends_fail_typed_within_the_bound() {
+    // Not a speed check: without the fix these never finish while the stream is held, so each wait below is only
+    // a bound on a hang.
+    const HANG: std::time::Duration = std::time::Duration::from_secs(120);
+    let bound = std::time::Duration::from_secs(1);
+    // A server of its own: the open transaction would hold back every other test's global feed on the shared one.
+    let server = tests::private_pg::PrivatePostgres::start();
+    let store = PgEventStore::builder()
+        .stream_lock_timeout(bound)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let hot = StreamId::new("hot-1").unwrap();
+    store
+        .append(&hot, ExpectedVersion::Any, vec![event(0)])
+        .await
+        .unwrap();
+    let mut holder = store.pool().begin().await.unwrap();
+    tests::append_in_open_transaction(&mut holder, &store, "hot-1", 1).await;
+
+    let held = {
+        let store = store.clone();
+        let hot = hot.clone();
+        tokio::spawn(async move {
+            store
+                .append(&hot, ExpectedVersion::Any, vec![event(2)])
+                .await
+        })
+    };
+    let others: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = StreamId::new(format!("cold-{i}")).unwrap();
+                store
+                    .append(&stream, ExpectedVersion::Any, vec![event(i)])
+                    .await
+            })
+        })
+        .collect();
+    for other in others {
+        let appended = tokio::time::timeout(HANG, other)
+            .await
+            .expect("an append to another stream finishes while hot-1 is held");
+        appended.unwrap().unwrap();
+    }
+    let refused = tokio::time::timeout(HANG, held)
+        .await
+        .expect("the append to the held stream ends while it is held")
+        .unwrap();
+    match refused {
+        Err(StoreError::StreamLocked { stream, waited }) => {
+            assert_eq!(stream, hot);
+            assert!(waited >= bound, "{waited:?}");
+        }
+        other => panic!("expected StreamLocked, got {other:?}"),
+    }
+    // A group holding the held stream among others: the others are written, the held one refused.
+    let mixed = (0..4).map(|i| {
+        let store = store.clone();
+        let stream = match i {
+            0 => hot.clone(),
+            i => StreamId::new(format!("mixed-{i}")).unwrap(),
+        };
+        tokio::spawn(async move {
+            store
+                .append(&stream, ExpectedVersion::Any, vec![event(i)])
+                .await
+        })
+    });
+    let mixed: Vec<_> = futures::future::join_all(mixed).await;
+    assert!(matches!(
+        mixed[0].as_ref().unwrap(),
+        Err(StoreError::StreamLocked { .. })
+    ));
+    for appended in &mixed[1..] {
+        assert!(appended.as_ref().unwrap().is_ok(), "{appended:?}");
+    }
+    let stored = store
+        .read_stream(&hot, StreamRead::forward())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        1,
+        "nothing of the refused appends was written"
+    );
+
+    holder.rollback().await.unwrap();
+    let after = store
+        .append(
+            &hot,
+            ExpectedVersion::Exact(Version::new(1)),
+            vec![event(3)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(after.last_version, Version::new(2));
+}
