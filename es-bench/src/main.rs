@@ -2,7 +2,7 @@
 //! so that the ratios hold on a noisy machine.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--quick] [--database-url URL] [--nats-url URL] [--json PATH]
+//! cargo run --release -p es-bench -- [--quick] [--only memory|sqlite|postgres] [--database-url URL] [--nats-url URL] [--json PATH]
 //! ```
 //! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS); `--nats-url` (else
 //! `NATS_URL`, else 127.0.0.1:4222). The bench works in a schema of its own (`es_bench_<pid>`) and a JetStream
@@ -35,6 +35,8 @@ pub(crate) struct Options {
     database_url: String,
     nats_url: String,
     json: Option<String>,
+    /// Only this section (`memory`, `sqlite`, `postgres`); all when `None`.
+    only: Option<String>,
 }
 
 impl Options {
@@ -49,6 +51,7 @@ impl Options {
             nats_url: std::env::var("NATS_URL")
                 .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()),
             json: None,
+            only: None,
         };
         let mut args = std::env::args().skip(1);
         while let Some(arg) = args.next() {
@@ -63,6 +66,15 @@ impl Options {
                 }
                 "--nats-url" => options.nats_url = args.next().ok_or("--nats-url needs a URL")?,
                 "--json" => options.json = Some(args.next().ok_or("--json needs a path")?),
+                "--only" => {
+                    let section = args
+                        .next()
+                        .ok_or("--only needs memory, sqlite or postgres")?;
+                    if !["memory", "sqlite", "postgres"].contains(&section.as_str()) {
+                        return Err(format!("unknown section `{section}`"));
+                    }
+                    options.only = Some(section);
+                }
                 "--help" | "-h" => return Err(String::new()),
                 other => return Err(format!("unknown argument `{other}`")),
             }
@@ -80,7 +92,7 @@ async fn main() -> ExitCode {
                 eprintln!("es-bench: {message}");
             }
             eprintln!(
-                "usage: es-bench [--quick] [--database-url URL] [--nats-url URL] [--json PATH]"
+                "usage: es-bench [--quick] [--only memory|sqlite|postgres] [--database-url URL] [--nats-url URL] [--json PATH]"
             );
             return ExitCode::from(2);
         }
@@ -96,12 +108,19 @@ async fn main() -> ExitCode {
 
 async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut figures = Vec::new();
-    figures.extend(commands::memory(options.appends * 5).await?);
-    figures.extend(load::memory().await?);
-    figures.extend(projections::memory(options.catch_up_events).await?);
-    figures.extend(telemetry::overhead(options.appends * 5, options.catch_up_events).await?);
-    figures.extend(sqlite::run(options).await?);
-    figures.extend(postgres::run(options, &options.database_url).await?);
+    let runs = |section: &str| options.only.as_deref().is_none_or(|only| only == section);
+    if runs("memory") {
+        figures.extend(commands::memory(options.appends * 5).await?);
+        figures.extend(load::memory().await?);
+        figures.extend(projections::memory(options.catch_up_events).await?);
+        figures.extend(telemetry::overhead(options.appends * 5, options.catch_up_events).await?);
+    }
+    if runs("sqlite") {
+        figures.extend(sqlite::run(options).await?);
+    }
+    if runs("postgres") {
+        figures.extend(postgres::run(options, &options.database_url).await?);
+    }
     report::print_table(&figures);
     if let Some(path) = &options.json {
         std::fs::write(path, serde_json::to_string_pretty(&figures)?)?;

@@ -23,7 +23,8 @@ Exit codes:
   1  failed: the database could not be reached or answered with an error
   2  bad usage (an unknown command or argument)
   3  rejected: the projection's instance refused the request (the reason is printed)
-  4  timed out: nobody answered in time (the request was withdrawn, or names the instance that took it)
+  4  timed out: not done within --timeout, which bounds the whole command (a request nobody took was withdrawn;
+     one taken, or a rebuild still replaying, goes on)
   5  not found: no such stream, projection, dead letter or saga instance
   6  the schema check found problems
 
@@ -190,7 +191,7 @@ pub(crate) enum ProjectionsCommand {
 /// How long to wait for an answer.
 #[derive(Debug, Args)]
 pub(crate) struct Timeout {
-    /// Give up waiting after this many seconds.
+    /// Give up after this many seconds: the whole command, waits included (exit code 4 past it).
     #[arg(long = "timeout", value_name = "SECONDS", default_value_t = 30)]
     seconds: u64,
 }

@@ -221,6 +221,34 @@ async fn es_operates_a_postgres_store_end_to_end() {
         before,
         "a rebuild gives the same read model"
     );
+    // --timeout bounds the whole command, the wait for the replay included: a paused projection carries out the
+    // rebuild but does not replay, so the command gives up after its timeout with exit code 4 (it used to wait on).
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "pause", "ledger"],
+        0,
+    );
+    let bounded = es(
+        Target::Schema(&schema),
+        &["projections", "rebuild", "ledger", "--timeout", "2"],
+    );
+    let said = String::from_utf8_lossy(&bounded.stderr).into_owned();
+    assert_eq!(bounded.status.code(), Some(4), "{said}");
+    assert!(
+        said.contains("ledger: rebuild: not done within the timeout of 2s"),
+        "{said}"
+    );
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "resume", "ledger"],
+        0,
+    );
+    es_expect(
+        Target::Schema(&schema),
+        &["projections", "wait", "ledger"],
+        0,
+    );
+    assert_eq!(ledger.totals(&store).await, before);
     let head = store.head().await.unwrap().unwrap().to_string();
     let out = es_expect(
         Target::Schema(&schema),

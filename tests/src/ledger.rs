@@ -89,6 +89,10 @@ where
     loop {
         let status = running.status("ledger").await.expect("status");
         let state = match status.state {
+            ProjectionState::Starting => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
             ProjectionState::Standby { .. } => "standby",
             ProjectionState::Running => "running",
             ProjectionState::Lost { .. } => "lost",

@@ -9,8 +9,40 @@ use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::json;
 
-/// Sends `command` for `projection`, prints the answer, and fails unless it was carried out.
+/// Runs `work` (a command's whole work) for at most `bound`: past it, [`Failure::TimedOut`] (exit code 4) saying
+/// that what was asked may still be carried out.
+pub(crate) async fn within(
+    bound: Duration,
+    what: &str,
+    work: impl std::future::Future<Output = Result<(), Failure>>,
+) -> Result<(), Failure> {
+    match tokio::time::timeout(bound, work).await {
+        Ok(done) => done,
+        Err(_) => Err(Failure::TimedOut(format!(
+            "{what}: not done within the timeout of {}s; what was asked may still be carried out",
+            bound.as_secs_f64()
+        ))),
+    }
+}
+
+/// Sends `command` for `projection`, prints the answer, and fails unless it was carried out; the whole of it within
+/// `timeout`.
 pub(crate) async fn send<S: Backend>(
+    app: &App<S>,
+    projection: &str,
+    command: ControlCommand,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let what = format!("{projection}: {command}");
+    within(
+        timeout,
+        &what,
+        send_unbounded(app, projection, command, timeout),
+    )
+    .await
+}
+
+async fn send_unbounded<S: Backend>(
     app: &App<S>,
     projection: &str,
     command: ControlCommand,

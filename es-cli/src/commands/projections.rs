@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::app::App;
 use crate::backend::Backend;
 use crate::cli::ProjectionsCommand;
-use crate::commands::control::send;
+use crate::commands::control::{send, within};
 use crate::failure::Failure;
 use crate::output::{json, or_dash, table};
 use crate::views::position;
@@ -23,7 +23,9 @@ pub(crate) async fn run<S: Backend>(
     match command {
         ProjectionsCommand::Status { name } => status(app, name.as_deref()).await,
         ProjectionsCommand::Wait { name, timeout } => {
-            wait_caught_up(app, &name, Some(timeout.duration())).await
+            let bound = timeout.duration();
+            let waited = wait_caught_up(app, &name, Some(bound));
+            within(bound, &format!("{name}: wait"), waited).await
         }
         ProjectionsCommand::Pause { name, timeout } => {
             send(app, &name, ControlCommand::Pause, timeout.duration()).await
@@ -36,11 +38,16 @@ pub(crate) async fn run<S: Backend>(
             no_wait,
             timeout,
         } => {
-            send(app, &name, ControlCommand::Rebuild, timeout.duration()).await?;
-            match no_wait {
-                true => Ok(()),
-                false => wait_caught_up(app, &name, None).await,
-            }
+            // The timeout bounds the whole command: the answer and the wait for the replay to catch up.
+            let bound = timeout.duration();
+            let rebuilt = async {
+                send(app, &name, ControlCommand::Rebuild, bound).await?;
+                match no_wait {
+                    true => Ok(()),
+                    false => wait_caught_up(app, &name, None).await,
+                }
+            };
+            within(bound, &format!("{name}: rebuild"), rebuilt).await
         }
         ProjectionsCommand::Reset { name, to, timeout } => {
             send(

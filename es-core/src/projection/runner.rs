@@ -322,7 +322,7 @@ pub(crate) struct TaskStatus {
 impl Default for TaskStatus {
     fn default() -> Self {
         Self {
-            state: ProjectionState::Standby { holder: None },
+            state: ProjectionState::Starting,
             checkpoint: None,
             last_event_at: None,
             dead_letters: 0,

@@ -10,6 +10,9 @@ use crate::Position;
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProjectionState {
+    /// Started, and not yet asked to become the active instance: it is `running`, `standby` or `lost` once its
+    /// first attempt answers. (It used to report `standby` meanwhile, so a lone instance briefly looked like one.)
+    Starting,
     /// Waiting to become the active instance: another process runs it (`holder`, when the backend can tell).
     /// Control requests are refused with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
     Standby {
@@ -38,7 +41,8 @@ pub enum ProjectionState {
 }
 
 impl ProjectionState {
-    /// Its name in metrics, reports and the CLI: `standby`, `running`, `paused`, `lost`, `stopped`, `failed`.
+    /// Its name in metrics, reports and the CLI: `starting`, `standby`, `running`, `paused`, `lost`, `stopped`,
+    /// `failed`. (The control plane adds `gone` for a projection whose every instance stopped reporting.)
     ///
     /// ```
     /// use es_core::projection::ProjectionState;
@@ -46,6 +50,7 @@ impl ProjectionState {
     /// ```
     pub fn label(&self) -> &'static str {
         match self {
+            Self::Starting => "starting",
             Self::Running => "running",
             Self::Paused => "paused",
             Self::Standby { .. } => "standby",

@@ -58,9 +58,11 @@ pub const RELAY_PUBLISHED: &str = "es_relay_published_total";
 /// Failed publishes (the broker unreachable or refusing), by relay.
 pub const RELAY_BROKER_ERRORS: &str = "es_relay_broker_errors_total";
 
-/// The states [`PROJECTION_STATE`] labels.
-pub const PROJECTION_STATES: [&str; 6] =
-    ["running", "paused", "standby", "lost", "stopped", "failed"];
+/// The states [`PROJECTION_STATE`] labels. `gone` is set only by `es serve` (from the control plane), for a projection
+/// none of whose instances reports any more: its process died or was cut off.
+pub const PROJECTION_STATES: [&str; 8] = [
+    "starting", "running", "paused", "standby", "lost", "stopped", "failed", "gone",
+];
 
 /// Registers the help text of every metric above with the installed recorder, so an exporter shows it. Call it
 /// once, after installing the recorder.
