@@ -13,8 +13,9 @@ use es_core::{
     EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
     StreamRead,
 };
+use sqlx::Connection;
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use tracing::Instrument;
 
 use crate::append::Request;
@@ -253,6 +254,7 @@ impl PgEventStoreBuilder {
     /// # Errors
     /// [`PgSetupError::InvalidSchemaName`], [`PgSetupError::InvalidUrl`], [`PgSetupError::Connect`].
     pub async fn connect(mut self, url: &str) -> Result<PgEventStore, PgSetupError> {
+        SchemaName::new(&self.schema)?;
         let pool = self.pool(url).await?;
         if let Some(feed) = self.feed_url.take() {
             self.feed_pool = Some(self.pool(&feed).await?);
@@ -263,14 +265,34 @@ impl PgEventStoreBuilder {
     async fn pool(&self, url: &str) -> Result<PgPool, PgSetupError> {
         let options: PgConnectOptions = url.parse().map_err(PgSetupError::InvalidUrl)?;
         let (host, port) = (options.get_host().to_owned(), options.get_port());
+        let failed = |source| PgSetupError::Connect {
+            host: host.clone(),
+            port,
+            source,
+        };
+        // One connection first, on its own: the pool retries a refused connection until its acquire timeout and
+        // then says only "pool timed out"; this answers at once with what went wrong ("connection refused").
+        let first =
+            tokio::time::timeout(self.connect_timeout, PgConnection::connect_with(&options))
+                .await
+                .map_err(|_| {
+                    failed(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!(
+                            "no answer within the connect timeout of {:?}",
+                            self.connect_timeout
+                        ),
+                    )))
+                })?
+                .map_err(&failed)?;
         // Connections are checked when they fail, not pinged before every use (a round trip each).
-        PgPoolOptions::new()
+        let pool = PgPoolOptions::new()
             .max_connections(self.max_connections)
             .test_before_acquire(false)
             .acquire_timeout(self.connect_timeout)
-            .connect_with(options)
-            .await
-            .map_err(|source| PgSetupError::Connect { host, port, source })
+            .connect_lazy_with(options);
+        let _ = first.close().await;
+        Ok(pool)
     }
 
     /// Builds the store on an existing pool. Must be called inside a Tokio runtime (it starts the notifier task).

@@ -201,6 +201,21 @@ async fn connecting_to_a_dead_address_fails_within_the_connect_timeout_naming_ho
     );
     // The default connect timeout is 5 s; this only catches the old 30 s wait.
     assert!(took < std::time::Duration::from_secs(15), "took {took:?}");
+    // What went wrong, not "pool timed out".
+    assert!(text.contains("refused"), "{text}");
+}
+
+#[tokio::test]
+async fn a_bad_schema_name_is_refused_before_connecting() {
+    let error = es_postgres::PgEventStore::builder()
+        .schema("no\"good")
+        .connect("postgres://app@127.0.0.1:1/app?sslmode=disable")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, es_postgres::PgSetupError::InvalidSchemaName { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
