@@ -178,8 +178,34 @@ impl<P: SqliteProjection> SqliteProjectionWorker<P> {
     }
 }
 
-/// Fails the transaction unless `owner` still holds `projection`'s lease: a worker that was paused past its lease
-/// commits nothing.
+/// Renews `owner`'s lease of `projection` to `expires` in the transaction's first statement, failing it unless the
+/// lease is still `owner`'s and not run out: a worker that was paused past its lease commits nothing, and every
+/// batch the active worker commits renews its lease (the runner counts a batch as a heartbeat: under steady traffic
+/// it sends no other).
+async fn renew(
+    conn: &mut SqliteConnection,
+    projection: &str,
+    owner: &str,
+    expires: i64,
+) -> Result<(), Failure> {
+    let renewed = sqlx::query(
+        "UPDATE projection_leases SET expires_at = ?3 WHERE projection = ?1 AND owner = ?2 AND expires_at > ?4",
+    )
+    .bind(projection)
+    .bind(owner)
+    .bind(expires)
+    .bind(micros(Utc::now()))
+    .execute(&mut *conn)
+    .await?;
+    match renewed.rows_affected() {
+        0 => still_held(conn, projection, owner)
+            .await
+            .and(Err(Failure::Lost("its lease ran out".to_owned()))),
+        _ => Ok(()),
+    }
+}
+
+/// Fails unless `owner` still holds `projection`'s lease, naming who holds it otherwise.
 async fn still_held(
     conn: &mut SqliteConnection,
     projection: &str,
@@ -276,16 +302,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     async fn heartbeat(&mut self) -> Result<(), WorkerError> {
         let (name, owner, expires) = (self.name.as_str(), self.owner.as_str(), self.expires());
         let result = in_transaction!(self.store, |conn| {
-            still_held(conn, name, owner).await?;
-            sqlx::query(
-                "UPDATE projection_leases SET expires_at = ?3 WHERE projection = ?1 AND owner = ?2",
-            )
-            .bind(name)
-            .bind(owner)
-            .bind(expires)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
+            renew(conn, name, owner, expires).await
         });
         result.map_err(|failure| self.worker_error(failure, None))
     }
@@ -332,8 +349,9 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
         to: Position,
     ) -> Result<(), ApplyError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let expires = self.expires();
         let result = in_transaction!(self.store, |conn| {
-            still_held(conn, name, owner).await?;
+            renew(conn, name, owner, expires).await?;
             for (index, event) in events.iter().enumerate() {
                 handle_one(projection, conn, index, event).await?;
             }
@@ -348,8 +366,9 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
         from: Option<Position>,
     ) -> Result<(), WorkerError> {
         let (name, owner, letter) = (self.name.as_str(), self.owner.as_str(), &letter);
+        let expires = self.expires();
         let result = in_transaction!(self.store, |conn| {
-            still_held(conn, name, owner).await?;
+            renew(conn, name, owner, expires).await?;
             dead_letters::park(conn, letter).await?;
             checkpoints::move_to(conn, name, from, letter.position).await
         });
@@ -362,8 +381,9 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
         to: Option<Position>,
     ) -> Result<(), WorkerError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let expires = self.expires();
         let result = in_transaction!(self.store, |conn| {
-            still_held(conn, name, owner).await?;
+            renew(conn, name, owner, expires).await?;
             match to {
                 Some(to) => checkpoints::move_to(conn, name, from, to).await,
                 None => {
@@ -418,8 +438,9 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
         event: &RecordedEvent,
     ) -> Result<(), ApplyError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
+        let expires = self.expires();
         let result = in_transaction!(self.store, |conn| {
-            still_held(conn, name, owner).await?;
+            renew(conn, name, owner, expires).await?;
             handle_one(projection, conn, 0, event).await?;
             Ok(dead_letters::remove(conn, name, letter.event_id).await?)
         });
