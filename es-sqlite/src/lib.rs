@@ -59,6 +59,7 @@ mod dead_letters;
 mod error;
 mod fold;
 mod live;
+mod migrate;
 mod processes;
 mod projection;
 mod rows;

@@ -121,14 +121,27 @@ impl SqliteEventStoreBuilder {
             })
             .busy_timeout(self.busy_timeout)
             .foreign_keys(false);
-        let mut writer = options.connect().await.map_err(failed)?;
-        MIGRATOR
-            .run(&mut writer)
+        // Processes opening one file take turns to set it up (switching a new file to WAL takes its lock without
+        // waiting) and to migrate it (sqlx's migrator has no lock on SQLite: processes opening a new file at once each
+        // created the tables, "table events already exists"), by a lock on a file beside the database.
+        let turn = crate::migrate::turn(&path)
             .await
-            .map_err(|source| SqliteSetupError::Migrate {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|e| failed(sqlx::Error::Io(e)))?;
+        let writer = options.connect().await.map_err(failed)?;
+        // On a pool of its own: `Migrator::run` on a `&mut SqliteConnection` makes this future not `Send`, so `open`
+        // could not be spawned.
+        let migrator = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(failed)?;
+        let migrated = MIGRATOR.run(&migrator).await;
+        migrator.close().await;
+        drop(turn);
+        migrated.map_err(|source| SqliteSetupError::Migrate {
+            path: path.clone(),
+            source,
+        })?;
         let shared = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_lazy_with(options.clone());
@@ -308,6 +321,59 @@ impl SqliteEventStore {
         &self.inner.path
     }
 
+    /// Copies every committed event from the write-ahead log (the `-wal` file beside the database) into the database
+    /// file and empties the log (`PRAGMA wal_checkpoint(TRUNCATE)`), then closes the store's read connections. Call
+    /// it before the process exits: a process that exits without it leaves its latest writes in the `-wal` file,
+    /// which is part of the database (SQLite reads it back on the next open), so a copy of the database file alone
+    /// would miss them. Appends after `close` still work (the writer stays open), but are in the log again.
+    ///
+    /// For a backup of a store in use, copy it with `VACUUM INTO 'backup.db'` (a consistent snapshot), or copy the
+    /// database file together with its `-wal` file while no process writes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let dir = std::env::temp_dir().join(format!("es-close-doc-{}", std::process::id()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// use es_core::{EventStore, ExpectedVersion, NewEvent, Position, StreamId};
+    /// use es_sqlite::SqliteEventStore;
+    ///
+    /// let store = SqliteEventStore::open(dir.join("events.db")).await?;
+    /// let stream = StreamId::new("acct-1")?;
+    /// store.append(&stream, ExpectedVersion::Any, vec![NewEvent::new("Opened", 1, serde_json::json!({}))]).await?;
+    /// store.close().await?;
+    ///
+    /// // The database file alone now holds the history.
+    /// std::fs::copy(dir.join("events.db"), dir.join("copy.db"))?;
+    /// let copy = SqliteEventStore::open(dir.join("copy.db")).await?;
+    /// assert_eq!(copy.read_all(Position::START, 10).await?.len(), 1);
+    /// # copy.close().await?;
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the checkpoint fails. While another process reads the file, the checkpoint copies
+    /// what it can; the rest goes at a later checkpoint (SQLite's own, or that process's `close`).
+    pub async fn close(&self) -> Result<(), StoreError> {
+        {
+            let mut writer = self.inner.writer.lock().await;
+            if writer.open {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut writer.conn)
+                    .await
+                    .map_err(backend("close"))?;
+                writer.open = false;
+            }
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(&mut writer.conn)
+                .await
+                .map_err(backend("close"))?;
+        }
+        self.inner.readers.close().await;
+        self.inner.shared.close().await;
+        Ok(())
+    }
+
     /// The connection pool for reads, for queries of your own (read models in the same file).
     pub fn readers(&self) -> &SqlitePool {
         &self.inner.readers
@@ -331,13 +397,15 @@ impl SqliteEventStore {
             sqlx::query("ROLLBACK").execute(&mut writer.conn).await?;
             writer.open = false;
         }
-        let started = Instant::now();
+        // SQLite's busy handler waits up to the busy timeout inside one BEGIN; then it is tried again until twice the
+        // timeout has passed since the first.
+        let deadline = Instant::now() + self.inner.busy_timeout.saturating_mul(2);
         loop {
             match sqlx::query("BEGIN IMMEDIATE")
                 .execute(&mut writer.conn)
                 .await
             {
-                Err(error) if is_busy(&error) && started.elapsed() < self.inner.busy_timeout => {
+                Err(error) if is_busy(&error) && Instant::now() < deadline => {
                     tracing::debug!(%error, "the file is locked by another writer; trying again");
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
