@@ -178,7 +178,7 @@ impl PgEventStoreBuilder {
     /// written. Appends to other streams never wait for a held stream.
     ///
     /// ```no_run
-    /// # async fn f() -> Result<(), es_postgres::PgSetupError> {
+    /// # #[allow(dead_code)] async fn f() -> Result<(), es_postgres::PgSetupError> {
     /// use std::time::Duration;
     /// use es_postgres::PgEventStore;
     ///

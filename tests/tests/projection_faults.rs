@@ -163,15 +163,23 @@ async fn a_transactional_projection_resumes_by_itself_after_every_kind_of_outage
         time_to_pass_a_new_event(&store, &running, &mut markers).await,
     ));
     server.stop();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        matches!(
-            running.state("ledger").unwrap(),
-            ProjectionState::Lost { .. }
-        ),
-        "a projection without a server must say it lost it, not {:?}",
-        running.state("ledger").unwrap()
-    );
+    // An idle worker notices at its next heartbeat (every lease/3), within the connect timeout.
+    let down = Instant::now();
+    let noticed_within = es_postgres::DEFAULT_LEASE / 3
+        + es_postgres::DEFAULT_CONNECT_TIMEOUT
+        + Duration::from_secs(1);
+    while !matches!(
+        running.state("ledger").unwrap(),
+        ProjectionState::Lost { .. }
+    ) {
+        assert!(
+            down.elapsed() < noticed_within,
+            "a projection without a server must say it lost it, not {:?}",
+            running.state("ledger").unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2).saturating_sub(down.elapsed())).await;
     server.start_again();
     resumed.push((
         "slow restart (2 s down)",
