@@ -40,11 +40,14 @@ impl PgEventStore {
              WHERE i.stream_id IS NOT NULL AND ($1::text IS NULL OR starts_with(i.stream_id, $1 || '-')) \
              LIMIT $3"
         );
-        let rows: Vec<(String, i64, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(&sql)
-            .bind(category)
-            .bind(after)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(self.pool())
+        let rows: Vec<(String, i64, DateTime<Utc>, DateTime<Utc>)> =
+            crate::error::retrying(self.pool(), || {
+                sqlx::query_as(&sql)
+                    .bind(category)
+                    .bind(after)
+                    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .fetch_all(self.pool())
+            })
             .await
             .map_err(backend("list streams"))?;
         Ok(rows
@@ -72,11 +75,13 @@ impl PgEventStore {
              ORDER BY transaction_id DESC, global_position DESC OFFSET $1 LIMIT 1",
             self.schema().quoted()
         );
-        let row: Option<(i64, i64)> = sqlx::query_as(&sql)
-            .bind(i64::try_from(n).unwrap_or(i64::MAX))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(backend("find the newest events"))?;
+        let row: Option<(i64, i64)> = crate::error::retrying(self.pool(), || {
+            sqlx::query_as(&sql)
+                .bind(i64::try_from(n).unwrap_or(i64::MAX))
+                .fetch_optional(self.pool())
+        })
+        .await
+        .map_err(backend("find the newest events"))?;
         Ok(row.map_or(Position::START, |(commit, prepare)| {
             Position::new(
                 u64::try_from(commit).unwrap_or_default(),

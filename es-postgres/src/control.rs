@@ -144,21 +144,26 @@ impl ControlStore for PgEventStore {
     }
 
     async fn answer(&self, request: u64, answer: ControlAnswer) -> Result<(), StoreError> {
-        sqlx::query(&self.inner.sql.control.answer)
-            .bind(id(request))
-            .bind(Json(answer))
-            .execute(&self.inner.pool)
-            .await
-            .map_err(backend("answer a control request"))?;
+        let answer = Json(answer);
+        crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(&self.inner.sql.control.answer)
+                .bind(id(request))
+                .bind(&answer)
+                .execute(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("answer a control request"))?;
         Ok(())
     }
 
     async fn request_state(&self, request: u64) -> Result<Option<RequestState>, StoreError> {
-        let row = sqlx::query_as(&self.inner.sql.control.state)
-            .bind(id(request))
-            .fetch_optional(&self.inner.pool)
-            .await
-            .map_err(backend("read a control request"))?;
+        let row = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.control.state)
+                .bind(id(request))
+                .fetch_optional(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("read a control request"))?;
         Ok(row.map(state))
     }
 
@@ -177,22 +182,25 @@ impl ControlStore for PgEventStore {
         let instances: Vec<&str> = reports.iter().map(|r| r.instance.as_str()).collect();
         let bodies: Vec<Json<&ProjectionReport>> = reports.iter().map(Json).collect();
         let at: Vec<DateTime<Utc>> = reports.iter().map(|r| r.reported_at).collect();
-        sqlx::query(&self.inner.sql.control.report)
-            .bind(&projections)
-            .bind(&instances)
-            .bind(&bodies)
-            .bind(&at)
-            .execute(&self.inner.pool)
-            .await
-            .map_err(backend("write projection reports"))?;
+        crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(&self.inner.sql.control.report)
+                .bind(&projections)
+                .bind(&instances)
+                .bind(&bodies)
+                .bind(&at)
+                .execute(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("write projection reports"))?;
         Ok(())
     }
 
     async fn reports(&self) -> Result<Vec<ProjectionReport>, StoreError> {
-        let rows: Vec<(Json<ProjectionReport>,)> = sqlx::query_as(&self.inner.sql.control.reports)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("read projection reports"))?;
+        let rows: Vec<(Json<ProjectionReport>,)> = crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_as(&self.inner.sql.control.reports).fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("read projection reports"))?;
         Ok(rows.into_iter().map(|(Json(report),)| report).collect())
     }
 
@@ -201,18 +209,19 @@ impl ControlStore for PgEventStore {
             true => &self.inner.sql.control.pause,
             false => &self.inner.sql.control.resume,
         };
-        sqlx::query(sql)
-            .bind(projection)
-            .execute(&self.inner.pool)
-            .await
-            .map_err(backend("mark a projection paused"))?;
+        crate::error::retrying(&self.inner.pool, || {
+            sqlx::query(sql).bind(projection).execute(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("mark a projection paused"))?;
         Ok(())
     }
 
     async fn paused(&self) -> Result<Vec<String>, StoreError> {
-        sqlx::query_scalar(&self.inner.sql.control.paused)
-            .fetch_all(&self.inner.pool)
-            .await
-            .map_err(backend("read paused projections"))
+        crate::error::retrying(&self.inner.pool, || {
+            sqlx::query_scalar(&self.inner.sql.control.paused).fetch_all(&self.inner.pool)
+        })
+        .await
+        .map_err(backend("read paused projections"))
     }
 }

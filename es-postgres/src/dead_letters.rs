@@ -57,13 +57,16 @@ pub(crate) async fn list(
         .fetch_all(conn)
         .await
         .map_err(backend("dead_letters"))?;
+    Ok(letters(projection, rows))
+}
+
+fn letters(projection: &str, rows: Vec<Row>) -> Vec<DeadLetter> {
     rows.into_iter()
         .map(
             |(event_id, tx, pos, stream, version, event_type, error, attempts, failed_at)| {
-                let at = position(tx, pos);
-                Ok(DeadLetter {
+                DeadLetter {
                     projection: projection.to_owned(),
-                    position: at,
+                    position: position(tx, pos),
                     event_id: EventId::from_uuid(event_id),
                     stream_id: stream,
                     version: Version::new(u64::try_from(version).unwrap_or_default()),
@@ -71,7 +74,7 @@ pub(crate) async fn list(
                     error,
                     attempts: u32::try_from(attempts).unwrap_or_default(),
                     failed_at,
-                })
+                }
             },
         )
         .collect()
@@ -87,13 +90,15 @@ impl DeadLetterStore for PgEventStore {
     }
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
-        let mut conn = self
-            .inner
-            .pool
-            .acquire()
-            .await
-            .map_err(backend("dead_letters"))?;
-        list(&self.inner.sql, &mut conn, projection).await
+        let pool = &self.inner.pool;
+        let rows: Vec<Row> = crate::error::retrying(pool, || {
+            sqlx::query_as(&self.inner.sql.dead_letters)
+                .bind(projection)
+                .fetch_all(pool)
+        })
+        .await
+        .map_err(backend("dead_letters"))?;
+        Ok(letters(projection, rows))
     }
 
     async fn remove_dead_letter(

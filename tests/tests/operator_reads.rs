@@ -1,0 +1,79 @@
+//! An operator's reads after the server dropped every connection of the pool (backends terminated, a failover):
+//! each read fails once per dead pooled connection, inside, and is answered on a new one, as the store's own reads
+//! are. `es serve` answered 500 to most API reads for a while: its control-plane reads did not retry.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use es_core::control::{ControlStore, Operator, ProjectionReport};
+use es_core::projection::DeadLetterStore;
+use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
+use es_postgres::PgEventStore;
+use sqlx::{Connection, PgConnection};
+use tests::private_pg::PrivatePostgres;
+
+/// Terminates every client backend but the caller's.
+async fn terminate_all(server: &PrivatePostgres) -> i64 {
+    let mut admin = PgConnection::connect(&server.url()).await.unwrap();
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    admin.close().await.unwrap();
+    killed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_reads_answer_after_every_backend_was_terminated() {
+    let server = PrivatePostgres::start();
+    let store = PgEventStore::builder()
+        .schema("es")
+        .max_connections(4)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let stream = StreamId::new("acct-1").unwrap();
+    store
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            vec![NewEvent::new("Opened", 1, serde_json::json!({}))],
+        )
+        .await
+        .unwrap();
+    let report = ProjectionReport {
+        projection: "ledger".into(),
+        instance: "a".into(),
+        state: "running".into(),
+        detail: None,
+        checkpoint: None,
+        last_event_at: None,
+        reported_at: chrono::Utc::now(),
+    };
+    store.report(std::slice::from_ref(&report)).await.unwrap();
+    let operator = Operator::new(store.clone());
+
+    for round in 0..3 {
+        // Fill the pool with idle connections, then have the server drop them all.
+        let warm = (0..4).map(|_| operator.projections());
+        for read in futures::future::join_all(warm).await {
+            read.unwrap();
+        }
+        assert!(terminate_all(&server).await > 0, "round {round}");
+        let overview = operator
+            .projections()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(overview[0].name, "ledger");
+        store.paused().await.unwrap();
+        store.reports().await.unwrap();
+        store.dead_letters("ledger").await.unwrap();
+        operator.dead_letters("ledger").await.unwrap();
+        assert_eq!(store.streams(None, None, 10).await.unwrap().len(), 1);
+        store.before_newest(1).await.unwrap();
+        store.report(std::slice::from_ref(&report)).await.unwrap();
+    }
+}
