@@ -30,6 +30,10 @@ pub(crate) struct EventType {
     pub(crate) name: String,
     pub(crate) name_span: Span,
     pub(crate) version: u32,
+    /// Where `version` was written (the type name's span when it was not).
+    pub(crate) version_span: Span,
+    /// The first schema version ever stored (`since`, default 1): older versions need no upcaster.
+    pub(crate) since: u32,
 }
 
 /// One enum variant.
@@ -63,11 +67,12 @@ impl<'a> Input<'a> {
                     .rename
                     .as_ref()
                     .map(|r| r.span())
-                    .or(container.version.map(|v| v.1));
+                    .or(container.version.map(|v| v.1))
+                    .or(container.since.map(|v| v.1));
                 if let Some(span) = misplaced {
                     errors.push(syn::Error::new(
                         span,
-                        "`rename`/`version` on an enum does nothing: put them on its variants",
+                        "`rename`/`version`/`since` on an enum does nothing: put them on its variants",
                     ));
                 }
                 let variants = data
@@ -121,8 +126,10 @@ fn event_type(ident: &Ident, attrs: attr::EventAttr) -> EventType {
     );
     EventType {
         name,
+        version_span: attrs.version.map_or(name_span, |(_, span)| span),
         name_span,
         version: attrs.version.map_or(1, |(version, _)| version),
+        since: attrs.since.map_or(1, |(since, _)| since),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Parsing of `#[event(rename = "...", version = N)]` and `#[event(category = "...", upcasters = EXPR)]`.
+//! Parsing of `#[event(rename = "...", version = N, since = N)]` and `#[event(category = "...", upcasters = EXPR)]`.
 
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr};
@@ -8,6 +8,8 @@ use syn::{Attribute, LitInt, LitStr};
 pub(crate) struct EventAttr {
     pub(crate) rename: Option<LitStr>,
     pub(crate) version: Option<(u32, proc_macro2::Span)>,
+    /// `since = N`: the first schema version ever stored of this event type (default 1).
+    pub(crate) since: Option<(u32, proc_macro2::Span)>,
     /// `category = "..."`, as often as written: the stream categories the type's events live in.
     pub(crate) categories: Vec<LitStr>,
     /// `upcasters = EXPR`: a constant `&[Upcaster]`, the type's schema history.
@@ -45,27 +47,32 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                     errors.push(meta.error("duplicate `upcasters`"));
                 }
                 Ok(())
-            } else if meta.path.is_ident("version") {
+            } else if meta.path.is_ident("version") || meta.path.is_ident("since") {
+                let key = if meta.path.is_ident("version") { "version" } else { "since" };
                 let lit: LitInt = meta.value()?.parse()?;
+                let slot = match key {
+                    "version" => &mut out.version,
+                    _ => &mut out.since,
+                };
                 match lit.base10_parse::<u32>() {
                     Ok(0) => errors.push(syn::Error::new(
                         lit.span(),
-                        "event schema versions start at 1; `version = 0` is not allowed",
+                        format!("event schema versions start at 1; `{key} = 0` is not allowed"),
                     )),
                     Ok(version) => {
-                        if out.version.replace((version, lit.span())).is_some() {
-                            errors.push(meta.error("duplicate `version`"));
+                        if slot.replace((version, lit.span())).is_some() {
+                            errors.push(meta.error(format!("duplicate `{key}`")));
                         }
                     }
                     Err(_) => errors.push(syn::Error::new(
                         lit.span(),
-                        "`version` must be an integer from 1 to 4294967295",
+                        format!("`{key}` must be an integer from 1 to 4294967295"),
                     )),
                 }
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N`, `category = \"...\"` or `upcasters = ...`",
+                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N`, `since = N`, `category = \"...\"` or `upcasters = ...`",
                 ))
             }
         });

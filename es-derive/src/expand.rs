@@ -17,6 +17,7 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
         None => (TokenStream::new(), TokenStream::new()),
         Some(upcasters) => {
             let schema = schema(&input.shape);
+            let history = history(&input.shape);
             let owner = ident.to_string();
             (
                 quote! {
@@ -27,6 +28,12 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
                     const _: () = ::es_core::__private::assert_upcasters(
                         #owner,
                         &[#schema],
+                        <#ident as ::es_core::DomainEvent>::UPCASTERS,
+                    );
+                    // And every version read above the first one stored is reached by a chain from it.
+                    const _: () = ::es_core::__private::assert_reached(
+                        #owner,
+                        &[#history],
                         <#ident as ::es_core::DomainEvent>::UPCASTERS,
                     );
                 },
@@ -46,6 +53,19 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
             #upcasters_check
         };
     }
+}
+
+/// The `(type name, schema version, first version stored)` of each event type, as a slice's elements.
+fn history(shape: &Shape<'_>) -> TokenStream {
+    let events: Vec<&EventType> = match shape {
+        Shape::Enum(variants) => variants.iter().map(|v| &v.event).collect(),
+        Shape::Struct(event) => vec![event],
+        Shape::Unsupported => Vec::new(),
+    };
+    let names = events.iter().map(|e| &e.name);
+    let versions = events.iter().map(|e| e.version);
+    let since = events.iter().map(|e| e.since);
+    quote!(#((#names, #versions, #since)),*)
 }
 
 /// The `(type name, schema version)` pairs the code reads, as a slice's elements.

@@ -15,7 +15,7 @@ struct Moved {
 #[derive(Debug, PartialEq, DomainEvent)]
 enum Ship {
     Launched,
-    #[event(rename = "ship.moved", version = 2)]
+    #[event(rename = "ship.moved", version = 2, since = 2)]
     Moved(Moved),
     Renamed {
         name: String,
@@ -24,7 +24,7 @@ enum Ship {
 }
 
 #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize, DomainEvent)]
-#[event(rename = "Pinged", version = 3)]
+#[event(rename = "Pinged", version = 3, since = 3)]
 struct Ping {
     at: u64,
 }

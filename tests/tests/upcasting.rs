@@ -81,10 +81,11 @@ fn v2_to_v3(mut payload: Value) -> Value {
 mod releases {
     use super::*;
 
-    /// Forgot the history altogether.
+    /// Forgot the history altogether, and said (wrongly) that no event was stored before version 3: without `since`
+    /// this does not compile.
     #[derive(Debug, PartialEq, DomainEvent)]
     pub(crate) enum NoHistory {
-        #[event(version = 3)]
+        #[event(version = 3, since = 3)]
         Opened {
             title: String,
             priority: u8,
@@ -93,11 +94,12 @@ mod releases {
         Closed,
     }
 
-    /// Knows only the step from v2: consistent, but v1 events have no way up.
+    /// Knows only the step from v2 and says (wrongly) that none was stored before: v1 events have no way up. Without
+    /// `since` this does not compile.
     #[derive(Debug, PartialEq, DomainEvent)]
     #[event(upcasters = &[Upcaster::new("Opened", 2, v2_to_v3)])]
     pub(crate) enum SecondStepOnly {
-        #[event(version = 3)]
+        #[event(version = 3, since = 2)]
         Opened {
             title: String,
             priority: u8,

@@ -327,6 +327,52 @@ pub const fn assert_upcasters(owner: &str, schema: &[(&str, u32)], upcasters: &[
     }
 }
 
+/// Whether `(event_type, version)` is reached by the upcasters from `(event_type, since)`: a chain starts there (the
+/// chains themselves are checked by [`problem`]), or a renaming lands on it.
+const fn reached(upcasters: &[Upcaster], event_type: &str, version: u32, since: u32) -> bool {
+    if version <= since || link(upcasters, event_type, since).is_some() {
+        return true;
+    }
+    let mut i = 0;
+    while i < upcasters.len() {
+        let step = &upcasters[i];
+        if step.to_type.is_some() && step.to_version == version && same(step.to_type(), event_type) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// Fails the build when an event type is read at a version above the first one stored (`since`, default 1) and no
+/// upcaster leads there from it: stored events of that older version could only fail when read. Called by
+/// `#[derive(DomainEvent)]` with `(type, version, since)` triples.
+#[doc(hidden)]
+#[allow(
+    clippy::panic,
+    reason = "evaluated only while compiling: the panic is the compile error"
+)]
+pub const fn assert_reached(owner: &str, history: &[(&str, u32, u32)], upcasters: &[Upcaster]) {
+    let mut i = 0;
+    while i < history.len() {
+        let (event_type, version, since) = history[i];
+        if !reached(upcasters, event_type, version, since) {
+            let message = Message::new()
+                .text("the upcasters of `")
+                .text(owner)
+                .text("`: none starts at event type `")
+                .text(event_type)
+                .text("` version ")
+                .number(since)
+                .text(", so stored events of that version could never reach version ")
+                .number(version)
+                .text(", which the code reads (write `since = N` on the variant if none was stored before version N)");
+            panic!("{}", message.as_str());
+        }
+        i += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

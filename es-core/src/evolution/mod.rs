@@ -51,7 +51,7 @@ mod upcaster;
 
 pub use catalog::{EventCatalog, StoredEventType};
 #[doc(hidden)]
-pub use chain::assert_upcasters;
+pub use chain::{assert_reached, assert_upcasters};
 pub use chain::check;
 pub use decode::{decode, decode_payload, decode_text, decode_view, reads};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};

@@ -8,16 +8,17 @@ struct Moved {
 #[derive(DomainEvent)]
 enum Event {
     Unit,
-    #[event(version = 3)]
+    // `since`: never stored at an older version, so no upcaster is needed.
+    #[event(version = 3, since = 3)]
     Named { a: String, b: Option<u64> },
-    #[event(rename = "ship.moved", version = 2)]
+    #[event(rename = "ship.moved", version = 2, since = 2)]
     Newtype(Moved),
     #[event(rename = "Weird name with spaces")]
     Renamed,
 }
 
 #[derive(serde::Serialize, serde::Deserialize, DomainEvent)]
-#[event(rename = "standalone", version = 4)]
+#[event(rename = "standalone", version = 4, since = 4)]
 struct Standalone {
     value: u8,
 }
