@@ -107,6 +107,7 @@ async fn es_operates_a_sqlite_store_end_to_end() {
     let (code, body) = http(port, "GET", "/api/projections", &[("Host", &host)], "").unwrap();
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("\"ledger\""), "{body}");
-    server.kill();
+    server.signal("TERM");
+    server.finish(std::time::Duration::from_secs(30));
     running.shutdown().await;
 }

@@ -78,7 +78,9 @@ impl From<Uuid> for EventId {
 ///
 /// Derive it with `#[derive(DomainEvent)]` (feature `derive`, on by default): on an enum each variant is one
 /// event type named after the variant (`#[event(rename = "...")]` to choose), with schema version 1
-/// (`#[event(version = N)]`); on the type, `#[event(category = "...")]` and `#[event(upcasters = ...)]`. The payload of a variant with named fields is an object of those fields; of a
+/// (`#[event(version = N)]`; a version above 1 needs upcasters from version 1, or `since = N` when no event of the
+/// type was stored before version N: else it does not compile); on the type, `#[event(category = "...")]` and
+/// `#[event(upcasters = ...)]`. The payload of a variant with named fields is an object of those fields; of a
 /// one-field tuple variant, the field's own JSON; of a unit variant, `{}`. On a struct (which must implement
 /// serde's `Serialize` and `Deserialize`) the struct is the one event type.
 ///
@@ -88,7 +90,7 @@ impl From<Uuid> for EventId {
 /// #[derive(Debug, PartialEq, DomainEvent)]
 /// enum AccountEvent {
 ///     Opened { owner: String },
-///     #[event(rename = "MoneyDeposited", version = 2)]
+///     #[event(rename = "MoneyDeposited", version = 2, since = 2)]
 ///     Deposited { amount: u64 },
 ///     Closed,
 /// }

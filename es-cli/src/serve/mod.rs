@@ -57,9 +57,33 @@ pub(crate) async fn run<S: Backend>(app: App<S>, args: ServeArgs) -> Result<(), 
     let router = api::router(Arc::clone(&shared), address);
     println!("listening on http://{address}");
     axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(stop_requested())
         .await
-        .map_err(|e| Failure::Io(e.to_string()))
+        .map_err(|e| Failure::Io(e.to_string()))?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a service manager or `kill` sends): both end the server gracefully, with exit code 0.
+async fn stop_requested() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                eprintln!("cannot listen for SIGTERM ({error}); stop with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -336,7 +336,8 @@ const fn reached(upcasters: &[Upcaster], event_type: &str, version: u32, since: 
     let mut i = 0;
     while i < upcasters.len() {
         let step = &upcasters[i];
-        if step.to_type.is_some() && step.to_version == version && same(step.to_type(), event_type) {
+        if step.to_type.is_some() && step.to_version == version && same(step.to_type(), event_type)
+        {
             return true;
         }
         i += 1;

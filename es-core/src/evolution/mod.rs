@@ -50,9 +50,9 @@ mod schema_check;
 mod upcaster;
 
 pub use catalog::{EventCatalog, StoredEventType};
+pub use chain::check;
 #[doc(hidden)]
 pub use chain::{assert_reached, assert_upcasters};
-pub use chain::check;
 pub use decode::{decode, decode_payload, decode_text, decode_view, reads};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};
 pub use upcaster::{Transform, Upcaster, UpcasterError};

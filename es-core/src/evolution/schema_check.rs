@@ -19,9 +19,9 @@ type Decoder = Box<dyn Fn(&RecordedEvent) -> Option<Result<(), String>> + Send +
 /// use es_core::evolution::{SchemaCheck, Upcaster};
 /// use es_memory::InMemoryEventStore;
 ///
-/// // Today's code reads `SwitchedOn` v2; v1 events are in the store.
+/// // Today's code reads `SwitchedOn` v2 and claims none was stored before; v1 events are in the store.
 /// #[derive(DomainEvent)]
-/// enum Forgetful { #[event(version = 2)] SwitchedOn { lux: u32 } }
+/// enum Forgetful { #[event(version = 2, since = 2)] SwitchedOn { lux: u32 } }
 ///
 /// #[derive(DomainEvent)]
 /// #[event(upcasters = &[Upcaster::new("SwitchedOn", 1, |_| serde_json::json!({ "lux": 100 }))])]
