@@ -59,5 +59,6 @@ pub use schema::SchemaName;
 /// here, or on the same version.
 pub use sqlx;
 pub use store::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_STREAM_LOCK_TIMEOUT, PgEventStore, PgEventStoreBuilder,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_COUNT_CAP, DEFAULT_STREAM_LOCK_TIMEOUT, PgEventStore,
+    PgEventStoreBuilder,
 };

@@ -208,16 +208,18 @@ impl Sql {
             contains_event: format!(
                 "SELECT EXISTS (SELECT 1 FROM {s}.events WHERE event_id = $1 AND stream_id = $2)"
             ),
+            // At most $3 rows read: an operator's count stops at the cap (the caller estimates past it).
             count_after: format!(
-                "SELECT count(*) FROM {s}.events \
+                "SELECT count(*) FROM (SELECT 1 FROM {s}.events \
                  WHERE (transaction_id, global_position) > ($1::bigint::text::xid8, $2) \
-                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+                   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) LIMIT $3) capped"
             ),
             // Committed events at or above the horizon (visible to this snapshot, not yet to the feed), and the
             // backend whose transaction is the horizon (none for a prepared transaction).
             held_back: format!(
                 "WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin), \
-                 waiting AS (SELECT count(*) AS n FROM {s}.events, horizon WHERE transaction_id >= horizon.xmin) \
+                 waiting AS (SELECT count(*) AS n FROM (SELECT 1 FROM {s}.events, horizon \
+                   WHERE transaction_id >= horizon.xmin LIMIT $1) capped) \
                  SELECT waiting.n, a.pid, extract(epoch FROM now() - a.xact_start)::float8, a.state, \
                    a.application_name \
                  FROM waiting, horizon LEFT JOIN pg_stat_activity a \

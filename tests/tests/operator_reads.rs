@@ -77,3 +77,58 @@ async fn operator_reads_answer_after_every_backend_was_terminated() {
         store.report(std::slice::from_ref(&report)).await.unwrap();
     }
 }
+
+/// An operator's count reads at most `count_cap` events: up to it exact, past it estimated from positions (which
+/// also count an identity value a rolled-back append used), so a status or a metrics sample costs the same however
+/// far behind a projection is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_counts_are_exact_up_to_the_cap_and_estimated_from_positions_past_it() {
+    let capped = tests::pg_store_with(PgEventStore::builder().count_cap(10)).await;
+    let stream = StreamId::new("acct-1").unwrap();
+    for n in 0..12 {
+        capped
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![NewEvent::new("Posted", 1, serde_json::json!({ "n": n }))],
+            )
+            .await
+            .unwrap();
+    }
+    // An append that rolls back leaves a gap in the positions.
+    let mut tx = capped.pool().begin().await.unwrap();
+    tests::append_in_open_transaction(&mut tx, &capped, "acct-2", 0).await;
+    tx.rollback().await.unwrap();
+    for n in 12..25 {
+        capped
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![NewEvent::new("Posted", 1, serde_json::json!({ "n": n }))],
+            )
+            .await
+            .unwrap();
+    }
+    let start = es_core::Position::START;
+    assert_eq!(
+        capped.count_after(start).await.unwrap(),
+        26,
+        "25 events and the gap: an estimate"
+    );
+    let events = capped.read_all(start, 100).await.unwrap();
+    assert_eq!(
+        capped.count_after(events[19].position).await.unwrap(),
+        5,
+        "under the cap: exact"
+    );
+
+    let exact = PgEventStore::builder()
+        .schema(capped.schema().as_str())
+        .build(capped.pool().clone())
+        .unwrap();
+    assert_eq!(
+        exact.count_after(start).await.unwrap(),
+        25,
+        "under the default cap: exact"
+    );
+}

@@ -125,7 +125,9 @@ pub struct ProjectionStatus {
     /// The newest position in the store's global order when the status was taken.
     pub head: Option<Position>,
     /// Events it still has to see: those between the checkpoint and the head, and those committed but held back
-    /// behind an open transaction ([`held_back`](Self::held_back)).
+    /// behind an open transaction ([`held_back`](Self::held_back)). As the store's
+    /// [`count_after`](crate::EventStore::count_after) counts: on PostgreSQL exact up to a cap (100,000 by
+    /// default), estimated from positions past it, so that reading it costs the same however far behind.
     pub lag_events: u64,
     /// Committed events the global order holds back, and the transaction holding them; `None` when nothing waits.
     pub held_back: Option<HeldBack>,

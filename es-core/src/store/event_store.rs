@@ -179,7 +179,9 @@ pub trait EventStore: Send + Sync {
     }
 
     /// How many events `read_all` shows after `after` (a projection's lag). The default pages through `read_all`;
-    /// backends answer directly.
+    /// backends answer directly, and may bound the work: PostgreSQL counts exactly up to
+    /// `PgEventStoreBuilder::count_cap` events and estimates from positions past it (operators and the metrics
+    /// sampler call this every few seconds, however far behind a projection is).
     ///
     /// # Errors
     /// [`StoreError::Backend`].

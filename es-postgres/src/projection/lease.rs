@@ -498,13 +498,15 @@ impl LeaseSql {
             status: format!(
                 "SELECT p.partition, p.owner_name, p.epoch, p.claimed_at, \
                    extract(epoch FROM p.expires_at - clock_timestamp())::float8, \
-                   p.transaction_id::text::bigint, p.global_position, \
-                   (SELECT count(*) FROM {s}.events e \
-                    WHERE (e.transaction_id, e.global_position) > (p.transaction_id, p.global_position) \
-                      AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-                      AND {partition_expr} = p.partition) \
-                 FROM {t} p WHERE p.projection = $1 ORDER BY p.partition",
-                partition_expr = super::partitions::partition_sql("e.stream_id", "p.partitions"),
+                   p.transaction_id::text::bigint, p.global_position, c.scanned, c.matched \
+                 FROM {t} p CROSS JOIN LATERAL ( \
+                   SELECT count(*) AS scanned, count(*) FILTER (WHERE {partition_expr} = p.partition) AS matched \
+                   FROM (SELECT e.stream_id FROM {s}.events e \
+                     WHERE (e.transaction_id, e.global_position) > (p.transaction_id, p.global_position) \
+                       AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+                     ORDER BY e.transaction_id, e.global_position LIMIT $2) x) c \
+                 WHERE p.projection = $1 ORDER BY p.partition",
+                partition_expr = super::partitions::partition_sql("x.stream_id", "p.partitions"),
             ),
         }
     }

@@ -36,7 +36,9 @@ pub struct PartitionStatus {
     pub lease_left_secs: Option<f64>,
     /// Its checkpoint.
     pub checkpoint: Option<Position>,
-    /// Events of its streams after its checkpoint that the feed shows.
+    /// Events of its streams after its checkpoint that the feed shows: counted among the next
+    /// [`count_cap`](crate::PgEventStoreBuilder::count_cap) events of the feed; past them, its share of those applied
+    /// to the rest (an estimate).
     pub lag_events: u64,
 }
 
@@ -182,23 +184,57 @@ impl<P: PgProjection> PgPartitions<P> {
             i64,
             i64,
             i64,
+            i64,
         );
-        let rows: Vec<Row> = sqlx::query_as(&self.shared.sql.status)
-            .bind(&self.shared.projection)
-            .fetch_all(&self.shared.store.inner.pool)
-            .await
-            .map_err(backend("partition_status"))?;
+        let store = &self.shared.store;
+        let cap = store.inner.count_cap;
+        let rows: Vec<Row> = crate::error::retrying(&store.inner.pool, || {
+            sqlx::query_as(&self.shared.sql.status)
+                .bind(&self.shared.projection)
+                .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+                .fetch_all(&store.inner.pool)
+        })
+        .await
+        .map_err(backend("partition_status"))?;
+        // Each partition's lag is counted among the next `cap` events of the feed after its checkpoint; past them,
+        // its share of those is applied to the rest, estimated from positions.
+        let head = match rows
+            .iter()
+            .any(|row| u64::try_from(row.7).unwrap_or_default() >= cap)
+        {
+            true => es_core::EventStore::head(store).await?,
+            false => None,
+        };
         Ok(rows
             .into_iter()
             .map(
-                |(partition, owner, epoch, claimed_at, left, tx, pos, lag)| PartitionStatus {
-                    partition: u32::try_from(partition).unwrap_or_default(),
-                    owner: owner.filter(|_| left.is_some_and(|l| l > 0.0)),
-                    epoch,
-                    claimed_at,
-                    lease_left_secs: left,
-                    checkpoint: Some(position(tx, pos)).filter(|p| *p != Position::START),
-                    lag_events: u64::try_from(lag).unwrap_or_default(),
+                |(partition, owner, epoch, claimed_at, left, tx, pos, scanned, matched)| {
+                    let checkpoint = position(tx, pos);
+                    let (scanned, matched) = (
+                        u64::try_from(scanned).unwrap_or_default(),
+                        u64::try_from(matched).unwrap_or_default(),
+                    );
+                    let lag_events = match head {
+                        Some(head) if scanned >= cap => {
+                            let behind =
+                                head.prepare.saturating_sub(checkpoint.prepare).max(scanned);
+                            u64::try_from(
+                                u128::from(matched) * u128::from(behind)
+                                    / u128::from(scanned.max(1)),
+                            )
+                            .unwrap_or(u64::MAX)
+                        }
+                        _ => matched,
+                    };
+                    PartitionStatus {
+                        partition: u32::try_from(partition).unwrap_or_default(),
+                        owner: owner.filter(|_| left.is_some_and(|l| l > 0.0)),
+                        epoch,
+                        claimed_at,
+                        lease_left_secs: left,
+                        checkpoint: Some(checkpoint).filter(|p| *p != Position::START),
+                        lag_events,
+                    }
                 },
             )
             .collect())
