@@ -2,7 +2,7 @@
 //! so that the ratios hold on a noisy machine.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--quick] [--only memory|sqlite|postgres] [--database-url URL] [--nats-url URL] [--json PATH]
+//! cargo run --release -p es-bench -- [--quick] [--only memory|sqlite|postgres|scale] [--database-url URL] [--nats-url URL] [--json PATH]
 //! ```
 //! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS); `--nats-url` (else
 //! `NATS_URL`, else 127.0.0.1:4222). The bench works in a schema of its own (`es_bench_<pid>`) and a JetStream
@@ -17,6 +17,7 @@ mod projections;
 mod relay;
 mod report;
 mod sagas;
+mod scale;
 mod sqlite;
 mod stats;
 mod telemetry;
@@ -32,6 +33,8 @@ pub(crate) struct Options {
     pub(crate) latency_samples: usize,
     /// Events in the store for catch-up figures.
     pub(crate) catch_up_events: usize,
+    /// Events stored for the operator-read figures (`scale`).
+    pub(crate) scale_events: usize,
     database_url: String,
     nats_url: String,
     json: Option<String>,
@@ -45,6 +48,7 @@ impl Options {
             appends: 4_000,
             latency_samples: 300,
             catch_up_events: 100_000,
+            scale_events: 10_000_000,
             database_url: std::env::var("DATABASE_URL").unwrap_or_else(|_| {
                 "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned()
             }),
@@ -60,6 +64,7 @@ impl Options {
                     options.appends = 400;
                     options.latency_samples = 30;
                     options.catch_up_events = 10_000;
+                    options.scale_events = 200_000;
                 }
                 "--database-url" => {
                     options.database_url = args.next().ok_or("--database-url needs a URL")?
@@ -92,7 +97,7 @@ async fn main() -> ExitCode {
                 eprintln!("es-bench: {message}");
             }
             eprintln!(
-                "usage: es-bench [--quick] [--only memory|sqlite|postgres] [--database-url URL] [--nats-url URL] [--json PATH]"
+                "usage: es-bench [--quick] [--only memory|sqlite|postgres|scale] [--database-url URL] [--nats-url URL] [--json PATH]"
             );
             return ExitCode::from(2);
         }
@@ -120,6 +125,9 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send +
     }
     if runs("postgres") {
         figures.extend(postgres::run(options, &options.database_url).await?);
+    }
+    if runs("scale") {
+        figures.extend(scale::run(&options.database_url, options.scale_events).await?);
     }
     report::print_table(&figures);
     if let Some(path) = &options.json {
