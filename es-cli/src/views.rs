@@ -1,4 +1,6 @@
-//! What the CLI's `--json` prints and the admin page's JSON API answers: the same shapes.
+//! What the CLI's `--json` prints and the admin page's JSON API answers: the same shapes. A position is encoded one
+//! way everywhere, as [`Position`] serializes: `{"commit": C, "prepare": P}` (the text form `C/P` is what tables
+//! print and what `--to`, `?position=` and the page's inputs take).
 
 use crate::backend::Backend;
 use chrono::{DateTime, Utc};
@@ -9,7 +11,7 @@ use serde::Serialize;
 /// An event; its payload and metadata only when the operator asked for them.
 #[derive(Debug, Serialize)]
 pub(crate) struct EventView {
-    pub(crate) position: String,
+    pub(crate) position: Position,
     pub(crate) stream_id: String,
     pub(crate) version: Version,
     pub(crate) event_id: EventId,
@@ -25,7 +27,7 @@ pub(crate) struct EventView {
 impl EventView {
     pub(crate) fn of(event: &RecordedEvent, payloads: bool) -> Self {
         Self {
-            position: event.position.to_string(),
+            position: event.position,
             stream_id: event.stream_id.to_string(),
             version: event.version,
             event_id: event.event_id,
@@ -40,23 +42,18 @@ impl EventView {
     }
 }
 
-/// A dead letter, with its position as printed and, when asked for, its event's payload.
+/// A dead letter and, when asked for, its event's payload.
 #[derive(Debug, Serialize)]
 pub(crate) struct DeadLetterView {
     #[serde(flatten)]
     pub(crate) letter: DeadLetter,
-    pub(crate) at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) payload: Option<serde_json::Value>,
 }
 
 impl DeadLetterView {
     pub(crate) fn of(letter: DeadLetter, payload: Option<serde_json::Value>) -> Self {
-        Self {
-            at: letter.position.to_string(),
-            letter,
-            payload,
-        }
+        Self { letter, payload }
     }
 }
 

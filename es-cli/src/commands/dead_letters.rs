@@ -125,7 +125,7 @@ async fn show<S: Backend>(
     println!("projection  {}", l.projection);
     println!(
         "event       {} ({} v{} at {})",
-        l.event_id, l.stream_id, l.version, view.at
+        l.event_id, l.stream_id, l.version, l.position
     );
     println!("type        {}", l.event_type);
     println!("attempts    {}", l.attempts);

@@ -80,7 +80,7 @@ pub(crate) fn print_events<S: Backend>(
 pub(crate) fn print_event(view: &EventView) {
     println!(
         "{:<14} {} v{} {} (schema {}) {} {}",
-        view.position,
+        view.position.to_string(),
         view.stream_id,
         view.version,
         view.event_type,
