@@ -55,13 +55,18 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
     }
 }
 
-/// The `(type name, schema version, first version stored)` of each event type, as a slice's elements.
-fn history(shape: &Shape<'_>) -> TokenStream {
-    let events: Vec<&EventType> = match shape {
+/// The event types of `shape`.
+fn event_types<'s>(shape: &'s Shape<'_>) -> Vec<&'s EventType> {
+    match shape {
         Shape::Enum(variants) => variants.iter().map(|v| &v.event).collect(),
         Shape::Struct(event) => vec![event],
         Shape::Unsupported => Vec::new(),
-    };
+    }
+}
+
+/// The `(type name, schema version, first version stored)` of each event type, as a slice's elements.
+fn history(shape: &Shape<'_>) -> TokenStream {
+    let events = event_types(shape);
     let names = events.iter().map(|e| &e.name);
     let versions = events.iter().map(|e| e.version);
     let since = events.iter().map(|e| e.since);
@@ -70,11 +75,7 @@ fn history(shape: &Shape<'_>) -> TokenStream {
 
 /// The `(type name, schema version)` pairs the code reads, as a slice's elements.
 fn schema(shape: &Shape<'_>) -> TokenStream {
-    let events: Vec<&EventType> = match shape {
-        Shape::Enum(variants) => variants.iter().map(|v| &v.event).collect(),
-        Shape::Struct(event) => vec![event],
-        Shape::Unsupported => Vec::new(),
-    };
+    let events = event_types(shape);
     let names = events.iter().map(|e| &e.name);
     let versions = events.iter().map(|e| e.version);
     quote!(#((#names, #versions)),*)

@@ -94,6 +94,25 @@ impl PrivatePostgres {
         self.pg_ctl(&["-o", &self.options(), "start"]);
     }
 
+    /// Terminates every client backend but `spare` (and the one asking), as an operator or a failover would;
+    /// returns how many.
+    pub async fn terminate_all(&self, spare: Option<i32>) -> i64 {
+        use sqlx::Connection;
+        let mut admin = sqlx::PgConnection::connect(&self.url())
+            .await
+            .expect("an admin connection");
+        let killed: i64 = sqlx::query_scalar(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE pid <> pg_backend_pid() AND pid IS DISTINCT FROM $1 AND backend_type = 'client backend'",
+        )
+        .bind(spare)
+        .fetch_one(&mut admin)
+        .await
+        .expect("terminate the backends");
+        admin.close().await.expect("close the admin connection");
+        killed
+    }
+
     /// `pg_ctl` on this server's data directory, waiting for it, with the server's output to the log file (a server
     /// started without `-l` would keep this process's output pipes open).
     fn pg_ctl(&self, args: &[&str]) {

@@ -8,22 +8,7 @@ use es_core::control::{ControlStore, Operator, ProjectionReport};
 use es_core::projection::DeadLetterStore;
 use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
 use es_postgres::PgEventStore;
-use sqlx::{Connection, PgConnection};
 use tests::private_pg::PrivatePostgres;
-
-/// Terminates every client backend but the caller's.
-async fn terminate_all(server: &PrivatePostgres) -> i64 {
-    let mut admin = PgConnection::connect(&server.url()).await.unwrap();
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE pid <> pg_backend_pid() AND backend_type = 'client backend'",
-    )
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
-    admin.close().await.unwrap();
-    killed
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_reads_answer_after_every_backend_was_terminated() {
@@ -62,7 +47,7 @@ async fn operator_reads_answer_after_every_backend_was_terminated() {
         for read in futures::future::join_all(warm).await {
             read.unwrap();
         }
-        assert!(terminate_all(&server).await > 0, "round {round}");
+        assert!(server.terminate_all(None).await > 0, "round {round}");
         let overview = operator
             .projections()
             .await
@@ -78,37 +63,30 @@ async fn operator_reads_answer_after_every_backend_was_terminated() {
     }
 }
 
+/// One event per append to `acct-1`, for each of `numbers`.
+async fn post(store: &PgEventStore, numbers: std::ops::Range<u32>) {
+    let stream = StreamId::new("acct-1").unwrap();
+    for n in numbers {
+        let event = NewEvent::new("Posted", 1, serde_json::json!({ "n": n }));
+        store
+            .append(&stream, ExpectedVersion::Any, vec![event])
+            .await
+            .unwrap();
+    }
+}
+
 /// An operator's count reads at most `count_cap` events: up to it exact, past it estimated from positions (which
 /// also count an identity value a rolled-back append used), so a status or a metrics sample costs the same however
 /// far behind a projection is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lag_counts_are_exact_up_to_the_cap_and_estimated_from_positions_past_it() {
     let capped = tests::pg_store_with(PgEventStore::builder().count_cap(10)).await;
-    let stream = StreamId::new("acct-1").unwrap();
-    for n in 0..12 {
-        capped
-            .append(
-                &stream,
-                ExpectedVersion::Any,
-                vec![NewEvent::new("Posted", 1, serde_json::json!({ "n": n }))],
-            )
-            .await
-            .unwrap();
-    }
+    post(&capped, 0..12).await;
     // An append that rolls back leaves a gap in the positions.
     let mut tx = capped.pool().begin().await.unwrap();
     tests::append_in_open_transaction(&mut tx, &capped, "acct-2", 0).await;
     tx.rollback().await.unwrap();
-    for n in 12..25 {
-        capped
-            .append(
-                &stream,
-                ExpectedVersion::Any,
-                vec![NewEvent::new("Posted", 1, serde_json::json!({ "n": n }))],
-            )
-            .await
-            .unwrap();
-    }
+    post(&capped, 12..25).await;
     let start = es_core::Position::START;
     assert_eq!(
         capped.count_after(start).await.unwrap(),

@@ -88,21 +88,6 @@ async fn write_steadily(store: PgEventStore, batches: usize) -> (Totals, Positio
     (expected, last)
 }
 
-/// Terminates every other client backend of the server but `spare`; returns how many.
-async fn terminate_all(server: &PrivatePostgres, spare: Option<i32>) -> i64 {
-    let mut admin = PgConnection::connect(&server.url()).await.unwrap();
-    let killed: i64 = sqlx::query_scalar(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
-         WHERE pid <> pg_backend_pid() AND pid IS DISTINCT FROM $1 AND backend_type = 'client backend'",
-    )
-    .bind(spare)
-    .fetch_one(&mut admin)
-    .await
-    .unwrap();
-    admin.close().await.unwrap();
-    killed
-}
-
 /// Maintenance gone wrong: the events table locked for a while, every other backend terminated meanwhile.
 async fn lock_and_terminate(server: &PrivatePostgres) {
     let mut admin = PgConnection::connect(&server.url()).await.unwrap();
@@ -116,7 +101,7 @@ async fn lock_and_terminate(server: &PrivatePostgres) {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    terminate_all(server, Some(pid)).await;
+    server.terminate_all(Some(pid)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     tx.commit().await.unwrap();
     admin.close().await.unwrap();
@@ -155,7 +140,7 @@ async fn a_transactional_projection_resumes_by_itself_after_every_kind_of_outage
     ));
     for round in 0..5u64 {
         tokio::time::sleep(Duration::from_millis(50 + fastrand::u64(0..250))).await;
-        let killed = terminate_all(&server, None).await;
+        let killed = server.terminate_all(None).await;
         assert!(killed > 0, "round {round}: nothing to terminate");
     }
     resumed.push((
