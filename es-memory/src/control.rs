@@ -74,10 +74,10 @@ impl ControlStore for InMemoryEventStore {
 
     async fn answer(&self, id: u64, answer: ControlAnswer) -> Result<(), StoreError> {
         let mut control = self.shared.control.lock();
-        if let Some((_, state)) = control.requests.get_mut(&id) {
-            if !matches!(state, RequestState::Answered { .. }) {
-                *state = RequestState::Answered { answer };
-            }
+        if let Some((_, state)) = control.requests.get_mut(&id)
+            && !matches!(state, RequestState::Answered { .. })
+        {
+            *state = RequestState::Answered { answer };
         }
         Ok(())
     }

@@ -125,10 +125,10 @@ impl EventStore for InMemoryEventStore {
             log.append(stream, expected, events, &self.shared.limits)
                 .map(|result| (result, log.head()))
         };
-        if let Ok((result, head)) = &appended {
-            if !result.replayed {
-                self.shared.head.send_replace(*head);
-            }
+        if let Ok((result, head)) = &appended
+            && !result.replayed
+        {
+            self.shared.head.send_replace(*head);
         }
         let result = appended.map(|(result, _)| result);
         es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());

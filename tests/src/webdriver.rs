@@ -108,13 +108,13 @@ impl Browser {
         let started = Instant::now();
         let mut last = None;
         while started.elapsed() < within {
-            if let Some(element) = self.find(selector) {
-                if let Some(text) = self.text(&element) {
-                    if check(&text) {
-                        return text;
-                    }
-                    last = Some(text);
+            if let Some(element) = self.find(selector)
+                && let Some(text) = self.text(&element)
+            {
+                if check(&text) {
+                    return text;
                 }
+                last = Some(text);
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -136,10 +136,10 @@ impl Browser {
         while started.elapsed() < within {
             if let Some(element) = self.find(selector) {
                 let path = self.session(&format!("/element/{}/attribute/{attribute}", element.0));
-                if let Ok((200, value)) = request(self.port, "GET", &path, None) {
-                    if let Some(text) = value["value"].as_str().filter(|t| check(t)) {
-                        return text.to_owned();
-                    }
+                if let Ok((200, value)) = request(self.port, "GET", &path, None)
+                    && let Some(text) = value["value"].as_str().filter(|t| check(t))
+                {
+                    return text.to_owned();
                 }
             }
             std::thread::sleep(Duration::from_millis(100));

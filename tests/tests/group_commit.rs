@@ -104,7 +104,13 @@ async fn concurrent_appends_keep_their_own_outcomes(tasks: usize) {
     }
 
     // Each stream holds exactly its good appends, in order.
-    let good_rounds = |task: usize| if task % 4 == 0 { ROUNDS } else { ROUNDS / 2 };
+    let good_rounds = |task: usize| {
+        if task.is_multiple_of(4) {
+            ROUNDS
+        } else {
+            ROUNDS / 2
+        }
+    };
     for task in 0..tasks {
         let stream = StreamId::new(format!("task-{task}")).unwrap();
         let events = store

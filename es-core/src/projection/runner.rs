@@ -578,10 +578,10 @@ impl RunningProjections {
                 }
             }
         }
-        if let Some(mut agent) = self.agent {
-            if tokio::time::timeout_at(deadline, &mut agent).await.is_err() {
-                agent.abort();
-            }
+        if let Some(mut agent) = self.agent
+            && tokio::time::timeout_at(deadline, &mut agent).await.is_err()
+        {
+            agent.abort();
         }
     }
 }
@@ -707,10 +707,10 @@ enum Woke {
 
 /// Waits until the feed hands out another page (forever without a feed).
 async fn moved(progress: &mut Option<watch::Receiver<Position>>) {
-    if let Some(progress) = progress {
-        if progress.changed().await.is_ok() {
-            return;
-        }
+    if let Some(progress) = progress
+        && progress.changed().await.is_ok()
+    {
+        return;
     }
     std::future::pending().await
 }
@@ -1374,18 +1374,17 @@ impl Task {
     /// Handles one dead letter again; under [`FailurePolicy::ParkStream`] only the first of its stream.
     async fn redrive_one(&mut self, event_id: EventId) -> Result<bool, RunnerError> {
         let (letter, letters) = self.letter(event_id).await?;
-        if self.worker.options().failure_policy == FailurePolicy::ParkStream {
-            if let Some(earlier) = letters
+        if self.worker.options().failure_policy == FailurePolicy::ParkStream
+            && let Some(earlier) = letters
                 .iter()
                 .find(|l| l.stream_id == letter.stream_id && l.position < letter.position)
-            {
-                return Err(RunnerError::ParkedBehind {
-                    name: self.worker.name().to_owned(),
-                    event_id,
-                    stream: letter.stream_id.clone(),
-                    earlier: earlier.event_id,
-                });
-            }
+        {
+            return Err(RunnerError::ParkedBehind {
+                name: self.worker.name().to_owned(),
+                event_id,
+                stream: letter.stream_id.clone(),
+                earlier: earlier.event_id,
+            });
         }
         let handled = self.redrive_letter(&letter).await?;
         self.recount_letters().await?;

@@ -15,12 +15,12 @@ pub(crate) const TRACEPARENT: &str = "traceparent";
 /// Writes the current span's trace context into `metadata` unless it carries one already.
 pub(crate) fn stamp(metadata: &mut Metadata) {
     #[cfg(feature = "opentelemetry")]
-    if metadata.traceparent().is_none() {
-        if let Some(traceparent) = current_traceparent() {
-            metadata
-                .extra
-                .insert(TRACEPARENT.to_owned(), traceparent.into());
-        }
+    if metadata.traceparent().is_none()
+        && let Some(traceparent) = current_traceparent()
+    {
+        metadata
+            .extra
+            .insert(TRACEPARENT.to_owned(), traceparent.into());
     }
     #[cfg(not(feature = "opentelemetry"))]
     let _ = metadata;

@@ -213,10 +213,10 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         conn: &'c mut PgConnection,
     ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, Failure> {
         let mut tx = Connection::begin(conn).await?;
-        if let Some(Ok(model)) = &self.model {
-            if !model.still_current(&mut tx).await? {
-                return Err(Failure::Retired(model.retired()));
-            }
+        if let Some(Ok(model)) = &self.model
+            && !model.still_current(&mut tx).await?
+        {
+            return Err(Failure::Retired(model.retired()));
         }
         Ok(tx)
     }
@@ -591,10 +591,10 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
     }
 
     async fn release(&mut self) {
-        if let Claim::Lease(lease) = &mut self.claim {
-            if let Err(error) = lease.release().await {
-                tracing::warn!(projection = %self.name, %error, "could not release the partition; it expires by itself");
-            }
+        if let Claim::Lease(lease) = &mut self.claim
+            && let Err(error) = lease.release().await
+        {
+            tracing::warn!(projection = %self.name, %error, "could not release the partition; it expires by itself");
         }
         if let Some(conn) = self.conn.take() {
             let _ = conn.close().await;
