@@ -216,23 +216,19 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
     nats.stop();
     deposits(&store, 100).await;
     let relay_name = format!("relay-{}", config.subject_prefix);
-    let counted = |name: &str| -> u64 {
-        snapshotter
-            .snapshot()
-            .into_vec()
-            .iter()
-            .filter(|(key, ..)| {
-                key.key().name() == name
-                    && key
-                        .key()
-                        .labels()
-                        .any(|l| l.key() == "relay" && l.value() == relay_name)
-            })
-            .map(|(.., value)| match value {
-                metrics_util::debugging::DebugValue::Counter(n) => *n,
-                _ => 0,
-            })
-            .sum()
+    // A snapshot takes the counters' values and sets them to 0: keep the running totals.
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    let mut counted = |name: &str| -> u64 {
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let ours = key
+                .key()
+                .labels()
+                .any(|l| l.key() == "relay" && l.value() == relay_name);
+            if let (true, metrics_util::debugging::DebugValue::Counter(n)) = (ours, value) {
+                *totals.entry(key.key().name().to_owned()).or_default() += n;
+            }
+        }
+        totals.get(name).copied().unwrap_or(0)
     };
     let deadline = tokio::time::Instant::now() + WAIT;
     while counted(es_core::telemetry::RELAY_BROKER_ERRORS) == 0 {
