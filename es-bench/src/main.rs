@@ -74,8 +74,8 @@ impl Options {
                 "--only" => {
                     let section = args
                         .next()
-                        .ok_or("--only needs memory, sqlite or postgres")?;
-                    if !["memory", "sqlite", "postgres"].contains(&section.as_str()) {
+                        .ok_or("--only needs memory, sqlite, postgres or scale")?;
+                    if !["memory", "sqlite", "postgres", "scale"].contains(&section.as_str()) {
                         return Err(format!("unknown section `{section}`"));
                     }
                     options.only = Some(section);
