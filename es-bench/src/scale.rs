@@ -1,5 +1,8 @@
 //! Operator reads at scale: what a projection's lag costs to read (a status, a metrics sample, the operator
 //! overview) with many events stored, against the plain `count(*)` over the lag that such a read used to be.
+//!
+//! The fill inserts a million rows per transaction: while one runs, every reader of the global order on the same
+//! server waits behind it (as for any long write transaction), so do not run it beside other work on that server.
 
 use std::time::{Duration, Instant};
 
