@@ -4,7 +4,7 @@
 //! The fill inserts a million rows per transaction: while one runs, every reader of the global order on the same
 //! server waits behind it (as for any long write transaction), so do not run it beside other work on that server.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use es_core::{EventStore, Position};
 use es_postgres::PgEventStore;
@@ -15,8 +15,6 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Rows per fill statement.
 const FILL_CHUNK: usize = 1_000_000;
-/// Reads per figure (the median is reported).
-const SAMPLES: usize = 5;
 
 pub(crate) async fn run(url: &str, events: usize) -> Result<Vec<Figure>, Error> {
     let schema = format!("es_bench_scale_{}", std::process::id());
@@ -68,7 +66,7 @@ async fn figures(store: &PgEventStore, schema: &str, events: usize) -> Result<Ve
         ("half the log behind", halfway),
         ("a new projection, the whole log behind", Position::START),
     ] {
-        let ours = median(|| async {
+        let ours = crate::load::median(|| async {
             store
                 .count_after(after)
                 .await
@@ -76,7 +74,7 @@ async fn figures(store: &PgEventStore, schema: &str, events: usize) -> Result<Ve
                 .map_err(Error::from)
         })
         .await?;
-        let raw = median(|| async {
+        let raw = crate::load::median(|| async {
             sqlx::query_scalar::<_, i64>(&plain)
                 .bind(after.commit as i64)
                 .bind(after.prepare as i64)
@@ -90,26 +88,11 @@ async fn figures(store: &PgEventStore, schema: &str, events: usize) -> Result<Ve
             Figure::new(format!("postgres: read a projection's lag, {what}"), ms(ours), "ms")
                 .against("the plain count(*) over the lag it used to be", ms(raw))
                 .note(format!(
-                    "{events} events stored; exact up to count_cap (100,000), estimated from positions past it; median of {SAMPLES}"
+                    "{events} events stored; exact up to count_cap (100,000), estimated from positions past it; median of 7"
                 )),
         );
     }
     Ok(figures)
-}
-
-async fn median<F, Fut>(mut read: F) -> Result<Duration, Error>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), Error>>,
-{
-    let mut samples = Vec::with_capacity(SAMPLES);
-    for _ in 0..SAMPLES {
-        let started = Instant::now();
-        read().await?;
-        samples.push(started.elapsed());
-    }
-    samples.sort();
-    Ok(samples[SAMPLES / 2])
 }
 
 fn ms(duration: Duration) -> f64 {

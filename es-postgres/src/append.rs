@@ -35,6 +35,15 @@ pub(crate) enum Outcome {
     Busy,
 }
 
+impl Outcome {
+    /// The one outcome of a call that carried a single append (`busy` when the stream is held).
+    pub(crate) fn single(mut outcomes: Vec<Outcome>) -> Outcome {
+        outcomes
+            .pop()
+            .unwrap_or_else(|| Outcome::Done(Err(unexpected("missing outcome row".to_owned()))))
+    }
+}
+
 /// One append waiting to be written: the arguments of `EventStore::append`, already validated.
 #[derive(Debug)]
 pub(crate) struct Request {
@@ -53,27 +62,23 @@ pub(crate) async fn call(
     call_with(conn, sql, group, None).await
 }
 
-/// One append alone, waiting at most `wait` for its stream's lock: past it, [`StoreError::StreamLocked`].
+/// One append alone, waiting at most `wait` for its stream's lock: past it, [`StoreError::StreamLocked`] as its
+/// outcome.
 pub(crate) async fn call_waiting(
     conn: &mut PgConnection,
     sql: &AppendSql,
     request: &Request,
     wait: std::time::Duration,
-) -> Result<Result<AppendResult, StoreError>, sqlx::Error> {
+) -> Result<Vec<Outcome>, sqlx::Error> {
     let started = std::time::Instant::now();
-    let outcome = call_with(conn, sql, std::slice::from_ref(request), Some(wait)).await;
-    match outcome {
-        Ok(mut outcomes) => Ok(match outcomes.pop() {
-            Some(Outcome::Done(outcome)) => outcome,
-            Some(Outcome::Busy) | None => Err(unexpected("busy outcome while waiting".to_owned())),
-        }),
+    match call_with(conn, sql, std::slice::from_ref(request), Some(wait)).await {
         Err(error) if sqlstate(&error).as_deref() == Some(LOCK_NOT_AVAILABLE) => {
-            Ok(Err(StoreError::StreamLocked {
+            Ok(vec![Outcome::Done(Err(StoreError::StreamLocked {
                 stream: request.stream.clone(),
                 waited: started.elapsed(),
-            }))
+            }))])
         }
-        Err(error) => Err(error),
+        other => other,
     }
 }
 

@@ -26,7 +26,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 use tokio::sync::oneshot;
 
 use crate::append::{self, AppendSql, Outcome, Request};
-use crate::error::{backend, connection_lost};
+use crate::error::connection_lost;
 
 /// The most appends one call carries.
 const MAX_GROUP_APPENDS: usize = 64;
@@ -154,9 +154,7 @@ impl Committer {
                 for request in &requests {
                     outcomes.push(
                         match self.call(Call::Group(std::slice::from_ref(request))).await {
-                            Ok(mut outcome) => outcome.pop().unwrap_or_else(|| {
-                                Outcome::Done(Err(backend("append")(sqlx::Error::RowNotFound)))
-                            }),
+                            Ok(outcome) => Outcome::single(outcome),
                             Err(error) => Outcome::Done(Err(append::failed(error, request))),
                         },
                     );
@@ -212,11 +210,17 @@ impl Committer {
             let Some((request, reply)) = next else {
                 return;
             };
-            let outcome = match self.call(Call::Waiting(&request)).await {
-                Ok(mut outcome) => match outcome.pop() {
-                    Some(Outcome::Done(outcome)) => outcome,
-                    Some(Outcome::Busy) | None => Err(backend("append")(sqlx::Error::RowNotFound)),
-                },
+            let outcome = match self
+                .call(Call::Waiting(&request))
+                .await
+                .map(Outcome::single)
+            {
+                Ok(Outcome::Done(outcome)) => outcome,
+                // append_waiting holds the stream's lock when it tries it: never busy.
+                Ok(Outcome::Busy) => Err(StoreError::StreamLocked {
+                    stream: request.stream.clone(),
+                    waited: self.lock_wait,
+                }),
                 Err(error) => Err(append::failed(error, &request)),
             };
             let _ = reply.send(outcome);
@@ -261,9 +265,7 @@ impl Committer {
         let result = match call {
             Call::Group(requests) => append::call(&mut conn, &self.sql, requests).await,
             Call::Waiting(request) => {
-                append::call_waiting(&mut conn, &self.sql, request, self.lock_wait)
-                    .await
-                    .map(|outcome| vec![Outcome::Done(outcome)])
+                append::call_waiting(&mut conn, &self.sql, request, self.lock_wait).await
             }
         };
         match &result {

@@ -169,6 +169,20 @@ impl PgEventStoreBuilder {
     /// open transaction, a partition's lag. Up to it a count is exact; past it, it is estimated from positions (the
     /// difference of global positions, which also counts the identity values of appends that rolled back), so an
     /// operator's read costs the same at 10 million events as at 10 thousand.
+    ///
+    /// ```no_run
+    /// # #[allow(dead_code)] async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use es_core::{EventStore, Position};
+    /// use es_postgres::PgEventStore;
+    ///
+    /// let store = PgEventStore::builder()
+    ///     .count_cap(10_000)
+    ///     .connect("postgres://app@127.0.0.1/app")
+    ///     .await?;
+    /// // Exact up to 10,000 events behind; past that, estimated from the head's position.
+    /// let lag = store.count_after(Position::START).await?;
+    /// # let _ = lag; Ok(()) }
+    /// ```
     pub fn count_cap(mut self, cap: u64) -> Self {
         self.count_cap = cap.max(1);
         self

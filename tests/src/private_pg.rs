@@ -94,6 +94,18 @@ impl PrivatePostgres {
         self.pg_ctl(&["-o", &self.options(), "start"]);
     }
 
+    /// A store in schema `es` of this server (4 connections, migrated).
+    pub async fn store(&self) -> es_postgres::PgEventStore {
+        let store = es_postgres::PgEventStore::builder()
+            .schema("es")
+            .max_connections(4)
+            .connect(&self.url())
+            .await
+            .expect("a store on the private server");
+        store.migrate().await.expect("migrate the private server");
+        store
+    }
+
     /// Terminates every client backend but `spare` (and the one asking), as an operator or a failover would;
     /// returns how many.
     pub async fn terminate_all(&self, spare: Option<i32>) -> i64 {

@@ -13,13 +13,7 @@ use tests::private_pg::PrivatePostgres;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_reads_answer_after_every_backend_was_terminated() {
     let server = PrivatePostgres::start();
-    let store = PgEventStore::builder()
-        .schema("es")
-        .max_connections(4)
-        .connect(&server.url())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = server.store().await;
     let stream = StreamId::new("acct-1").unwrap();
     store
         .append(

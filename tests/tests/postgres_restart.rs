@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use es_core::{EventStore, Metadata, Position, Repository};
-use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand};
 use tests::private_pg::PrivatePostgres;
 
@@ -15,13 +14,7 @@ const BOUND: std::time::Duration = std::time::Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_and_reads_go_on_after_a_server_restart() {
     let server = PrivatePostgres::start();
-    let store = PgEventStore::builder()
-        .schema("es")
-        .max_connections(4)
-        .connect(&server.url())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let store = server.store().await;
     let accounts = Repository::<Account, _>::new(store.clone());
     let open = AccountCommand::Open {
         owner: "Ada".into(),
