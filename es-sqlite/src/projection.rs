@@ -98,9 +98,9 @@ pub trait SqliteProjection: Send + Sync + 'static {
 
 /// Runs a [`SqliteProjection`] for a [`ProjectionRunner`](es_core::ProjectionRunner): each batch, its read-model
 /// writes and the checkpoint's compare-and-set in one `BEGIN IMMEDIATE` transaction. One process at a time runs
-/// it: the active worker holds a lease in the file (10 s by default, renewed by each batch and every third of it when idle); the others stand
-/// by and take over when the lease runs out. A batch holds the file's write lock while it runs: keep batches short
-/// when appends must stay fast.
+/// it: the active worker holds a lease in the file (10 s by default, renewed by each batch and every third of it
+/// when idle); the others stand by and take over when the lease runs out. A batch holds the file's write lock while
+/// it runs: keep batches short when appends must stay fast.
 #[derive(Debug)]
 pub struct SqliteProjectionWorker<P> {
     store: SqliteEventStore,
