@@ -3,12 +3,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use es_core::{Aggregate, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StreamId};
+use es_core::{
+    Aggregate, DomainEvent, EventStore, ExpectedVersion, Metadata, NewEvent, Repository, StreamId,
+};
 
 use crate::projections::Tick;
 use crate::stats::rate;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The meter's event: a tick of the same shape as the projections' [`Tick`], in the meter's category.
+#[derive(DomainEvent)]
+#[event(aggregate = Meter)]
+pub(crate) enum MeterEvent {
+    /// The n-th tick.
+    Ticked {
+        /// Its number.
+        n: u64,
+    },
+}
 
 /// A meter that ticks once per command: the smallest aggregate with a real decision.
 #[derive(Default, Clone)]
@@ -18,15 +31,15 @@ pub(crate) struct Meter {
 
 impl Aggregate for Meter {
     const CATEGORY: &'static str = "meter";
-    type Event = Tick;
+    type Event = MeterEvent;
     type Command = ();
     type Error = std::convert::Infallible;
 
-    fn handle(&self, _: &()) -> Result<Vec<Tick>, Self::Error> {
-        Ok(vec![Tick::Ticked { n: self.ticks + 1 }])
+    fn handle(&self, _: &()) -> Result<Vec<MeterEvent>, Self::Error> {
+        Ok(vec![MeterEvent::Ticked { n: self.ticks + 1 }])
     }
 
-    fn apply(mut self, _: &Tick) -> Self {
+    fn apply(mut self, _: &MeterEvent) -> Self {
         self.ticks += 1;
         self
     }

@@ -79,7 +79,9 @@ impl From<Uuid> for EventId {
 /// Derive it with `#[derive(DomainEvent)]` (feature `derive`, on by default): on an enum each variant is one
 /// event type named after the variant (`#[event(rename = "...")]` to choose), with schema version 1
 /// (`#[event(version = N)]`; a version above 1 needs upcasters from version 1, or `since = N` when no event of the
-/// type was stored before version N: else it does not compile); on the type, `#[event(category = "...")]` and
+/// type was stored before version N: else it does not compile); on the type, `#[event(aggregate = Order)]` (the
+/// aggregate's [`CATEGORY`](crate::Aggregate::CATEGORY): required of an aggregate's event type, see
+/// [`Repository::new`](crate::Repository::new)), `#[event(category = "...")]` for categories of other writers, and
 /// `#[event(upcasters = ...)]`. The payload of a variant with named fields is an object of those fields; of a
 /// one-field tuple variant, the field's own JSON; of a unit variant, `{}`. On a struct (which must implement
 /// serde's `Serialize` and `Deserialize`) the struct is the one event type.
@@ -109,9 +111,10 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// Every event type name this type decodes, in declaration order.
     const EVENT_TYPES: &'static [&'static str];
 
-    /// The stream categories its events are stored in (`#[event(category = "order")]` on the type; the
-    /// aggregate's [`CATEGORY`](crate::Aggregate::CATEGORY)): projections reading this type see only events of
-    /// these categories. Empty (the default): every category.
+    /// The stream categories its events are stored in (`#[event(aggregate = Order)]` on the type for the
+    /// aggregate's [`CATEGORY`](crate::Aggregate::CATEGORY), `#[event(category = "order")]` for any other):
+    /// projections reading this type see only events of these categories. Empty (the default, allowed only for
+    /// types no aggregate records, such as a read model's view of several): every category.
     const CATEGORIES: &'static [&'static str] = &[];
 
     /// The type's schema history: the [`Upcaster`](crate::evolution::Upcaster)s that bring payloads stored by

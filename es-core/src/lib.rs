@@ -13,6 +13,7 @@
 //! struct Account { open: bool, balance: u64 }
 //!
 //! #[derive(Debug, PartialEq, DomainEvent)]
+//! #[event(aggregate = Account)]
 //! enum AccountEvent { Opened, Deposited { amount: u64 } }
 //!
 //! enum AccountCommand { Open, Deposit(u64) }

@@ -13,6 +13,8 @@ pub(crate) struct Input<'a> {
     pub(crate) shape: Shape<'a>,
     /// From `#[event(category = "...")]` on the type.
     pub(crate) categories: Vec<String>,
+    /// From `#[event(aggregate = Path)]` on the type: their `CATEGORY`s join `categories`.
+    pub(crate) aggregates: Vec<syn::Path>,
     /// From `#[event(upcasters = EXPR)]` on the type.
     pub(crate) upcasters: Option<syn::Expr>,
 }
@@ -61,6 +63,7 @@ impl<'a> Input<'a> {
         let container = attr::parse(&input.attrs, errors);
         let categories = container.categories.iter().map(|c| c.value()).collect();
         let upcasters = container.upcasters.clone();
+        let aggregates = container.aggregates.clone();
         let shape = match &input.data {
             Data::Enum(data) => {
                 let misplaced = container
@@ -84,11 +87,12 @@ impl<'a> Input<'a> {
                             .categories
                             .first()
                             .map(|c| c.span())
+                            .or(attrs.aggregates.first().map(|a| a.span()))
                             .or(attrs.upcasters.as_ref().map(|u| u.span()));
                         if let Some(span) = misplaced {
                             errors.push(syn::Error::new(
                                 span,
-                                "`category`/`upcasters` belong to the whole type: put them on the enum",
+                                "`aggregate`/`category`/`upcasters` belong to the whole type: put them on the enum",
                             ));
                         }
                         Variant {
@@ -114,6 +118,7 @@ impl<'a> Input<'a> {
             generics: &input.generics,
             shape,
             categories,
+            aggregates,
             upcasters,
         }
     }

@@ -1,4 +1,5 @@
-//! Parsing of `#[event(rename = "...", version = N, since = N)]` and `#[event(category = "...", upcasters = EXPR)]`.
+//! Parsing of `#[event(rename = "...", version = N, since = N)]` and
+//! `#[event(aggregate = Path, category = "...", upcasters = EXPR)]`.
 
 use syn::spanned::Spanned;
 use syn::{Attribute, LitInt, LitStr};
@@ -12,6 +13,8 @@ pub(crate) struct EventAttr {
     pub(crate) since: Option<(u32, proc_macro2::Span)>,
     /// `category = "..."`, as often as written: the stream categories the type's events live in.
     pub(crate) categories: Vec<LitStr>,
+    /// `aggregate = Path`, as often as written: aggregates whose `CATEGORY` the type's events live in.
+    pub(crate) aggregates: Vec<syn::Path>,
     /// `upcasters = EXPR`: a constant `&[Upcaster]`, the type's schema history.
     pub(crate) upcasters: Option<syn::Expr>,
     /// Where the attribute was written, to point errors about its placement at it.
@@ -40,6 +43,9 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                     ));
                 }
                 out.categories.push(lit);
+                Ok(())
+            } else if meta.path.is_ident("aggregate") {
+                out.aggregates.push(meta.value()?.parse()?);
                 Ok(())
             } else if meta.path.is_ident("upcasters") {
                 let expr: syn::Expr = meta.value()?.parse()?;
@@ -72,7 +78,7 @@ pub(crate) fn parse(attrs: &[Attribute], errors: &mut Errors) -> EventAttr {
                 Ok(())
             } else {
                 Err(meta.error(
-                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N`, `since = N`, `category = \"...\"` or `upcasters = ...`",
+                    "unknown `event` attribute; expected `rename = \"...\"`, `version = N`, `since = N`, `aggregate = Type`, `category = \"...\"` or `upcasters = ...`",
                 ))
             }
         });

@@ -8,6 +8,7 @@ use crate::ast::{EventType, Input, Payload, Shape, Variant};
 pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
     let ident = input.ident;
     let categories = &input.categories;
+    let aggregates = &input.aggregates;
     let body = match &input.shape {
         Shape::Enum(variants) => enum_body(variants),
         Shape::Struct(event) => struct_body(event),
@@ -46,7 +47,8 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
             use ::es_core::__private::serde_json as __json;
             #[automatically_derived]
             impl ::es_core::DomainEvent for #ident {
-                const CATEGORIES: &'static [&'static str] = &[#(#categories),*];
+                const CATEGORIES: &'static [&'static str] =
+                    &[#(<#aggregates as ::es_core::Aggregate>::CATEGORY,)* #(#categories),*];
                 #upcasters
                 #body
             }

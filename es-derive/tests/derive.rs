@@ -164,3 +164,27 @@ fn categories_come_from_the_type_attribute() {
     assert_eq!(OrderEvent::CATEGORIES, ["order", "archived"]);
     assert!(AnyEvent::CATEGORIES.is_empty());
 }
+
+#[test]
+fn an_aggregate_lends_its_category() {
+    #[derive(Default, Clone)]
+    struct Parcel;
+    impl es_core::Aggregate for Parcel {
+        const CATEGORY: &'static str = "parcel";
+        type Event = ParcelEvent;
+        type Command = ();
+        type Error = std::convert::Infallible;
+        fn handle(&self, _: &()) -> Result<Vec<ParcelEvent>, Self::Error> {
+            Ok(vec![])
+        }
+        fn apply(self, _: &ParcelEvent) -> Self {
+            self
+        }
+    }
+    #[derive(DomainEvent)]
+    #[event(aggregate = Parcel, category = "returns")]
+    enum ParcelEvent {
+        Sent,
+    }
+    assert_eq!(ParcelEvent::CATEGORIES, ["parcel", "returns"]);
+}

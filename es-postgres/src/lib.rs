@@ -9,7 +9,7 @@
 //! use es_postgres::PgEventStore;
 //! # use es_core::{Aggregate, DomainEvent};
 //! # #[derive(Default, Clone)] struct Counter;
-//! # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+//! # #[derive(DomainEvent)] #[event(aggregate = Counter)] enum CounterEvent { Incremented }
 //! # impl Aggregate for Counter {
 //! #     const CATEGORY: &'static str = "counter";
 //! #     type Event = CounterEvent; type Command = (); type Error = std::convert::Infallible;

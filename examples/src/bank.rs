@@ -24,7 +24,7 @@ pub struct Account {
 
 /// What can happen to an account.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
-#[event(upcasters = UPCASTERS)]
+#[event(aggregate = Account, upcasters = UPCASTERS)]
 pub enum AccountEvent {
     /// The account was opened. Version 1 (release 0.1) named the owner `holder`.
     #[event(version = 2)]

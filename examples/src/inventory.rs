@@ -28,7 +28,7 @@ impl Item {
 
 /// What happens to an item.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
-#[event(category = "item", upcasters = UPCASTERS)]
+#[event(aggregate = Item, upcasters = UPCASTERS)]
 pub enum ItemEvent {
     /// Stock arrived. Version 1 stored `{ "qty": n }` and had no lot.
     #[event(version = 2)]

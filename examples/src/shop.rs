@@ -53,6 +53,7 @@ pub struct OrderPlaced {
 
 /// What happens to an order.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
+#[event(aggregate = Order)]
 pub enum OrderEvent {
     /// Placed.
     OrderPlaced(OrderPlaced),
@@ -150,6 +151,7 @@ pub struct Stock {
 
 /// What happens to stock.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
+#[event(aggregate = Stock)]
 pub enum StockEvent {
     /// Units arrived.
     Restocked {
@@ -271,6 +273,7 @@ pub struct Payment {
 
 /// What happens to a payment.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
+#[event(aggregate = Payment)]
 pub enum PaymentEvent {
     /// Sent to the provider.
     PaymentRequested {

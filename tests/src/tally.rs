@@ -12,6 +12,7 @@ pub struct Tally {
 
 /// The tally's one event.
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
+#[event(aggregate = Tally)]
 pub enum TallyEvent {
     /// Counted once more, decided on the state at version `seen`.
     Counted {

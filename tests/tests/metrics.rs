@@ -296,6 +296,7 @@ enum Signup {
 struct Wallet(u64);
 
 #[derive(es_core::DomainEvent)]
+#[event(aggregate = Wallet)]
 enum WalletEvent {
     Credited { amount: u64 },
 }

@@ -137,6 +137,7 @@ async fn a_command_that_decides_nothing_appends_nothing() {
     #[derive(Default, Clone)]
     struct Flag(bool);
     #[derive(Debug, PartialEq, es_core::DomainEvent)]
+    #[event(aggregate = Flag)]
     enum FlagEvent {
         Raised,
     }

@@ -41,6 +41,7 @@ impl Projection for Opened {
 struct Mailbox(u32);
 
 #[derive(DomainEvent)]
+#[event(aggregate = Mailbox)]
 enum MailboxEvent {
     Greeted,
 }

@@ -32,7 +32,7 @@ const TICKET_UPCASTERS: &[Upcaster] = &[
 ];
 
 #[derive(Debug, PartialEq, DomainEvent)]
-#[event(upcasters = TICKET_UPCASTERS)]
+#[event(aggregate = Ticket, upcasters = TICKET_UPCASTERS)]
 enum TicketEvent {
     #[event(version = 3)]
     Opened {
@@ -84,6 +84,7 @@ mod releases {
     /// Forgot the history altogether, and said (wrongly) that no event was stored before version 3: without `since`
     /// this does not compile.
     #[derive(Debug, PartialEq, DomainEvent)]
+    #[event(category = "ticket")]
     pub(crate) enum NoHistory {
         #[event(version = 3, since = 3)]
         Opened {
@@ -97,7 +98,7 @@ mod releases {
     /// Knows only the step from v2 and says (wrongly) that none was stored before: v1 events have no way up. Without
     /// `since` this does not compile.
     #[derive(Debug, PartialEq, DomainEvent)]
-    #[event(upcasters = &[Upcaster::new("Opened", 2, v2_to_v3)])]
+    #[event(category = "ticket", upcasters = &[Upcaster::new("Opened", 2, v2_to_v3)])]
     pub(crate) enum SecondStepOnly {
         #[event(version = 3, since = 2)]
         Opened {

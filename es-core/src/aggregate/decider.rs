@@ -16,6 +16,7 @@ use crate::DomainEvent;
 /// struct Counter { value: u64 }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
+/// #[event(aggregate = Counter)]
 /// enum CounterEvent { Incremented { by: u64 } }
 ///
 /// #[derive(Debug, thiserror::Error, PartialEq)]
@@ -82,11 +83,9 @@ pub(crate) const fn valid_category(category: &str) -> bool {
     true
 }
 
-/// Whether `categories` (empty: any) include `category`.
+/// Whether `categories` include `category`. An aggregate's event type must say so: one that declares no category
+/// is read by projections from every category, where a same-named event of another aggregate would not decode.
 pub(crate) const fn lists_category(categories: &[&str], category: &str) -> bool {
-    if categories.is_empty() {
-        return true;
-    }
     let mut i = 0;
     while i < categories.len() {
         if categories[i].len() == category.len() {
@@ -114,7 +113,7 @@ mod tests {
         for bad in ["", "sales-order", "tab\tbed", "del\u{7f}"] {
             assert!(!valid_category(bad), "{bad:?}");
         }
-        assert!(lists_category(&[], "order"));
+        assert!(!lists_category(&[], "order"));
         assert!(lists_category(&["parcel", "order"], "order"));
         assert!(!lists_category(&["orders"], "order"));
     }

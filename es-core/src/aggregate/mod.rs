@@ -24,6 +24,7 @@
 //! struct Counter { value: u64 }
 //!
 //! #[derive(DomainEvent)]
+//! #[event(aggregate = Counter)]
 //! enum CounterEvent { Added { by: u64 } }
 //!
 //! #[derive(Debug, thiserror::Error)]

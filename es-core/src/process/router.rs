@@ -70,7 +70,7 @@ impl CommandContext {
 /// ```
 /// # use es_core::{Aggregate, DomainEvent};
 /// # #[derive(Default, Clone)] struct Stock;
-/// # #[derive(DomainEvent)] enum StockEvent { Reserved }
+/// # #[derive(DomainEvent)] #[event(aggregate = Stock)] enum StockEvent { Reserved }
 /// # #[derive(Debug, thiserror::Error)] #[error("no stock")] struct NoStock;
 /// # impl Aggregate for Stock {
 /// #     const CATEGORY: &'static str = "stock"; type Event = StockEvent; type Command = u32; type Error = NoStock;

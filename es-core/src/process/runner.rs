@@ -280,6 +280,7 @@ where
 /// #[derive(Default, Clone)]
 /// struct Wallet(u64);
 /// #[derive(DomainEvent)]
+/// #[event(aggregate = Wallet)]
 /// enum WalletEvent { Credited { amount: u64 } }
 /// impl Aggregate for Wallet {
 ///     const CATEGORY: &'static str = "wallet";

@@ -19,7 +19,7 @@
 //!
 //! **What a projection sees.** Events whose stored type its `Event` type reads (directly or through its
 //! [upcasters](crate::evolution)), in the categories it names ([`Projection::categories`]; the event type's
-//! `#[event(category = ...)]` by default), in global order; each event once per delivery, per stream in version
+//! `#[event(aggregate = ..)]` or `#[event(category = ..)]` by default), in global order; each event once per delivery, per stream in version
 //! order.
 //!
 //! ```

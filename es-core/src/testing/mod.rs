@@ -11,6 +11,7 @@
 //! struct Door { open: bool }
 //!
 //! #[derive(Debug, PartialEq, DomainEvent)]
+//! #[event(aggregate = Door)]
 //! enum DoorEvent { Opened }
 //!
 //! #[derive(Debug, PartialEq, thiserror::Error)]

@@ -15,6 +15,7 @@ use crate::{Aggregate, DomainEvent};
 /// struct Door { open: bool }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
+/// #[event(aggregate = Door)]
 /// enum DoorEvent { Opened, Closed }
 ///
 /// #[derive(Debug, PartialEq, thiserror::Error)]

@@ -86,7 +86,7 @@ impl<A: Aggregate> Executed<A> {
     /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone)] struct Counter;
-    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # #[derive(DomainEvent)] #[event(aggregate = Counter)] enum CounterEvent { Incremented }
     /// # impl Aggregate for Counter {
     /// #     const CATEGORY: &'static str = "counter";
     /// #     type Event = CounterEvent; type Command = bool; type Error = std::convert::Infallible;
@@ -167,6 +167,7 @@ pub enum RepositoryError<E: std::error::Error + 'static> {
 /// struct Counter { value: u64 }
 ///
 /// #[derive(Debug, PartialEq, DomainEvent)]
+/// #[event(aggregate = Counter)]
 /// enum CounterEvent { Incremented { by: u64 } }
 ///
 /// impl Aggregate for Counter {
@@ -229,17 +230,39 @@ impl<A, S: std::fmt::Debug> std::fmt::Debug for Repository<A, S> {
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// A repository over `store`. `A::CATEGORY` is checked where this is compiled: a category that is empty or holds
     /// a `-` or a control character (stream ids are `{category}-{id}`, split at the first `-`) does not build, and
-    /// neither does an event type whose [`CATEGORIES`](crate::DomainEvent::CATEGORIES) leave `A::CATEGORY` out.
+    /// neither does an event type whose [`CATEGORIES`](crate::DomainEvent::CATEGORIES) leave `A::CATEGORY` out
+    /// (declare it with `#[event(aggregate = Order)]` on the event type). An event type with no category at all
+    /// would be read by projections from every category, where a same-named event of another aggregate does not
+    /// decode and halts them: that does not build either.
     ///
     /// ```compile_fail,E0080
     /// # use es_core::{Aggregate, DomainEvent, Repository};
     /// # use es_memory::InMemoryEventStore;
-    /// # #[derive(DomainEvent)] enum OrderEvent { Placed }
+    /// # #[derive(DomainEvent)] #[event(aggregate = Order)] enum OrderEvent { Placed }
     /// #[derive(Default, Clone)]
     /// struct Order;
     ///
     /// impl Aggregate for Order {
     ///     const CATEGORY: &'static str = "sales-order"; // a `-`: stream `sales-order-7` would be category `sales`
+    ///     # type Event = OrderEvent; type Command = (); type Error = std::convert::Infallible;
+    ///     # fn handle(&self, _: &()) -> Result<Vec<OrderEvent>, Self::Error> { Ok(vec![]) }
+    ///     # fn apply(self, _: &OrderEvent) -> Self { self }
+    /// }
+    ///
+    /// let orders = Repository::<Order, _>::new(InMemoryEventStore::new()); // error: does not build
+    /// ```
+    ///
+    /// ```compile_fail,E0080
+    /// # use es_core::{Aggregate, DomainEvent, Repository};
+    /// # use es_memory::InMemoryEventStore;
+    /// #[derive(DomainEvent)] // no `#[event(aggregate = Order)]`: projections would read it from every category
+    /// enum OrderEvent { Placed }
+    ///
+    /// #[derive(Default, Clone)]
+    /// struct Order;
+    ///
+    /// impl Aggregate for Order {
+    ///     const CATEGORY: &'static str = "order";
     ///     # type Event = OrderEvent; type Command = (); type Error = std::convert::Infallible;
     ///     # fn handle(&self, _: &()) -> Result<Vec<OrderEvent>, Self::Error> { Ok(vec![]) }
     ///     # fn apply(self, _: &OrderEvent) -> Self { self }
@@ -258,7 +281,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     <A::Event as crate::DomainEvent>::CATEGORIES,
                     A::CATEGORY,
                 ),
-                "the aggregate's event type declares categories that leave out Aggregate::CATEGORY"
+                "the aggregate's event type must list Aggregate::CATEGORY: `#[event(aggregate = ..)]` on the event type"
             );
         }
         Self {
@@ -283,7 +306,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// # use es_core::{Aggregate, DomainEvent, Repository};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone)] struct Counter(u64);
-    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # #[derive(DomainEvent)] #[event(aggregate = Counter)] enum CounterEvent { Incremented }
     /// # impl Aggregate for Counter {
     /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
     /// #     type Error = std::convert::Infallible;
@@ -500,7 +523,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone)] struct Counter(u64);
-    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # #[derive(DomainEvent)] #[event(aggregate = Counter)] enum CounterEvent { Incremented }
     /// # impl Aggregate for Counter {
     /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
     /// #     type Error = std::convert::Infallible;
@@ -778,7 +801,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// # use es_core::aggregate::{SnapshotPolicy, SnapshotStore, Snapshotting};
     /// # use es_memory::InMemoryEventStore;
     /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)] struct Counter(u64);
-    /// # #[derive(DomainEvent)] enum CounterEvent { Incremented }
+    /// # #[derive(DomainEvent)] #[event(aggregate = Counter)] enum CounterEvent { Incremented }
     /// # impl Aggregate for Counter {
     /// #     const CATEGORY: &'static str = "counter"; type Event = CounterEvent; type Command = ();
     /// #     type Error = std::convert::Infallible;

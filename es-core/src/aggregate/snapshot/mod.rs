@@ -20,6 +20,7 @@
 //! struct Counter { value: u64 }
 //!
 //! #[derive(DomainEvent)]
+//! #[event(aggregate = Counter)]
 //! enum CounterEvent { Incremented }
 //!
 //! impl Aggregate for Counter {

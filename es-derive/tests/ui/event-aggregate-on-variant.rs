@@ -1,0 +1,7 @@
+#[derive(es_core::DomainEvent)]
+enum Event {
+    #[event(aggregate = Order)]
+    Happened,
+}
+
+fn main() {}
