@@ -7,11 +7,10 @@ use async_trait::async_trait;
 use es_core::projection::{HandlerError, ProjectionOptions};
 use es_core::{DomainEvent, EventStore, ExpectedVersion, NewEvent, RecordedEvent, StreamId};
 use es_nats::{
-    CloudEvent, ConsumerConfig, IntegrationEvent, IntegrationHandler, IntegrationMapper, Relay,
-    RelayConfig, consume,
+    CloudEvent, ConsumerConfig, IntegrationEvent, IntegrationHandler, IntegrationMapper,
+    NatsPublisher, Relay, RelayConfig, consume,
 };
-use es_postgres::PgEventStore;
-use sqlx::PgConnection;
+use es_postgres::{PgEventStore, PgTransaction};
 use tokio::sync::{mpsc, watch};
 
 use crate::report::Figure;
@@ -50,8 +49,8 @@ impl IntegrationMapper for PublicPulses {
 struct Arrivals(mpsc::UnboundedSender<es_core::EventId>);
 
 #[async_trait]
-impl IntegrationHandler for Arrivals {
-    async fn handle(&self, _: &mut PgConnection, event: &CloudEvent) -> Result<(), HandlerError> {
+impl IntegrationHandler<PgEventStore> for Arrivals {
+    async fn handle(&self, _: &mut PgTransaction, event: &CloudEvent) -> Result<(), HandlerError> {
         let _ = self.0.send(event.id);
         Ok(())
     }
@@ -83,7 +82,8 @@ pub(crate) async fn run(
     }
     let head = store.head().await?.ok_or("empty store")?;
 
-    let relay = Relay::connect(nats_url, PublicPulses, config.clone()).await?;
+    let publisher = NatsPublisher::connect(nats_url, config.clone()).await?;
+    let relay = Relay::new(&prefix, PublicPulses, publisher);
     let started = Instant::now();
     let running = relay.start(store.clone(), store.clone(), ProjectionOptions::default());
     running

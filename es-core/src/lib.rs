@@ -79,6 +79,7 @@ pub mod backend;
 pub mod control;
 mod event;
 pub mod evolution;
+pub mod integration;
 pub mod process;
 pub mod projection;
 pub mod store;

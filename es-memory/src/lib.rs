@@ -20,10 +20,12 @@ mod catalog;
 mod checkpoints;
 mod control;
 mod dead_letters;
+mod inbox;
 mod log;
 mod processes;
 mod snapshots;
 mod store;
 mod subscription;
 
+pub use inbox::MemoryTransaction;
 pub use store::InMemoryEventStore;

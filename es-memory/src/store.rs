@@ -57,6 +57,8 @@ pub(crate) struct Shared {
     pub(crate) processes: Mutex<Processes>,
     /// Control requests, reports and pauses.
     pub(crate) control: Mutex<crate::control::Control>,
+    /// Event ids consumers have processed, one consumer transaction at a time.
+    pub(crate) inbox: Arc<tokio::sync::Mutex<crate::inbox::Processed>>,
     /// What an event may be.
     pub(crate) limits: EventLimits,
 }
@@ -98,6 +100,7 @@ impl InMemoryEventStore {
                 dead_letters: Mutex::default(),
                 processes: Mutex::default(),
                 control: Mutex::default(),
+                inbox: Arc::default(),
                 limits,
             }),
         }

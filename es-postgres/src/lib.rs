@@ -51,8 +51,8 @@ mod subscription;
 pub use error::{PgError, PgSetupError};
 pub use es_core::control::{Migration, MigrationStatus, StreamSummary};
 pub use projection::{
-    DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, ReadModel,
-    partition_of,
+    DEFAULT_LEASE, PartitionStatus, PgPartitions, PgProjection, PgProjectionWorker, PgTransaction,
+    ReadModel, partition_of,
 };
 pub use schema::SchemaName;
 /// The sqlx this crate is built with (handlers of a [`PgProjection`] name `sqlx::PgConnection`): depend on it through

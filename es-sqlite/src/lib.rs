@@ -58,6 +58,7 @@ mod control;
 mod dead_letters;
 mod error;
 mod fold;
+mod inbox;
 mod live;
 mod migrate;
 mod processes;
@@ -67,6 +68,7 @@ mod snapshots;
 mod store;
 
 pub use error::SqliteSetupError;
+pub use inbox::SqliteTransaction;
 pub use projection::{SqliteProjection, SqliteProjectionWorker};
 pub use sqlx;
 pub use store::{Durability, SqliteEventStore, SqliteEventStoreBuilder};

@@ -2,11 +2,10 @@
 
 use async_trait::async_trait;
 use es_core::RecordedEvent;
+use es_core::integration::{CloudEvent, IntegrationEvent, IntegrationHandler, IntegrationMapper};
 use es_core::projection::HandlerError;
-use es_nats::{CloudEvent, IntegrationEvent, IntegrationHandler, IntegrationMapper};
-use es_postgres::PgEventStore;
+use es_postgres::{PgEventStore, PgTransaction};
 use examples::bank::AccountEvent;
-use sqlx::PgConnection;
 
 /// Publishes every account event as `bank.account.<what>.v1`.
 #[derive(Debug)]
@@ -70,8 +69,8 @@ impl ConsumerLog {
 }
 
 #[async_trait]
-impl IntegrationHandler for ConsumerLog {
-    async fn handle(&self, tx: &mut PgConnection, event: &CloudEvent) -> Result<(), HandlerError> {
+impl IntegrationHandler<PgEventStore> for ConsumerLog {
+    async fn handle(&self, tx: &mut PgTransaction, event: &CloudEvent) -> Result<(), HandlerError> {
         sqlx::query(&format!(
             "INSERT INTO {} (stream, sequence, event_id, event_type) VALUES ($1, $2, $3, $4)",
             self.table
@@ -80,7 +79,7 @@ impl IntegrationHandler for ConsumerLog {
         .bind(i64::try_from(event.sequence)?)
         .bind(event.id.as_uuid())
         .bind(&event.event_type)
-        .execute(tx)
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }

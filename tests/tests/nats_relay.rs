@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use es_core::projection::ProjectionOptions;
 use es_core::{EventStore, ExpectedVersion, Metadata, NewEvent, Position, Repository, StreamId};
-use es_nats::{ConsumeProgress, ConsumerConfig, Relay, RelayConfig, consume_reporting};
+use es_nats::{
+    ConsumeProgress, ConsumerConfig, NatsPublisher, Relay, RelayConfig, consume_reporting,
+};
 use es_postgres::PgEventStore;
 use examples::bank::{Account, AccountCommand, AccountEvent};
 use tests::bank_relay::{ConsumerLog, PublicAccountEvents};
@@ -142,9 +144,10 @@ async fn bank_commands_reach_another_service_once_each_in_stream_order() {
                 .unwrap();
         }
     }
-    let relay = Relay::connect(&nats_url(), PublicAccountEvents, config.clone())
+    let publisher = NatsPublisher::connect(&nats_url(), config.clone())
         .await
         .unwrap();
+    let relay = Relay::new(&config.subject_prefix, PublicAccountEvents, publisher);
     let running = relay.start(store.clone(), store.clone(), options());
     let (stop, consumer, mut progress) = start_consumer(&nats_url(), &store, &log, &config).await;
     // More commands while everything runs live.
@@ -204,9 +207,10 @@ async fn a_broker_outage_delays_but_loses_nothing_and_the_checkpoint_reaches_the
     let log = ConsumerLog::create(&store).await;
     let config = RelayConfig::new(unique_prefix()).ack_timeout(Duration::from_secs(1));
     deposits(&store, 5_000).await;
-    let relay = Relay::connect(&nats.url(), PublicAccountEvents, config.clone())
+    let publisher = NatsPublisher::connect(&nats.url(), config.clone())
         .await
         .unwrap();
+    let relay = Relay::new(&config.subject_prefix, PublicAccountEvents, publisher);
     let running = relay.start(store.clone(), store.clone(), options());
     let (stop, consumer, _) = start_consumer(&nats.url(), &store, &log, &config).await;
 

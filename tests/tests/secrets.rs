@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use es_core::projection::ProjectionOptions;
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, StreamId};
-use es_nats::{Relay, RelayConfig};
+use es_nats::{NatsPublisher, RelayConfig};
 use es_postgres::{PgEventStore, PgProjectionWorker};
-use tests::bank_relay::PublicAccountEvents;
 use tests::ledger::PgLedger;
 use tests::{database_url, fresh_schema, nats_url};
 
@@ -119,9 +118,8 @@ async fn no_secret_reaches_a_log_line_or_an_error() {
     let nats = with_secret(&nats_url().replace("nats://", "nats://relay@"));
     let relay = tokio::time::timeout(
         Duration::from_secs(30),
-        Relay::connect(
+        NatsPublisher::connect(
             &nats,
-            PublicAccountEvents,
             RelayConfig::new(format!("secrets{}", fastrand::u32(..))),
         ),
     )

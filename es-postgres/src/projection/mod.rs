@@ -18,6 +18,7 @@ mod worker;
 pub use es_core::store::partition_of;
 pub(crate) use partitions::partition_sql;
 pub use partitions::{PartitionStatus, PgPartitions};
+pub use processed::PgTransaction;
 pub use read_model::ReadModel;
 pub use worker::{DEFAULT_LEASE, PgProjectionWorker};
 

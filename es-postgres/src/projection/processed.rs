@@ -41,3 +41,31 @@ impl PgEventStore {
         Ok(done.rows_affected() == 1)
     }
 }
+
+/// A consumer's transaction on PostgreSQL, as an [`IntegrationHandler`](es_core::integration::IntegrationHandler)
+/// on a [`PgEventStore`] receives it: write through `&mut **tx`.
+pub type PgTransaction = sqlx::Transaction<'static, sqlx::Postgres>;
+
+#[async_trait::async_trait]
+impl es_core::integration::Inbox for PgEventStore {
+    type Transaction = PgTransaction;
+
+    async fn begin(&self) -> Result<PgTransaction, StoreError> {
+        crate::error::retrying(&self.inner.pool, || self.inner.pool.begin())
+            .await
+            .map_err(backend("begin"))
+    }
+
+    async fn mark_processed(
+        &self,
+        tx: &mut PgTransaction,
+        consumer: &str,
+        event_id: EventId,
+    ) -> Result<bool, StoreError> {
+        PgEventStore::mark_processed(self, tx, consumer, event_id).await
+    }
+
+    async fn commit(&self, tx: PgTransaction) -> Result<(), StoreError> {
+        tx.commit().await.map_err(backend("commit"))
+    }
+}

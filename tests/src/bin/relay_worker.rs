@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use es_core::EventStore;
 use es_core::projection::ProjectionOptions;
-use es_nats::{Relay, RelayConfig};
+use es_nats::{NatsPublisher, Relay, RelayConfig};
 use es_postgres::PgEventStore;
 use tests::bank_relay::PublicAccountEvents;
 use tests::{database_url, nats_url};
@@ -26,9 +26,10 @@ async fn main() {
         .connect(&database_url())
         .await
         .expect("connect");
-    let relay = Relay::connect(&nats_url(), PublicAccountEvents, RelayConfig::new(prefix))
+    let publisher = NatsPublisher::connect(&nats_url(), RelayConfig::new(prefix))
         .await
         .expect("relay");
+    let relay = Relay::new(prefix, PublicAccountEvents, publisher);
     let running = relay.start(
         store.clone(),
         store.clone(),

@@ -1,33 +1,12 @@
-//! The relay: a checkpointed projection that publishes integration events to JetStream.
+//! The JetStream publisher: one message per event, acknowledged by the server before the relay's checkpoint moves.
 
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use async_trait::async_trait;
-use es_core::projection::{
-    CheckpointStore, DeadLetterStore, HandlerError, ProjectionOptions, RunningProjections,
-    TransientError,
-};
-use es_core::{DomainEvent, EventStore, Projection, ProjectionRunner, RecordedEvent};
-use tracing::Instrument;
+use es_core::integration::{Outgoing, PublishError, Publisher};
 
-use crate::cloudevent::{IntegrationEvent, headers};
-
-/// Turns private domain events into public integration events.
-pub trait IntegrationMapper: Send + Sync + 'static {
-    /// The domain events it reads.
-    type Event: DomainEvent;
-
-    /// The integration event for `event`, or `None` to keep it private.
-    ///
-    /// # Errors
-    /// Any error: handled like a failing projection handler (retries, then the failure policy).
-    fn map(
-        &self,
-        event: &Self::Event,
-        record: &RecordedEvent,
-    ) -> Result<Option<IntegrationEvent>, HandlerError>;
-}
+use crate::cloudevent::headers;
 
 /// Where and how the relay publishes.
 ///
@@ -84,7 +63,7 @@ impl RelayConfig {
     }
 }
 
-/// Setting the relay up failed.
+/// Setting the publisher up failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RelayError {
@@ -102,33 +81,29 @@ pub enum RelayError {
     },
 }
 
-/// Publishes the store's events, mapped, to JetStream; run it with [`Relay::start`].
-pub struct Relay<M> {
-    mapper: M,
+/// Publishes to JetStream: subject `<prefix>.<stream category>`, the event id as `Nats-Msg-Id` (the server drops
+/// re-publications within its duplicate window), CloudEvents attributes as `ce-*` headers.
+pub struct NatsPublisher {
     jetstream: jetstream::Context,
     config: RelayConfig,
 }
 
-impl<M> std::fmt::Debug for Relay<M> {
+impl std::fmt::Debug for NatsPublisher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Relay")
+        f.debug_struct("NatsPublisher")
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
-impl<M: IntegrationMapper> Relay<M> {
+impl NatsPublisher {
     /// Connects to `nats_url` (reconnecting forever after a loss) and creates the JetStream stream if missing. A
     /// user and password (`nats://user:secret@host:4222`) or a token (`nats://token@host:4222`) in the URL are
     /// handed to the client as credentials, never logged: the client's connection logs see the bare addresses.
     ///
     /// # Errors
     /// [`RelayError`].
-    pub async fn connect(
-        nats_url: &str,
-        mapper: M,
-        config: RelayConfig,
-    ) -> Result<Self, RelayError> {
+    pub async fn connect(nats_url: &str, config: RelayConfig) -> Result<Self, RelayError> {
         let (servers, credentials) = crate::url::split_credentials(nats_url);
         // Credentials go to the client apart from the addresses, which its connection logging prints.
         let options = match credentials {
@@ -159,37 +134,13 @@ impl<M: IntegrationMapper> Relay<M> {
                 stream: config.stream.clone(),
                 source: Box::new(e),
             })?;
-        Ok(Self {
-            mapper,
-            jetstream,
-            config,
-        })
+        Ok(Self { jetstream, config })
     }
 
-    /// Runs the relay as a projection named `relay-<subject prefix>` (`relay-bank` for prefix `bank`: the name to
-    /// pass to `status`, `wait_for`, `dead_letters` and `redrive` of the returned [`RunningProjections`]),
-    /// checkpointed in `checkpoints`.
-    pub fn start<S, C>(
-        self,
-        events: S,
-        checkpoints: C,
-        options: ProjectionOptions,
-    ) -> RunningProjections
-    where
-        S: EventStore + Clone + 'static,
-        C: CheckpointStore + DeadLetterStore + 'static,
-    {
-        let name = format!("relay-{}", self.config.subject_prefix);
-        let projection = RelayProjection { relay: self, name };
-        ProjectionRunner::new(events)
-            .with_projection(projection, checkpoints, options)
-            .start()
+    /// Its configuration.
+    pub fn config(&self) -> &RelayConfig {
+        &self.config
     }
-}
-
-struct RelayProjection<M> {
-    relay: Relay<M>,
-    name: String,
 }
 
 /// A subject token from a stream category: anything but letters, digits, `_` and `-` becomes `_`.
@@ -207,64 +158,27 @@ fn token(category: &str) -> String {
 }
 
 #[async_trait]
-impl<M: IntegrationMapper> Projection for RelayProjection<M> {
-    type Event = M::Event;
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    async fn handle(&self, event: M::Event, record: &RecordedEvent) -> Result<(), HandlerError> {
-        let Some(integration) = self.relay.mapper.map(&event, record)? else {
-            return Ok(());
-        };
-        let config = &self.relay.config;
-        let subject = format!(
-            "{}.{}",
-            config.subject_prefix,
-            token(record.stream_id.category())
-        );
-        let headers = headers(&config.subject_prefix, &integration, record);
-        let body = serde_json::to_vec(&integration.data)?;
-        let transient = |e: String| -> HandlerError { Box::new(TransientError::new(e)) };
-        let span = tracing::info_span!(
-            "relay_publish",
-            relay = %self.name,
-            %subject,
-            event_id = %record.event_id,
-            position = %record.position,
-        );
-        es_core::telemetry::continue_trace(&span, record.metadata.traceparent());
-        let published = match self
-            .relay
+impl Publisher for NatsPublisher {
+    async fn publish(&self, message: &Outgoing) -> Result<(), PublishError> {
+        let category = message
+            .key
+            .split_once('-')
+            .map_or(message.key.as_str(), |(c, _)| c);
+        let subject = format!("{}.{}", self.config.subject_prefix, token(category));
+        let ack = self
             .jetstream
-            .publish_with_headers(subject, headers, body.into())
-            .instrument(span.clone())
+            .publish_with_headers(subject, headers(message), message.data.clone().into())
             .await
-        {
-            Err(e) => Err(transient(format!(
-                "publishing {} failed: {e}",
-                record.event_id
+            .map_err(|e| PublishError::transient(e.to_string()))?;
+        match tokio::time::timeout(self.config.ack_timeout, ack).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(PublishError::transient(format!(
+                "JetStream did not store it: {e}"
             ))),
-            Ok(ack) => match tokio::time::timeout(config.ack_timeout, ack)
-                .instrument(span)
-                .await
-            {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(transient(format!(
-                    "JetStream did not store {}: {e}",
-                    record.event_id
-                ))),
-                Err(_) => Err(transient(format!(
-                    "no acknowledgement for {} within {:?}",
-                    record.event_id, config.ack_timeout
-                ))),
-            },
-        };
-        match &published {
-            Ok(()) => es_core::telemetry::record_published(&self.name),
-            Err(_) => es_core::telemetry::record_broker_error(&self.name),
+            Err(_) => Err(PublishError::transient(format!(
+                "no acknowledgement within {:?}",
+                self.config.ack_timeout
+            ))),
         }
-        published
     }
 }
