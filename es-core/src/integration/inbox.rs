@@ -57,8 +57,11 @@ pub trait Inbox: Send + Sync + 'static {
 ///     }
 /// }
 ///
-/// # async fn run(es: InMemoryEventStore, event: CloudEvent) -> Result<(), es_core::StoreError> {
-/// es_core::integration::deliver(&es, &Greeter, "greeter", &event).await?;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), es_core::StoreError> {
+/// # let event = CloudEvent { id: es_core::EventId::new(), source: "crm".into(), event_type: "t".into(),
+/// #     subject: "member-1".into(), sequence: 1, time: chrono::Utc::now(), correlation_id: None,
+/// #     causation_id: None, traceparent: None, data: serde_json::json!({}) };
+/// es_core::integration::deliver(&InMemoryEventStore::new(), &Greeter, "greeter", &event).await?;
 /// # Ok(()) }
 /// ```
 #[async_trait]
