@@ -67,7 +67,7 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
     let mut applied = 0;
     loop {
         let message = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return Ok(applied),
+            _ = stopped(&mut stop) => return Ok(applied),
             next = tokio::time::timeout(IDLE, consumer.recv()) => match next {
                 Err(_) => {
                     // Idle: the end of every assigned partition, asked of the broker.
@@ -102,7 +102,7 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
                     Delivery::Failed(error) => {
                         tracing::warn!(id = %event.id, %error, "integration handler failed; trying again");
                         tokio::select! {
-                            _ = stop.wait_for(|stop| *stop) => return Ok(applied),
+                            _ = stopped(&mut stop) => return Ok(applied),
                             _ = tokio::time::sleep(RETRY) => {}
                         }
                     }
@@ -139,4 +139,9 @@ fn pending(consumer: &StreamConsumer, topic: &str) -> Option<u64> {
         pending += u64::try_from(high - position).unwrap_or(0);
     }
     Some(pending)
+}
+
+/// Returns once `stop` says stop (or its sender is gone), holding no borrow of it after.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }

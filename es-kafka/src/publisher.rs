@@ -113,8 +113,8 @@ impl KafkaPublisher {
         &self.config
     }
 
-    /// After a fatal producer error (the idempotent producer gave up on a sequence), a new producer; the relay
-    /// publishes the unacknowledged events again from its checkpoint.
+    /// After a fatal producer error, or the broker refusing the producer's id or epoch, a new producer (a new
+    /// producer id); the relay publishes the unacknowledged events again from its checkpoint.
     async fn renew(&self, failed: &Arc<FutureProducer>) {
         let mut producer = self.producer.write().await;
         if Arc::ptr_eq(&producer, failed) {
@@ -126,6 +126,19 @@ impl KafkaPublisher {
             }
         }
     }
+}
+
+/// Whether the broker no longer accepts this producer's id or epoch (fenced after a timeout bumped its epoch, a
+/// sequence the broker lost): only a new producer can publish again.
+fn lost_identity(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::ProducerFenced
+            | RDKafkaErrorCode::InvalidProducerEpoch
+            | RDKafkaErrorCode::OutOfOrderSequenceNumber
+            | RDKafkaErrorCode::UnknownProducerId
+            | RDKafkaErrorCode::InvalidProducerIdMapping
+    )
 }
 
 /// Whether the broker refuses this record for good (its size, the topic, authorisation): trying again cannot help.
@@ -157,7 +170,8 @@ impl Publisher for KafkaPublisher {
         {
             Ok(_) => Ok(()),
             Err((error, _)) => {
-                if producer.client().fatal_error().is_some() {
+                let code = error.rdkafka_error_code();
+                if producer.client().fatal_error().is_some() || code.is_some_and(lost_identity) {
                     self.renew(&producer).await;
                 }
                 let text = format!("Kafka did not store it: {error}");

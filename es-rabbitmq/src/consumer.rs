@@ -79,7 +79,7 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
     let mut applied = 0;
     loop {
         let delivery = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return Ok(applied),
+            _ = stopped(&mut stop) => return Ok(applied),
             next = tokio::time::timeout(IDLE, deliveries.next()) => match next {
                 Err(_) => {
                     let mut pending = 0;
@@ -115,7 +115,7 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
                         Delivery::Failed(error) => {
                             tracing::warn!(id = %event.id, %error, "integration handler failed; trying again");
                             tokio::select! {
-                                _ = stop.wait_for(|stop| *stop) => return Ok(applied),
+                                _ = stopped(&mut stop) => return Ok(applied),
                                 _ = tokio::time::sleep(RETRY) => {}
                             }
                         }
@@ -141,4 +141,9 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
         );
         progress.send_replace(now);
     }
+}
+
+/// Returns once `stop` says stop (or its sender is gone), holding no borrow of it after.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stop| *stop).await;
 }

@@ -84,3 +84,56 @@ impl IntegrationHandler<PgEventStore> for ConsumerLog {
         Ok(())
     }
 }
+
+/// [`ConsumerLog`] in a SQLite file: another service on SQLite.
+#[derive(Clone, Debug)]
+pub struct SqliteConsumerLog;
+
+impl SqliteConsumerLog {
+    /// The log table in `store`'s file, created.
+    pub async fn create(store: &es_sqlite::SqliteEventStore) -> Self {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS consumer_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, stream TEXT NOT NULL, \
+             sequence INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL)",
+        )
+        .execute(store.writer())
+        .await
+        .expect("create consumer_log");
+        Self
+    }
+
+    /// (stream, sequence, event id) in the order applied.
+    pub async fn entries(
+        &self,
+        store: &es_sqlite::SqliteEventStore,
+    ) -> Vec<(String, i64, uuid::Uuid)> {
+        let rows: Vec<(String, i64, String)> =
+            sqlx::query_as("SELECT stream, sequence, event_id FROM consumer_log ORDER BY seq")
+                .fetch_all(store.readers())
+                .await
+                .expect("read consumer_log");
+        rows.into_iter()
+            .map(|(stream, sequence, id)| (stream, sequence, id.parse().expect("an event id")))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl IntegrationHandler<es_sqlite::SqliteEventStore> for SqliteConsumerLog {
+    async fn handle(
+        &self,
+        tx: &mut es_sqlite::SqliteTransaction,
+        event: &CloudEvent,
+    ) -> Result<(), HandlerError> {
+        sqlx::query(
+            "INSERT INTO consumer_log (stream, sequence, event_id, event_type) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(&event.subject)
+        .bind(i64::try_from(event.sequence)?)
+        .bind(event.id.to_string())
+        .bind(&event.event_type)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}

@@ -4,9 +4,11 @@
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
 pub mod bank_relay;
+pub mod brokers;
 pub mod child;
 pub mod ledger;
 pub mod private_pg;
+pub mod relay_suite;
 pub mod sqlite_ledger;
 pub mod tally;
 pub mod webdriver;
