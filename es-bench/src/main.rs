@@ -2,11 +2,13 @@
 //! so that the ratios hold on a noisy machine.
 //!
 //! ```text
-//! cargo run --release -p es-bench -- [--quick] [--only memory|sqlite|postgres|scale] [--database-url URL] [--nats-url URL] [--json PATH]
+//! cargo run --release -p es-bench -- [--quick] [--only memory|sqlite|postgres|brokers|scale] [--database-url URL]
+//!     [--nats-url URL] [--kafka BROKERS] [--rabbitmq URL] [--json PATH]
 //! ```
 //! `--database-url` (else `DATABASE_URL`, else the local server on 127.0.0.1:5432 without TLS); `--nats-url` (else
-//! `NATS_URL`, else 127.0.0.1:4222). The bench works in a schema of its own (`es_bench_<pid>`) and a JetStream
-//! stream of its own, and drops both when done; the SQLite figures use files in a temporary directory of their own,
+//! `NATS_URL`, else 127.0.0.1:4222); `--kafka` (else `KAFKA_BROKERS`; Kafka is not measured without either);
+//! `--rabbitmq` (else `RABBITMQ_URL`, else guest on 127.0.0.1:5672). The bench works in schemas of its own
+//! (`es_bench_<pid>*`) and broker streams, topics and queues of its own, and drops them when done; the SQLite figures use files in a temporary directory of their own,
 //! removed when done.
 
 mod commands;
@@ -35,10 +37,12 @@ pub(crate) struct Options {
     pub(crate) catch_up_events: usize,
     /// Events stored for the operator-read figures (`scale`).
     pub(crate) scale_events: usize,
-    database_url: String,
-    nats_url: String,
+    pub(crate) database_url: String,
+    pub(crate) nats_url: String,
+    pub(crate) kafka_brokers: Option<String>,
+    pub(crate) rabbitmq_url: String,
     json: Option<String>,
-    /// Only this section (`memory`, `sqlite`, `postgres`); all when `None`.
+    /// Only this section (`memory`, `sqlite`, `postgres`, `brokers`, `scale`); all when `None`.
     only: Option<String>,
 }
 
@@ -54,6 +58,9 @@ impl Options {
             }),
             nats_url: std::env::var("NATS_URL")
                 .unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned()),
+            kafka_brokers: std::env::var("KAFKA_BROKERS").ok(),
+            rabbitmq_url: std::env::var("RABBITMQ_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
             json: None,
             only: None,
         };
@@ -70,12 +77,20 @@ impl Options {
                     options.database_url = args.next().ok_or("--database-url needs a URL")?
                 }
                 "--nats-url" => options.nats_url = args.next().ok_or("--nats-url needs a URL")?,
+                "--kafka" => {
+                    options.kafka_brokers = Some(args.next().ok_or("--kafka needs brokers")?)
+                }
+                "--rabbitmq" => {
+                    options.rabbitmq_url = args.next().ok_or("--rabbitmq needs a URL")?
+                }
                 "--json" => options.json = Some(args.next().ok_or("--json needs a path")?),
                 "--only" => {
                     let section = args
                         .next()
-                        .ok_or("--only needs memory, sqlite, postgres or scale")?;
-                    if !["memory", "sqlite", "postgres", "scale"].contains(&section.as_str()) {
+                        .ok_or("--only needs memory, sqlite, postgres, brokers or scale")?;
+                    if !["memory", "sqlite", "postgres", "brokers", "scale"]
+                        .contains(&section.as_str())
+                    {
                         return Err(format!("unknown section `{section}`"));
                     }
                     options.only = Some(section);
@@ -97,7 +112,8 @@ async fn main() -> ExitCode {
                 eprintln!("es-bench: {message}");
             }
             eprintln!(
-                "usage: es-bench [--quick] [--only memory|sqlite|postgres|scale] [--database-url URL] [--nats-url URL] [--json PATH]"
+                "usage: es-bench [--quick] [--only memory|sqlite|postgres|brokers|scale] [--database-url URL] \
+                 [--nats-url URL] [--kafka BROKERS] [--rabbitmq URL] [--json PATH]"
             );
             return ExitCode::from(2);
         }
@@ -125,6 +141,9 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send +
     }
     if runs("postgres") {
         figures.extend(postgres::run(options, &options.database_url).await?);
+    }
+    if runs("brokers") {
+        figures.extend(relay::run(options).await?);
     }
     if runs("scale") {
         figures.extend(scale::run(&options.database_url, options.scale_events).await?);

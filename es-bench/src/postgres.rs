@@ -188,15 +188,6 @@ impl Bench {
         );
 
         figures.extend(crate::sagas::postgres(&self.store, options.appends / 4).await?);
-        figures.extend(
-            crate::relay::run(
-                &self.store,
-                &options.nats_url,
-                options.appends * 5,
-                options.latency_samples,
-            )
-            .await?,
-        );
 
         crate::load::prepare(&self.store, "load", 10_000).await?;
         let (without, with) = crate::load::load_times(&self.store, "load").await?;
