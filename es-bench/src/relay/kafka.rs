@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use es_core::integration::ConsumeProgress;
+use es_kafka::rdkafka::admin::{AdminClient, AdminOptions};
+use es_kafka::rdkafka::client::DefaultClientContext;
 use es_kafka::rdkafka::message::{Header, OwnedHeaders};
 use es_kafka::rdkafka::producer::{FutureProducer, FutureRecord};
 use es_kafka::rdkafka::util::Timeout;
@@ -78,5 +80,16 @@ impl Broker for Kafka {
         Ok(())
     }
 
-    async fn clean(&self, _: &str) {}
+    async fn clean(&self, channel: &str) {
+        let admin: Result<AdminClient<DefaultClientContext>, _> =
+            es_kafka::rdkafka::ClientConfig::new()
+                .set("bootstrap.servers", &self.0)
+                .create();
+        if let Ok(admin) = admin {
+            let raw = format!("{channel}raw");
+            let _ = admin
+                .delete_topics(&[channel, raw.as_str()], &AdminOptions::new())
+                .await;
+        }
+    }
 }

@@ -152,6 +152,22 @@ async fn measure<B: Broker>(
         .wait_for(&relay_name, head, Duration::from_secs(600))
         .await?;
     let relayed = rate(events, started.elapsed());
+    // The same events again through a relay of its own with 8 streams in flight (each stream's still in order).
+    let wide = format!("{channel}w");
+    let relay = Relay::new(&wide, PublicPulses, broker.publisher(&wide).await?);
+    let wide_name = relay.name();
+    let started = Instant::now();
+    let wide_running = relay.start(
+        store.clone(),
+        store.clone(),
+        ProjectionOptions::default().concurrency(8),
+    );
+    wide_running
+        .wait_for(&wide_name, head, Duration::from_secs(600))
+        .await?;
+    let relayed_wide = rate(events, started.elapsed());
+    wide_running.shutdown().await;
+    broker.clean(&wide).await;
     let raw = broker.raw(&channel, events).await?;
 
     // Latency: append → the consumer's handler, one event at a time on an idle system.
@@ -217,6 +233,13 @@ async fn measure<B: Broker>(
         .note(format!(
             "{events} events, one stream's at a time in order; checkpoint after each batch"
         )),
+        Figure::new(
+            format!("relay to {name}, 8 streams in flight"),
+            relayed_wide,
+            "events/s",
+        )
+        .against(format!("raw {name} publish + acknowledgement loop, same client"), raw)
+        .note("ProjectionOptions::concurrency(8): each stream's events still one after another, in order"),
         Figure::new(
             format!("append → other service's handler via {name}, p50"),
             percentile_ms(&mut latencies, 50.0),
