@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use es_core::integration::{ConsumeProgress, Delivery, Inbox, IntegrationHandler, deliver};
+use es_core::integration::{ConsumeProgress, Inbox, IntegrationHandler, deliver_retrying};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -100,23 +100,16 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
                     "skipped"
                 );
             }
-            Ok(event) => loop {
-                match deliver(inbox, handler, group, &event).await? {
-                    Delivery::Failed(error) => {
-                        tracing::warn!(id = %event.id, %error, "integration handler failed; trying again");
-                        tokio::select! {
-                            _ = stopped(&mut stop) => return Ok(applied),
-                            _ = tokio::time::sleep(RETRY) => {}
-                        }
-                    }
-                    Delivery::Applied => {
+            Ok(event) => {
+                match deliver_retrying(inbox, handler, group, &event, RETRY, &mut stop).await? {
+                    None => return Ok(applied),
+                    Some(true) => {
                         applied += 1;
                         now.applied += 1;
-                        break;
                     }
-                    _ => break,
+                    Some(false) => {}
                 }
-            },
+            }
         }
         consumer.commit_message(&message, CommitMode::Async)?;
         now.acknowledged += 1;

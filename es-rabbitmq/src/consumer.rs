@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use es_core::integration::{ConsumeProgress, Delivery, Inbox, IntegrationHandler, deliver};
+use es_core::integration::{ConsumeProgress, Inbox, IntegrationHandler, deliver_retrying};
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, QueueDeclareOptions};
 use lapin::types::{FieldTable, ShortString};
@@ -110,22 +110,13 @@ pub async fn consume<I: Inbox, H: IntegrationHandler<I>>(
                 delivery.acker.nack(reject).await.map_err(broker)?;
             }
             Ok(event) => {
-                loop {
-                    match deliver(inbox, handler, consumer, &event).await? {
-                        Delivery::Failed(error) => {
-                            tracing::warn!(id = %event.id, %error, "integration handler failed; trying again");
-                            tokio::select! {
-                                _ = stopped(&mut stop) => return Ok(applied),
-                                _ = tokio::time::sleep(RETRY) => {}
-                            }
-                        }
-                        Delivery::Applied => {
-                            applied += 1;
-                            now.applied += 1;
-                            break;
-                        }
-                        _ => break,
+                match deliver_retrying(inbox, handler, consumer, &event, RETRY, &mut stop).await? {
+                    None => return Ok(applied),
+                    Some(true) => {
+                        applied += 1;
+                        now.applied += 1;
                     }
+                    Some(false) => {}
                 }
                 delivery
                     .acker

@@ -147,6 +147,36 @@ pub async fn deliver<I: Inbox, H: IntegrationHandler<I>>(
     }
 }
 
+/// [`deliver`] until the handler succeeds: a failed handler is logged and tried again on the same event after
+/// `pause`, so a consumer that handles one message at a time keeps its order. Returns whether the event was applied
+/// (`false`: it was a duplicate), or `None` once `stop` says stop.
+///
+/// # Errors
+/// [`StoreError`] when the inbox fails (nothing was kept).
+pub async fn deliver_retrying<I: Inbox, H: IntegrationHandler<I>>(
+    inbox: &I,
+    handler: &H,
+    consumer: &str,
+    event: &CloudEvent,
+    pause: std::time::Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<bool>, StoreError> {
+    loop {
+        match deliver(inbox, handler, consumer, event).await? {
+            Delivery::Applied => return Ok(Some(true)),
+            Delivery::Duplicate => return Ok(Some(false)),
+            Delivery::Failed(error) => {
+                tracing::warn!(id = %event.id, %error, "integration handler failed; trying again");
+                tokio::select! {
+                    // No borrow of `stop` outlives the wait (it would keep this future from being `Send`).
+                    _ = async { stop.wait_for(|stop| *stop).await.map(|_| ()) } => return Ok(None),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
 /// How far a consumer got: a broker crate's `consume` publishes it when it starts and after each message it
 /// finished, so a caller can wait until it caught up instead of sleeping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -71,6 +71,6 @@ mod publisher;
 mod relay;
 
 pub use cloudevent::{CONTENT_TYPE, CloudEvent, IntegrationEvent, Outgoing, ParseError};
-pub use inbox::{ConsumeProgress, Delivery, Inbox, IntegrationHandler, deliver};
+pub use inbox::{ConsumeProgress, Delivery, Inbox, IntegrationHandler, deliver, deliver_retrying};
 pub use publisher::{PublishError, Publisher};
 pub use relay::{IntegrationMapper, Relay};
