@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::{DecodeError, EncodeError};
+use crate::store::error::{DecodeError, EncodeError};
 
 /// The unique id of one event, chosen by the client so that a retried append is recognised as a replay.
 ///

@@ -99,15 +99,6 @@ pub use store::{
     StreamId, StreamRead, Version,
 };
 
-// One flat namespace inside the crate, so each file names what it uses without its module path.
-pub(crate) use aggregate::snapshot::*;
-pub(crate) use aggregate::*;
-pub(crate) use backend::*;
-pub(crate) use evolution::*;
-pub(crate) use process::*;
-pub(crate) use projection::*;
-pub(crate) use store::*;
-
 /// `#[derive(DomainEvent)]`: see [`DomainEvent`].
 #[cfg(feature = "derive")]
 pub use es_derive::DomainEvent;

@@ -1,6 +1,6 @@
 //! Aggregates: the decider that turns commands into events and folds events into state.
 
-use crate::DomainEvent;
+use crate::event::DomainEvent;
 
 /// A consistency boundary modelled as a decider: state folded from its own events, and a pure decision that turns a
 /// command into new events.

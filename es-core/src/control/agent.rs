@@ -10,7 +10,8 @@ use tokio::sync::{mpsc, watch};
 use crate::control::ProjectionReport;
 use crate::control::{ControlAnswer, ControlCommand, ControlOptions, ControlRequest, ControlStore};
 use crate::projection::runner::{Control, TaskStatus, ask};
-use crate::{Position, ProjectionState, RunnerError};
+use crate::projection::{ProjectionState, RunnerError};
+use crate::store::Position;
 
 /// One projection of the runner, as the agent reaches it.
 pub(crate) struct Controlled {

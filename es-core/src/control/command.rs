@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{EventId, Position};
+use crate::store::{EventId, Position};
 
 /// A control request's command, carried out by the process that runs the projection.
 ///

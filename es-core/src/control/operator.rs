@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::control::{ControlAnswer, ControlCommand, ControlStore, ProjectionReport, RequestState};
 use crate::process::{ProcessInstance, ProcessStore};
 use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore, HeldBack};
-use crate::{EventStore, Position, StoreError};
+use crate::store::{EventStore, Position, StoreError};
 
 /// How often [`Operator::send`] looks for the answer.
 const ANSWER_POLL: Duration = Duration::from_millis(50);

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::Position;
+use crate::store::Position;
 
 /// One instance's view of one projection, written to the store by its runner every
 /// [`report_every`](crate::control::ControlOptions::report_every), so any process can read it.

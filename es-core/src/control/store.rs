@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::StoreError;
 use crate::control::{ControlAnswer, ControlCommand, ProjectionReport};
+use crate::store::StoreError;
 
 /// A control request as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

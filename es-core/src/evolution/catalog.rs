@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::RecordedEvent;
-use crate::error::StoreError;
+use crate::store::RecordedEvent;
+use crate::store::error::StoreError;
 
 /// One (event type, schema version) pair present in a store, with how many events carry it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

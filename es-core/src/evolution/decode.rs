@@ -3,8 +3,10 @@
 use std::borrow::Cow;
 
 use super::chain::link;
-use crate::error::{DecodeError, EventDecodeError};
-use crate::{DomainEvent, EventView, PayloadView, RecordedEvent};
+use crate::backend::{EventView, PayloadView};
+use crate::event::DomainEvent;
+use crate::store::RecordedEvent;
+use crate::store::error::{DecodeError, EventDecodeError};
 
 /// Whether `E` decodes events stored as `event_type`: a type it reads, or one its upcasters start from.
 ///

@@ -2,8 +2,10 @@
 
 use std::fmt;
 
-use crate::error::StoreError;
-use crate::{DomainEvent, EventCatalog, Position, RecordedEvent, StreamId};
+use crate::event::DomainEvent;
+use crate::evolution::EventCatalog;
+use crate::store::error::StoreError;
+use crate::store::{Position, RecordedEvent, StreamId};
 
 type Decoder = Box<dyn Fn(&RecordedEvent) -> Option<Result<(), String>> + Send + Sync>;
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::{EventId, RecordedEvent};
+use crate::store::{EventId, RecordedEvent};
 
 /// An event for other services: a public type name and JSON data, decoupled from the domain event's shape.
 ///
@@ -201,7 +201,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::{Metadata, Position, StreamId, Version};
+    use crate::store::{Metadata, Position, StreamId, Version};
 
     fn recorded(metadata: Metadata) -> RecordedEvent {
         RecordedEvent {

@@ -6,7 +6,7 @@ use tracing::Instrument;
 
 use crate::integration::CloudEvent;
 use crate::projection::HandlerError;
-use crate::{EventId, StoreError};
+use crate::store::{EventId, StoreError};
 
 /// A store that records, in a transaction of its own, which events a consumer has processed: PostgreSQL
 /// (`PgEventStore`), SQLite (`SqliteEventStore`) and memory (`InMemoryEventStore`, for tests) implement it.

@@ -3,12 +3,14 @@
 use async_trait::async_trait;
 use tracing::Instrument;
 
+use crate::event::DomainEvent;
 use crate::integration::{IntegrationEvent, Outgoing, Publisher};
 use crate::projection::{
     CheckpointStore, DeadLetterStore, HandlerError, ProjectionOptions, RunningProjections,
     TransientError,
 };
-use crate::{DomainEvent, EventStore, Projection, ProjectionRunner, RecordedEvent};
+use crate::projection::{Projection, ProjectionRunner};
+use crate::store::{EventStore, RecordedEvent};
 
 /// Turns private domain events into public integration events.
 pub trait IntegrationMapper: Send + Sync + 'static {

@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use crate::EventId;
+use crate::store::EventId;
 
 /// The namespace of process command ids (UUIDv5).
 const COMMANDS: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a0f1_2c3d_4e5f_6071);

@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{DomainEvent, RecordedEvent};
+use crate::event::DomainEvent;
+use crate::store::RecordedEvent;
 
 /// What a process instance reacts to.
 #[derive(Clone, Debug, PartialEq)]

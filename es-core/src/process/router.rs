@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::{Aggregate, EventStore, Metadata, Repository, RepositoryError};
+use crate::aggregate::{Aggregate, Repository, RepositoryError};
+use crate::store::{EventStore, Metadata};
 
 /// How a routed command ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

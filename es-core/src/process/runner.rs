@@ -10,16 +10,17 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::error::StoreError;
 use crate::process::{
     CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRecord, ProcessStore,
     Reaction, RouteError, TimerChanges, command_id,
 };
-use crate::telemetry;
-use crate::{
-    CheckpointStore, DeadLetterStore, EventStore, HandlerError, Metadata, Position, Projection,
-    ProjectionOptions, ProjectionRunner, RecordedEvent, RunnerError, RunningProjections,
+use crate::projection::{
+    CheckpointStore, DeadLetterStore, HandlerError, Projection, ProjectionOptions,
+    ProjectionRunner, RunnerError, RunningProjections,
 };
+use crate::store::error::StoreError;
+use crate::store::{EventStore, Metadata, Position, RecordedEvent};
+use crate::telemetry;
 use tracing::Instrument;
 
 /// How many handled-input keys an instance remembers (older redeliveries are still harmless: the commands they
@@ -475,7 +476,7 @@ impl RunningProcess {
     ///
     /// # Errors
     /// As [`RunningProjections::status`].
-    pub async fn status(&self) -> Result<crate::ProjectionStatus, RunnerError> {
+    pub async fn status(&self) -> Result<crate::projection::ProjectionStatus, RunnerError> {
         self.projections.status(&self.name).await
     }
 

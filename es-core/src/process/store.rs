@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
 use crate::process::Timer;
+use crate::store::error::StoreError;
 
 /// One process instance as stored.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]

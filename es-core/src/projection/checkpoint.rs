@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::Position;
-use crate::error::StoreError;
+use crate::store::Position;
+use crate::store::error::StoreError;
 
 /// Stores one position per reader name, moved by compare-and-set so that two instances of one reader cannot both
 /// advance it.

@@ -5,13 +5,12 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::StreamExt;
 
+use crate::backend::{Acquired, BatchError, ProjectionWorker, WorkerError, describe, wants};
+use crate::projection::CheckpointStore;
 use crate::projection::worker::ApplyError;
+use crate::projection::{DeadLetter, DeadLetterStore, Projection, ProjectionOptions};
 use crate::store::FeedFilter;
-use crate::{
-    Acquired, BatchError, DeadLetter, DeadLetterStore, Projection, ProjectionOptions,
-    ProjectionWorker, WorkerError, describe, wants,
-};
-use crate::{CheckpointStore, Position, RecordedEvent, StoreError};
+use crate::store::{Position, RecordedEvent, StoreError};
 
 /// Runs a [`Projection`] with its checkpoint and dead letters in `store` (any [`CheckpointStore`] +
 /// [`DeadLetterStore`], e.g. the in-memory or PostgreSQL store). Handlers run outside any transaction: after a

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
-use crate::{EventId, Position, Version};
+use crate::store::error::StoreError;
+use crate::store::{EventId, Position, Version};
 
 /// An event a projection could not handle after every retry.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

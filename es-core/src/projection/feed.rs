@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 use tokio::sync::{broadcast, watch};
 
 use crate::store::{CorruptEvent, FeedBatch, FeedFilter};
-use crate::{EventStore, Position, StoreError};
+use crate::store::{EventStore, Position, StoreError};
 
 /// How many pages the feed keeps for tasks that are behind (a page holds at most the store's page size of events).
 pub(crate) const FEED_PAGES: usize = 16;

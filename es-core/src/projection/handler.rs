@@ -2,7 +2,8 @@
 
 use async_trait::async_trait;
 
-use crate::{DomainEvent, RecordedEvent};
+use crate::event::DomainEvent;
+use crate::store::RecordedEvent;
 
 /// Why a handler failed: any error, as text for logs and dead letters.
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;

@@ -10,18 +10,20 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::backend::{Acquired, CheckpointedWorker, ProjectionWorker, WorkerError};
 use crate::control::{ControlOptions, ControlStore, Controlled, run_agent};
-use crate::error::CorruptEvent;
+use crate::projection::CheckpointStore;
 use crate::projection::feed::{Feed, FeedItem};
 use crate::projection::sampler::{sample_metrics, status_of};
 use crate::projection::worker::{ApplyError, BatchError};
+use crate::projection::{
+    DeadLetter, DeadLetterStore, FailurePolicy, Projection, ProjectionOptions, ProjectionState,
+    ProjectionStatus,
+};
+use crate::store::error::CorruptEvent;
+use crate::store::{EventId, EventStore, Position, RecordedEvent, StoreError, Version};
 use crate::store::{FeedBatch, FeedFilter, FeedStream};
 use crate::telemetry;
-use crate::{
-    Acquired, CheckpointedWorker, DeadLetter, DeadLetterStore, FailurePolicy, Projection,
-    ProjectionOptions, ProjectionState, ProjectionStatus, ProjectionWorker, WorkerError,
-};
-use crate::{CheckpointStore, EventId, EventStore, Position, RecordedEvent, StoreError, Version};
 
 /// A runner operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +93,7 @@ pub enum RunnerError {
     Worker(#[from] WorkerError),
     /// The store failed.
     #[error(transparent)]
-    Store(#[from] crate::StoreError),
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Collects projections and starts them.

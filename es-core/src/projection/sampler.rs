@@ -8,8 +8,8 @@ use tokio::sync::watch;
 
 use crate::projection::ProjectionStatus;
 use crate::projection::runner::TaskStatus;
+use crate::store::{EventStore, Position, StoreError};
 use crate::telemetry;
-use crate::{EventStore, Position, StoreError};
 
 /// Projection `name`'s status: what its task published, with the head, the lag counted in the store and the
 /// events held back behind an open transaction.

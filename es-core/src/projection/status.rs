@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::Position;
+use crate::store::Position;
 
 /// Where a projection is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::error::StoreError;
 use crate::projection::{DeadLetter, Holder, ProjectionOptions};
 use crate::store::FeedFilter;
-use crate::{Position, RecordedEvent};
+use crate::store::error::StoreError;
+use crate::store::{Position, RecordedEvent};
 
 /// A worker operation failed (not a handler: the storage under it).
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 
 use std::collections::HashSet;
 
-use crate::error::{DuplicateReason, StoreError};
-use crate::{EventLimits, NewEvent, Position, StreamId, Version};
+use crate::store::error::{DuplicateReason, StoreError};
+use crate::store::{EventLimits, NewEvent, Position, StreamId, Version};
 
 /// What an append wrote, or, for a recognised retry, what the original append wrote.
 ///

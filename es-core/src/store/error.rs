@@ -4,7 +4,7 @@
 //! [`RepositoryError`](crate::RepositoryError).
 
 use crate::store::serde_summary;
-use crate::{EventId, ExpectedVersion, Position, StreamId, Version};
+use crate::store::{EventId, ExpectedVersion, Position, StreamId, Version};
 
 /// A stream id was rejected. Fix the id: retrying will not help.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

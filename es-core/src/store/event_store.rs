@@ -5,12 +5,13 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::Stream;
 
-use crate::error::StoreError;
-use crate::store::{FeedFilter, FeedStream, filtered};
-use crate::{
-    AppendResult, EventId, EventView, ExpectedVersion, FoldRead, HeldBack, NewEvent, Position,
-    RecordedEvent, StreamId, StreamRead, Visit,
+use crate::backend::{EventView, FoldRead, Visit};
+use crate::projection::HeldBack;
+use crate::store::error::StoreError;
+use crate::store::{
+    AppendResult, EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, StreamRead,
 };
+use crate::store::{FeedFilter, FeedStream, filtered};
 
 /// A live stream of events in global order, as returned by [`EventStore::subscribe_all`].
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;

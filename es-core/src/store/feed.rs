@@ -6,9 +6,10 @@ use std::pin::Pin;
 use futures::{FutureExt, Stream, StreamExt};
 use md5::{Digest, Md5};
 
-use crate::error::StoreError;
+use crate::event::DomainEvent;
 use crate::store::category_of;
-use crate::{DomainEvent, Position, RecordedEvent};
+use crate::store::error::StoreError;
+use crate::store::{Position, RecordedEvent};
 
 /// The partition of `stream` among `partitions`: the first four bytes of the MD5 digest of its id, big-endian,
 /// modulo `partitions`. A backend with a query language computes the same on the server (PostgreSQL's

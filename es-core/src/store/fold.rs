@@ -4,7 +4,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
-use crate::{RecordedEvent, StreamRead, Version};
+use crate::store::{RecordedEvent, StreamRead, Version};
 
 /// Which events of a stream a load folds: versions from `from` on, at most `limit`, oldest first; with the time
 /// each was recorded only when `recorded_at` is set (loads as of a time).

@@ -2,8 +2,8 @@
 
 use serde_json::Value;
 
-use crate::error::StoreError;
-use crate::{Metadata, NewEvent, StreamId};
+use crate::store::error::StoreError;
+use crate::store::{Metadata, NewEvent, StreamId};
 
 /// The bounds an event must keep to be stored, the same on every backend (configure them on the store:
 /// `InMemoryEventStore::with_limits`, `PgEventStoreBuilder::limits`). An append that breaks one fails with

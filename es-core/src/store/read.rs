@@ -1,6 +1,6 @@
 //! Reading a stream: which way, from where, how many.
 
-use crate::Version;
+use crate::store::Version;
 
 /// The direction of a stream read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -5,8 +5,9 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{EncodeError, EventDecodeError};
-use crate::{DomainEvent, EventId, Metadata, Position, StreamId, Version};
+use crate::event::DomainEvent;
+use crate::store::error::{EncodeError, EventDecodeError};
+use crate::store::{EventId, Metadata, Position, StreamId, Version};
 
 /// An event to append: id, type, schema version, JSON payload and metadata.
 ///

@@ -1,6 +1,8 @@
 //! Recognising a retried append: the idempotency rule every backend applies the same way.
 
-use crate::{DuplicateReason, EventId, ExpectedVersion, Position, StoreError, StreamId, Version};
+use crate::store::{
+    DuplicateReason, EventId, ExpectedVersion, Position, StoreError, StreamId, Version,
+};
 
 /// Where an event id of a batch is already stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::error::StreamIdError;
+use crate::store::error::StreamIdError;
 
 /// The name of one event stream, validated.
 ///

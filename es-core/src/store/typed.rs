@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 
-use crate::error::{EventDecodeError, StoreError};
-use crate::{DomainEvent, EventStore, RecordedEvent, StreamId, StreamRead};
+use crate::event::DomainEvent;
+use crate::store::error::{EventDecodeError, StoreError};
+use crate::store::{EventStore, RecordedEvent, StreamId, StreamRead};
 
 /// A decoded event with the stored record it came from (ids, versions, position, metadata).
 #[derive(Clone, Debug, PartialEq)]

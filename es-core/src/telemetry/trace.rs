@@ -7,7 +7,7 @@
 //! handles (a batch has many parents), a process manager's step and a relay publish take the event's trace as
 //! their parent. Without the feature these functions do nothing.
 
-use crate::Metadata;
+use crate::store::Metadata;
 
 /// The metadata key of the W3C trace context.
 pub(crate) const TRACEPARENT: &str = "traceparent";

@@ -2,7 +2,7 @@
 
 use std::fmt::Debug;
 
-use crate::{Input, ProcessManager, Reaction};
+use crate::process::{Input, ProcessManager, Reaction};
 
 /// Starts a process scenario from the inputs an instance already handled.
 ///

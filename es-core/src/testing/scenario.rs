@@ -3,7 +3,8 @@
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
-use crate::{Aggregate, DomainEvent};
+use crate::aggregate::Aggregate;
+use crate::event::DomainEvent;
 
 /// Starts a scenario from the events that already happened.
 ///

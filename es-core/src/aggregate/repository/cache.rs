@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::{Loaded, StreamId};
+use crate::aggregate::Loaded;
+use crate::store::StreamId;
 
 /// One stream's place in the cache. Commands on the stream hold `entry` from load to append: they queue here
 /// instead of racing each other to the store.

@@ -9,16 +9,19 @@ use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 
+use crate::aggregate::Aggregate;
 use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
-use crate::error::{
+use crate::aggregate::snapshot::{SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting};
+use crate::backend::{EventView, FoldRead};
+use crate::process::event_id_for;
+use crate::store::error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
-use crate::telemetry;
-use crate::{
-    Aggregate, AppendResult, EventStore, EventView, ExpectedVersion, FoldRead, Metadata, NewEvent,
-    Position, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, StreamRead,
-    Version, event_id_for,
+use crate::store::{
+    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Position, StreamId, StreamRead,
+    Version,
 };
+use crate::telemetry;
 use uuid::Uuid;
 
 mod cache;
@@ -278,7 +281,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             );
             assert!(
                 crate::aggregate::lists_category(
-                    <A::Event as crate::DomainEvent>::CATEGORIES,
+                    <A::Event as crate::event::DomainEvent>::CATEGORIES,
                     A::CATEGORY,
                 ),
                 "the aggregate's event type must list Aggregate::CATEGORY: `#[event(aggregate = ..)]` on the event type"

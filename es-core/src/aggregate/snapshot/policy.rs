@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Version;
+use crate::store::Version;
 
 /// What a [`SnapshotPolicy`] decides on, after a command appended events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::Aggregate;
+use crate::aggregate::Aggregate;
 
 /// An aggregate whose state can be stored as a snapshot, so that loading it folds only the events after the
 /// snapshot. Opt in per aggregate; turn it on with [`Repository::with_snapshots`](crate::Repository::with_snapshots).

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::error::StoreError;
-use crate::{StreamId, Version};
+use crate::store::error::StoreError;
+use crate::store::{StreamId, Version};
 
 /// A folded state of one stream at one version. The events stay the source of truth: a snapshot is only a
 /// shortcut, and one whose `schema_version` is not the code's current one is ignored by loaders.

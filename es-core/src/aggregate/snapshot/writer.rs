@@ -4,9 +4,10 @@ use std::marker::PhantomData;
 
 use async_trait::async_trait;
 
-use crate::{
-    Snapshot, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting, StreamId, Version,
+use crate::aggregate::snapshot::{
+    Snapshot, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting,
 };
+use crate::store::{StreamId, Version};
 
 /// Snapshot reading and writing for one aggregate type, behind a trait object so that `Repository` needs no
 /// `Snapshotting` bound unless snapshots are turned on.

@@ -1,7 +1,8 @@
 //! The [`CheckpointStore`] contract as executable cases; run by
 //! [`checkpoint_store_conformance_tests!`](crate::checkpoint_store_conformance_tests).
 
-use crate::{CheckpointStore, Position, StoreError};
+use crate::projection::CheckpointStore;
+use crate::store::{Position, StoreError};
 
 fn p(commit: u64, prepare: u64) -> Position {
     Position::new(commit, prepare)

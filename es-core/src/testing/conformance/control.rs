@@ -5,7 +5,7 @@ use chrono::{Duration, Utc};
 
 use crate::control::{ControlAnswer, ControlCommand, ControlStore, ProjectionReport, RequestState};
 use crate::process::{ProcessRecord, ProcessStore, Timer, TimerChanges};
-use crate::{EventId, Position};
+use crate::store::{EventId, Position};
 
 fn later() -> chrono::DateTime<Utc> {
     Utc::now() + Duration::seconds(60)

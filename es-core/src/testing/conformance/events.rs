@@ -8,7 +8,7 @@ use futures::StreamExt;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::{
+use crate::store::{
     AppendResult, DuplicateReason, EventId, EventStore, ExpectedVersion, Metadata, NewEvent,
     Position, RecordedEvent, StoreError, StreamId, StreamRead, Version,
 };
@@ -882,7 +882,7 @@ async fn next_batch(feed: &mut crate::store::FeedStream) -> crate::store::FeedBa
     }
 }
 
-async fn next(subscription: &mut crate::EventStream) -> RecordedEvent {
+async fn next(subscription: &mut crate::store::EventStream) -> RecordedEvent {
     match tokio::time::timeout(PATIENCE, subscription.next()).await {
         Ok(Some(Ok(event))) => event,
         Ok(Some(Err(error))) => panic!("subscription failed: {error}"),

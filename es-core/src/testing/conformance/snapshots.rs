@@ -3,7 +3,8 @@
 
 use serde_json::json;
 
-use crate::{Snapshot, SnapshotStore, StoreError, StreamId, Version};
+use crate::aggregate::snapshot::{Snapshot, SnapshotStore};
+use crate::store::{StoreError, StreamId, Version};
 
 fn snapshot(stream: &str, snapshot_type: &str, schema_version: u32, version: u64) -> Snapshot {
     Snapshot {
