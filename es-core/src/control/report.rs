@@ -13,7 +13,7 @@ pub struct ProjectionReport {
     pub projection: String,
     /// The reporting instance ([`ControlOptions::instance`](crate::control::ControlOptions::instance)).
     pub instance: String,
-    /// Its state there ([`ProjectionState::label`](crate::ProjectionState::label)): `running`, `paused`,
+    /// Its state there ([`ProjectionState::label`](crate::projection::ProjectionState::label)): `running`, `paused`,
     /// `standby`, `lost`, `stopped`, `failed`.
     pub state: String,
     /// The error of a `lost` or `failed` projection, or who holds it as a `standby` sees it.

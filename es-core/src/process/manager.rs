@@ -96,14 +96,14 @@ impl<C> Reaction<C> {
 /// A long-running workflow across aggregates: per-instance state folded from its inputs, and pure reactions.
 ///
 /// `apply` and `react` are pure and synchronous, like an aggregate's: the runner may call them again for a
-/// redelivered input and relies on getting the same commands. [`ProcessRunner`](crate::ProcessRunner) shows a
+/// redelivered input and relies on getting the same commands. [`ProcessRunner`](crate::process::ProcessRunner) shows a
 /// runnable one; `examples/src/shop.rs` has an order saga with compensation and a deadline.
 pub trait ProcessManager: Send + Sync + 'static {
     /// The events it reads, through their [upcasters](crate::evolution) (others are skipped before decoding).
     type Event: DomainEvent;
     /// Its per-instance state, stored as JSON.
     type State: Default + Serialize + DeserializeOwned + Send + Sync;
-    /// The commands it sends; a [`CommandRouter`](crate::CommandRouter) delivers them.
+    /// The commands it sends; a [`CommandRouter`](crate::process::CommandRouter) delivers them.
     type Command: Send + Sync;
 
     /// Its unique name (also its projection's).

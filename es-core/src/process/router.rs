@@ -12,7 +12,7 @@ pub enum Outcome {
     /// The aggregate accepted it (or had already accepted the same command id before).
     Accepted,
     /// The aggregate rejected it with a domain error; delivered back to the process as
-    /// [`Input::Rejected`](crate::Input::Rejected).
+    /// [`Input::Rejected`](crate::process::Input::Rejected).
     Rejected(String),
 }
 

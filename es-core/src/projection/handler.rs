@@ -9,7 +9,7 @@ use crate::store::RecordedEvent;
 pub type HandlerError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A read model built from events of type [`Event`](Self::Event), run by a
-/// [`ProjectionRunner`](crate::ProjectionRunner) through a [`CheckpointedWorker`](crate::CheckpointedWorker).
+/// [`ProjectionRunner`](crate::ProjectionRunner) through a [`CheckpointedWorker`](crate::backend::CheckpointedWorker).
 ///
 /// Events whose stored type `Event` does not read (directly or through its [upcasters](crate::evolution)) are skipped
 /// before decoding. Delivery is at-least-once: after a crash, events since the last checkpoint are handled again,
@@ -61,7 +61,7 @@ pub trait Projection: Send + Sync + 'static {
     ///
     /// # Errors
     /// Any error: the runner retries with backoff, then applies the projection's
-    /// [`FailurePolicy`](crate::FailurePolicy).
+    /// [`FailurePolicy`](crate::projection::FailurePolicy).
     async fn handle(&self, event: Self::Event, record: &RecordedEvent) -> Result<(), HandlerError>;
 
     /// The stream categories it reads: by default its event type's
@@ -71,7 +71,7 @@ pub trait Projection: Send + Sync + 'static {
         Self::Event::CATEGORIES
     }
 
-    /// The key that orders this event: with [`ProjectionOptions::concurrency`](crate::ProjectionOptions) above 1,
+    /// The key that orders this event: with [`ProjectionOptions::concurrency`](crate::projection::ProjectionOptions) above 1,
     /// events with different keys may be handled at the same time, and events with the same key one after another,
     /// in order. `None` (the default, for any event of a batch) handles the whole batch in order, one event at a
     /// time. A process manager keys by instance; a read model could key by the row it writes.

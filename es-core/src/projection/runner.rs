@@ -1212,7 +1212,7 @@ impl Task {
     }
 
     /// Retries `event` alone until it succeeds or its attempts run out. A transient failure (the handler returned a
-    /// [`TransientError`](crate::TransientError): a broker or service that is down) is retried without limit, at
+    /// [`TransientError`](crate::projection::TransientError): a broker or service that is down) is retried without limit, at
     /// the longest backoff, until it succeeds or the runner shuts down; its checkpoint does not move meanwhile.
     /// Control requests are carried out during the waits; one that moves the checkpoint ends the retry.
     async fn retry(

@@ -14,7 +14,7 @@ pub enum ProjectionState {
     /// first attempt answers. (It used to report `standby` meanwhile, so a lone instance briefly looked like one.)
     Starting,
     /// Waiting to become the active instance: another process runs it (`holder`, when the backend can tell).
-    /// Control requests are refused with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
+    /// Control requests are refused with [`RunnerError::NotActive`](crate::projection::RunnerError::NotActive).
     Standby {
         /// Who runs it now.
         holder: Option<Holder>,
@@ -26,14 +26,14 @@ pub enum ProjectionState {
     Paused,
     /// It lost its connection or its claim on the projection and is getting them back (then it carries on from
     /// its checkpoint, or goes standby when another instance took over meanwhile). Control requests are refused
-    /// with [`RunnerError::NotActive`](crate::RunnerError::NotActive).
+    /// with [`RunnerError::NotActive`](crate::projection::RunnerError::NotActive).
     Lost {
         /// Why: the last error.
         error: String,
     },
     /// Shut down.
     Stopped,
-    /// Halted on an event it could not handle ([`FailurePolicy::Stop`](crate::FailurePolicy::Stop)).
+    /// Halted on an event it could not handle ([`FailurePolicy::Stop`](crate::projection::FailurePolicy::Stop)).
     Failed {
         /// The error, naming the event.
         error: String,

@@ -1,5 +1,5 @@
 //! What the runner needs from a projection backend. Implement it to add a flavour; users pick one of
-//! [`CheckpointedWorker`](crate::CheckpointedWorker) or `es_postgres::PgProjectionWorker`.
+//! [`CheckpointedWorker`](crate::backend::CheckpointedWorker) or `es_postgres::PgProjectionWorker`.
 
 use std::time::Duration;
 
@@ -72,7 +72,7 @@ pub struct BatchError {
     /// Whether the events before it were kept with the checkpoint after them (at-least-once flavour) or rolled
     /// back with the batch (transactional flavour).
     pub kept_before: bool,
-    /// Whether the handler said the failure is temporary ([`TransientError`](crate::TransientError)): retried
+    /// Whether the handler said the failure is temporary ([`TransientError`](crate::projection::TransientError)): retried
     /// without limit instead of the failure policy.
     pub transient: bool,
     /// How many times this call tried the failing event (1; 2 when a batch failed as a whole and the worker then
@@ -152,7 +152,7 @@ pub trait ProjectionWorker: Send + 'static {
     }
 
     /// Whether the projection handles the event stored as `event_type` in `stream` (decided before decoding; see
-    /// [`wants`](crate::wants)).
+    /// [`wants`](crate::backend::wants)).
     fn wants(&self, stream: &str, event_type: &str) -> bool;
 
     /// The stored checkpoint.

@@ -51,7 +51,7 @@ impl EventLimits {
         self
     }
 
-    /// Checks every event of a batch for `stream`, and what [`validate_append`](crate::validate_append) checks.
+    /// Checks every event of a batch for `stream`, and what [`validate_append`](crate::backend::validate_append) checks.
     ///
     /// # Errors
     /// [`StoreError::InvalidEvent`] naming the first event out of bounds, and the errors of `validate_append`.
