@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use crate::control::{ControlAnswer, ControlCommand, ControlStore, ProjectionReport, RequestState};
 use crate::process::{ProcessInstance, ProcessStore};
-use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore, HeldBack};
+use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore};
+use crate::store::HeldBack;
 use crate::store::{EventStore, Position, StoreError};
 
 /// How often [`Operator::send`] looks for the answer.

@@ -3,10 +3,10 @@
 use std::borrow::Cow;
 
 use super::chain::link;
-use crate::backend::{EventView, PayloadView};
 use crate::event::DomainEvent;
 use crate::store::RecordedEvent;
 use crate::store::error::{DecodeError, EventDecodeError};
+use crate::store::fold::{EventView, PayloadView};
 
 /// Whether `E` decodes events stored as `event_type`: a type it reads, or one its upcasters start from.
 ///

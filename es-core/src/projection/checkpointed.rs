@@ -5,9 +5,10 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use futures::StreamExt;
 
-use crate::backend::{Acquired, BatchError, ProjectionWorker, WorkerError, describe, wants};
 use crate::projection::CheckpointStore;
+use crate::projection::handler::{describe, wants};
 use crate::projection::worker::ApplyError;
+use crate::projection::worker::{Acquired, BatchError, ProjectionWorker, WorkerError};
 use crate::projection::{DeadLetter, DeadLetterStore, Projection, ProjectionOptions};
 use crate::store::FeedFilter;
 use crate::store::{Position, RecordedEvent, StoreError};

@@ -70,6 +70,8 @@ mod sampler;
 mod status;
 pub(crate) mod worker;
 
+/// Re-exported from [`store`](crate::store), where the store reports it; the path users know stays.
+pub use crate::store::HeldBack;
 pub use checkpoint::CheckpointStore;
 pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use handler::{HandlerError, Projection, TransientError};
@@ -79,4 +81,4 @@ pub use runner::{
     RunningProjections,
 };
 pub(crate) use sampler::lag_seconds;
-pub use status::{HeldBack, Holder, ProjectionState, ProjectionStatus};
+pub use status::{Holder, ProjectionState, ProjectionStatus};

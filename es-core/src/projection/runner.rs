@@ -10,11 +10,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::backend::{Acquired, CheckpointedWorker, ProjectionWorker, WorkerError};
 use crate::control::{ControlOptions, ControlStore, Controlled, run_agent};
 use crate::projection::CheckpointStore;
+use crate::projection::checkpointed::CheckpointedWorker;
 use crate::projection::feed::{Feed, FeedItem};
 use crate::projection::sampler::{sample_metrics, status_of};
+use crate::projection::worker::{Acquired, ProjectionWorker, WorkerError};
 use crate::projection::worker::{ApplyError, BatchError};
 use crate::projection::{
     DeadLetter, DeadLetterStore, FailurePolicy, Projection, ProjectionOptions, ProjectionState,

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::Position;
+use crate::store::{HeldBack, Position};
 
 /// Where a projection is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,22 +95,6 @@ impl std::fmt::Display for Holder {
             self.since.map_or_else(unknown, |s| s.to_rfc3339()),
         )
     }
-}
-
-/// The oldest transaction still running on the server, which holds back the global order: events committed after
-/// it started are not delivered until it ends (so the order never skips). Alert when it gets old.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct HeldBack {
-    /// Committed events waiting behind it.
-    pub events: u64,
-    /// Its server process id, when the server shows it.
-    pub pid: Option<i32>,
-    /// How long it has been open.
-    pub age: Option<Duration>,
-    /// Its state (`idle in transaction`, `active`, ...).
-    pub state: Option<String>,
-    /// Its application name.
-    pub application_name: Option<String>,
 }
 
 /// A projection's progress and health.

@@ -5,9 +5,9 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use futures::Stream;
 
-use crate::backend::{EventView, FoldRead, Visit};
-use crate::projection::HeldBack;
 use crate::store::error::StoreError;
+use crate::store::fold::{EventView, FoldRead, Visit};
+use crate::store::held_back::HeldBack;
 use crate::store::{
     AppendResult, EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, StreamRead,
 };

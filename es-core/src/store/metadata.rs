@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+/// The metadata key of the W3C trace context of the command behind an event.
+pub(crate) const TRACEPARENT: &str = "traceparent";
+
 /// What is known about an event besides its payload: the ids that tie it to the request and the message that
 /// caused it, when it happened, and free key/values (tenant, user, ...).
 ///
@@ -98,7 +101,7 @@ impl Metadata {
     /// ```
     pub fn traceparent(&self) -> Option<&str> {
         self.extra
-            .get(crate::telemetry::TRACEPARENT)
+            .get(TRACEPARENT)
             .and_then(serde_json::Value::as_str)
     }
 }

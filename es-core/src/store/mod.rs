@@ -43,6 +43,7 @@ pub(crate) mod error;
 mod event_store;
 mod feed;
 pub(crate) mod fold;
+mod held_back;
 mod limits;
 mod metadata;
 mod position;
@@ -63,8 +64,11 @@ pub use error::{
 };
 pub use event_store::{EventStore, EventStream};
 pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered, partition_of};
+pub use held_back::HeldBack;
 pub use limits::EventLimits;
 pub use metadata::Metadata;
+#[cfg(feature = "opentelemetry")]
+pub(crate) use metadata::TRACEPARENT;
 pub use position::{ParsePositionError, Position};
 pub use read::{Direction, StreamRead};
 pub use record::{NewEvent, RecordedEvent};

@@ -22,6 +22,6 @@ pub(crate) use self::metrics::{
     record_retry, record_saga_command, record_timer_fired, record_timers_due,
 };
 pub use self::trace::continue_trace;
-pub(crate) use self::trace::{TRACEPARENT, link_trace, stamp};
 #[cfg(feature = "opentelemetry")]
 pub use self::trace::{current_traceparent, parse_traceparent};
+pub(crate) use self::trace::{link_trace, stamp};

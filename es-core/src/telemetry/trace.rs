@@ -9,9 +9,6 @@
 
 use crate::store::Metadata;
 
-/// The metadata key of the W3C trace context.
-pub(crate) const TRACEPARENT: &str = "traceparent";
-
 /// Writes the current span's trace context into `metadata` unless it carries one already.
 pub(crate) fn stamp(metadata: &mut Metadata) {
     #[cfg(feature = "opentelemetry")]
@@ -20,7 +17,7 @@ pub(crate) fn stamp(metadata: &mut Metadata) {
     {
         metadata
             .extra
-            .insert(TRACEPARENT.to_owned(), traceparent.into());
+            .insert(crate::store::TRACEPARENT.to_owned(), traceparent.into());
     }
     #[cfg(not(feature = "opentelemetry"))]
     let _ = metadata;

@@ -12,11 +12,11 @@ use chrono::{DateTime, Utc};
 use crate::aggregate::Aggregate;
 use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
 use crate::aggregate::snapshot::{SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting};
-use crate::backend::{EventView, FoldRead};
 use crate::process::event_id_for;
 use crate::store::error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
+use crate::store::fold::{EventView, FoldRead};
 use crate::store::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Position, StreamId, StreamRead,
     Version,
