@@ -52,10 +52,12 @@
 //! # Ok(()) }
 //! ```
 
+mod command_ids;
 mod decider;
 mod repository;
 pub mod snapshot;
 
+pub use command_ids::event_id_for;
 pub use decider::Aggregate;
 pub(crate) use decider::{lists_category, valid_category};
 pub use repository::{AsOf, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository, RepositoryError};

@@ -2,8 +2,6 @@
 
 use uuid::Uuid;
 
-use crate::store::EventId;
-
 /// The namespace of process command ids (UUIDv5).
 const COMMANDS: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a0f1_2c3d_4e5f_6071);
 
@@ -20,18 +18,4 @@ const COMMANDS: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a0f1_2c3d_4e5f_6071
 pub fn command_id(process: &str, instance: &str, cause: &str, step: u32) -> Uuid {
     let name = format!("{}\u{1f}{}\u{1f}{}\u{1f}{step}", process, instance, cause);
     Uuid::new_v5(&COMMANDS, name.as_bytes())
-}
-
-/// The id of the `index`th event produced by command `command`.
-///
-/// ```
-/// use es_core::process::event_id_for;
-/// use uuid::Uuid;
-///
-/// let command = Uuid::nil();
-/// assert_eq!(event_id_for(command, 0), event_id_for(command, 0));
-/// assert_ne!(event_id_for(command, 0), event_id_for(command, 1));
-/// ```
-pub fn event_id_for(command: Uuid, index: usize) -> EventId {
-    EventId::from_uuid(Uuid::new_v5(&command, &(index as u64).to_be_bytes()))
 }

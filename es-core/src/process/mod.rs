@@ -63,7 +63,9 @@ mod router;
 mod runner;
 mod store;
 
-pub use ids::{command_id, event_id_for};
+/// Re-exported from [`aggregate`](crate::aggregate), where the repository derives its events' ids with it.
+pub use crate::aggregate::event_id_for;
+pub use ids::command_id;
 pub use manager::{Input, ProcessManager, Reaction, Timer};
 pub use router::{CommandContext, CommandRouter, Outcome, RouteError};
 pub use runner::{ProcessRunner, RunningProcess};

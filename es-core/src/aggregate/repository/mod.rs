@@ -10,9 +10,9 @@ use tracing::Instrument;
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::Aggregate;
+use crate::aggregate::event_id_for;
 use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
 use crate::aggregate::snapshot::{SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting};
-use crate::process::event_id_for;
 use crate::store::error::{
     DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
 };
