@@ -22,20 +22,20 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
             let owner = ident.to_string();
             (
                 quote! {
-                    const UPCASTERS: &'static [::es_core::evolution::Upcaster] = #upcasters;
+                    const UPCASTERS: &'static [::es_core::__private::Upcaster] = #upcasters;
                 },
                 quote! {
                     // Checked while compiling: every chain of upcasters ends at a version this code reads.
                     const _: () = ::es_core::__private::assert_upcasters(
                         #owner,
                         &[#schema],
-                        <#ident as ::es_core::DomainEvent>::UPCASTERS,
+                        <#ident as ::es_core::__private::DomainEvent>::UPCASTERS,
                     );
                     // And every version read above the first one stored is reached by a chain from it.
                     const _: () = ::es_core::__private::assert_reached(
                         #owner,
                         &[#history],
-                        <#ident as ::es_core::DomainEvent>::UPCASTERS,
+                        <#ident as ::es_core::__private::DomainEvent>::UPCASTERS,
                     );
                 },
             )
@@ -46,9 +46,9 @@ pub(crate) fn domain_event(input: &Input<'_>) -> TokenStream {
         const _: () = {
             use ::es_core::__private::serde_json as __json;
             #[automatically_derived]
-            impl ::es_core::DomainEvent for #ident {
+            impl ::es_core::__private::DomainEvent for #ident {
                 const CATEGORIES: &'static [&'static str] =
-                    &[#(<#aggregates as ::es_core::Aggregate>::CATEGORY,)* #(#categories),*];
+                    &[#(<#aggregates as ::es_core::__private::Aggregate>::CATEGORY,)* #(#categories),*];
                 #upcasters
                 #body
             }
@@ -87,7 +87,7 @@ fn version_check(event: &EventType) -> TokenStream {
     let EventType { name, version, .. } = event;
     quote! {
         if schema_version != #version {
-            return ::core::result::Result::Err(::es_core::store::DecodeError::SchemaVersion {
+            return ::core::result::Result::Err(::es_core::__private::DecodeError::SchemaVersion {
                 event_type: #name,
                 stored: schema_version,
                 expected: #version,
@@ -109,7 +109,7 @@ fn struct_body(event: &EventType) -> TokenStream {
                     return #unknown;
                 }
                 #check
-                #read.map_err(|source| ::es_core::store::DecodeError::Payload { event_type: #name, source })
+                #read.map_err(|source| ::es_core::__private::DecodeError::Payload { event_type: #name, source })
             },
         )
     });
@@ -124,8 +124,8 @@ fn struct_body(event: &EventType) -> TokenStream {
 
         fn schema_version(&self) -> u32 { #version }
 
-        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::store::EncodeError> {
-            __json::to_value(self).map_err(|source| ::es_core::store::EncodeError { event_type: #name, source })
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::__private::EncodeError> {
+            __json::to_value(self).map_err(|source| ::es_core::__private::EncodeError { event_type: #name, source })
         }
 
         #decode
@@ -169,7 +169,7 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
             match self { #(Self::#idents { .. } => #versions,)* }
         }
 
-        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::store::EncodeError> {
+        fn encode(&self) -> ::core::result::Result<__json::Value, ::es_core::__private::EncodeError> {
             match self { #(#encode_arms)* }
         }
 
@@ -189,7 +189,7 @@ fn decoder(from: From, body: TokenStream) -> TokenStream {
             event_type: &str,
             schema_version: u32,
             payload: #payload,
-        ) -> ::core::result::Result<Self, ::es_core::store::DecodeError> {
+        ) -> ::core::result::Result<Self, ::es_core::__private::DecodeError> {
             #body
         }
     }
@@ -198,9 +198,9 @@ fn decoder(from: From, body: TokenStream) -> TokenStream {
 /// The error for a type name the decoder does not know.
 fn unknown_type() -> TokenStream {
     quote! {
-        ::core::result::Result::Err(::es_core::store::DecodeError::UnknownType {
+        ::core::result::Result::Err(::es_core::__private::DecodeError::UnknownType {
             event_type: event_type.to_owned(),
-            known: <Self as ::es_core::DomainEvent>::EVENT_TYPES,
+            known: <Self as ::es_core::__private::DomainEvent>::EVENT_TYPES,
         })
     }
 }
@@ -227,7 +227,7 @@ fn deserialize(ty: TokenStream, from: From) -> TokenStream {
 fn encode_arm(variant: &Variant<'_>) -> TokenStream {
     let ident = variant.ident;
     let name = &variant.event.name;
-    let error = quote!(|source| ::es_core::store::EncodeError { event_type: #name, source });
+    let error = quote!(|source| ::es_core::__private::EncodeError { event_type: #name, source });
     match &variant.payload {
         Payload::Unit | Payload::Tuple(_) => quote! {
             Self::#ident { .. } => ::core::result::Result::Ok(__json::Value::Object(__json::Map::new())),
@@ -254,7 +254,7 @@ fn decode_arm(variant: &Variant<'_>, from: From) -> TokenStream {
     let name = &variant.event.name;
     let check = version_check(&variant.event);
     let error =
-        quote!(|source| ::es_core::store::DecodeError::Payload { event_type: #name, source });
+        quote!(|source| ::es_core::__private::DecodeError::Payload { event_type: #name, source });
     let build = match &variant.payload {
         Payload::Unit | Payload::Tuple(_) => quote!(::core::result::Result::Ok(Self::#ident)),
         Payload::Newtype => {

@@ -43,16 +43,9 @@
 //! ```
 
 mod catalog;
-mod chain;
-mod decode;
-mod message;
 mod schema_check;
-mod upcaster;
 
+pub use crate::event::{Transform, Upcaster, UpcasterError, check, decode_payload, decode_text, reads};
+pub use crate::store::fold::decode_view;
 pub use catalog::{EventCatalog, StoredEventType};
-pub use chain::check;
-#[doc(hidden)]
-pub use chain::{assert_reached, assert_upcasters};
-pub use decode::{decode, decode_payload, decode_text, decode_view, reads};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};
-pub use upcaster::{Transform, Upcaster, UpcasterError};

@@ -152,7 +152,7 @@ impl SchemaCheck {
     /// decode into `E`.
     pub fn expect<E: DomainEvent>(mut self) -> Self {
         let decoder = move |event: &RecordedEvent| {
-            crate::evolution::reads::<E>(&event.event_type).then(|| {
+            crate::event::reads::<E>(&event.event_type).then(|| {
                 event
                     .decode::<E>()
                     .map(drop)

@@ -107,7 +107,7 @@ pub trait Projection: Send + Sync + 'static {
 /// ```
 pub fn wants<E: DomainEvent>(categories: &[&str], stream: &str, event_type: &str) -> bool {
     (categories.is_empty() || categories.contains(&crate::store::category_of(stream)))
-        && crate::evolution::reads::<E>(event_type)
+        && crate::event::reads::<E>(event_type)
 }
 
 /// Wraps a handler error to say it is temporary (a broker or service that is down): the runner retries the event at

@@ -4,6 +4,7 @@ use std::ops::ControlFlow;
 
 use chrono::{DateTime, Utc};
 
+use crate::event::{DecodeError, DomainEvent};
 use crate::store::{RecordedEvent, StreamRead, Version};
 
 /// Which events of a stream a load folds: versions from `from` on, at most `limit`, oldest first; with the time
@@ -108,3 +109,14 @@ impl<'a> EventView<'a> {
 
 /// What [`EventStore::fold_stream`](crate::EventStore::fold_stream) calls for each event; [`ControlFlow::Break`] stops the read.
 pub type Visit<'v> = dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send + 'v;
+
+/// Upcasts and decodes a stored event as a load sees it.
+///
+/// # Errors
+/// As [`decode_payload`](crate::evolution::decode_payload) and [`decode_text`](crate::evolution::decode_text).
+pub fn decode_view<E: DomainEvent>(event: &EventView<'_>) -> Result<E, DecodeError> {
+    match event.payload {
+        PayloadView::Value(value) => crate::event::decode_payload(event.event_type, event.schema_version, value),
+        PayloadView::Text(text) => crate::event::decode_text(event.event_type, event.schema_version, text),
+    }
+}

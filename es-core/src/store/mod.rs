@@ -50,17 +50,15 @@ mod position;
 mod read;
 mod record;
 pub(crate) mod retry;
-mod serde_text;
 mod stream;
 mod typed;
 mod version;
 
-pub use crate::event::EventId;
+pub use crate::event::{DecodeError, EncodeError, EventId};
 pub use append::AppendResult;
 pub(crate) use append::validate_batch;
 pub use error::{
-    CorruptEvent, DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError,
-    StreamIdError,
+    CorruptEvent, DuplicateReason, EventDecodeError, StoreError, StreamIdError,
 };
 pub use event_store::{EventStore, EventStream};
 pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered, partition_of};
@@ -72,7 +70,7 @@ pub(crate) use metadata::TRACEPARENT;
 pub use position::{ParsePositionError, Position};
 pub use read::{Direction, StreamRead};
 pub use record::{NewEvent, RecordedEvent};
-pub use serde_text::serde_summary;
+pub use crate::event::serde_summary;
 pub use stream::StreamId;
 pub(crate) use stream::category_of;
 pub use typed::{Decoded, ReadError, TypedRead};

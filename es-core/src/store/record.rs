@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::event::DomainEvent;
-use crate::store::error::{EncodeError, EventDecodeError};
+use crate::event::{DomainEvent, EncodeError};
+use crate::store::error::EventDecodeError;
 use crate::store::{EventId, Metadata, Position, StreamId, Version};
 
 /// An event to append: id, type, schema version, JSON payload and metadata.
@@ -129,6 +129,15 @@ impl RecordedEvent {
     /// # Errors
     /// [`EventDecodeError`] naming the stream, version, position and type of the event that did not decode.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, EventDecodeError> {
-        crate::evolution::decode(self)
+        crate::event::decode_payload(&self.event_type, self.schema_version, &self.payload).map_err(|source| {
+            EventDecodeError {
+                stream: self.stream_id.clone(),
+                version: self.version,
+                position: self.position,
+                event_type: self.event_type.clone(),
+                schema_version: self.schema_version,
+                source,
+            }
+        })
     }
 }

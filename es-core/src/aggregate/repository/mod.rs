@@ -13,9 +13,8 @@ use crate::aggregate::Aggregate;
 use crate::aggregate::event_id_for;
 use crate::aggregate::snapshot::writer::{Snapshotter, StoreSnapshotter};
 use crate::aggregate::snapshot::{SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting};
-use crate::store::error::{
-    DecodeError, DuplicateReason, EncodeError, EventDecodeError, StoreError, StreamIdError,
-};
+use crate::event::{DecodeError, EncodeError};
+use crate::store::error::{DuplicateReason, EventDecodeError, StoreError, StreamIdError};
 use crate::store::fold::{EventView, FoldRead};
 use crate::store::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, Position, StreamId, StreamRead,
@@ -470,7 +469,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     past_time = true;
                     return ControlFlow::Break(());
                 }
-                match crate::evolution::decode_view::<A::Event>(&event) {
+                match crate::store::fold::decode_view::<A::Event>(&event) {
                     Ok(decoded) => {
                         state.state = std::mem::take(&mut state.state).apply(&decoded);
                         state.version = event.version;

@@ -102,7 +102,7 @@ impl Upcaster {
         Self {
             event_type,
             from,
-            to_type: if crate::evolution::chain::same(event_type, to_type) {
+            to_type: if super::chain::same(event_type, to_type) {
                 None
             } else {
                 Some(to_type)

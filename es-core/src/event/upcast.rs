@@ -1,12 +1,10 @@
-//! Decoding stored events through their type's upcasters: what every read path calls.
+//! Decoding stored payloads through their type's upcasters: what every read path calls.
 
 use std::borrow::Cow;
 
 use super::chain::link;
-use crate::event::DomainEvent;
-use crate::store::RecordedEvent;
-use crate::store::error::{DecodeError, EventDecodeError};
-use crate::store::fold::{EventView, PayloadView};
+use super::domain_event::DomainEvent;
+use super::error::DecodeError;
 
 /// Whether `E` decodes events stored as `event_type`: a type it reads, or one its upcasters start from.
 ///
@@ -84,32 +82,4 @@ pub fn decode_text<E: DomainEvent>(
             source,
         })?;
     decode_payload(event_type, schema_version, &value)
-}
-
-/// Upcasts and decodes a stored event as a load sees it.
-///
-/// # Errors
-/// As [`decode_payload`] and [`decode_text`].
-pub fn decode_view<E: DomainEvent>(event: &EventView<'_>) -> Result<E, DecodeError> {
-    match event.payload {
-        PayloadView::Value(value) => decode_payload(event.event_type, event.schema_version, value),
-        PayloadView::Text(text) => decode_text(event.event_type, event.schema_version, text),
-    }
-}
-
-/// Upcasts and decodes a stored event; [`RecordedEvent::decode`] calls it.
-///
-/// # Errors
-/// [`EventDecodeError`] naming the event (stream, version, position, type) and why.
-pub fn decode<E: DomainEvent>(event: &RecordedEvent) -> Result<E, EventDecodeError> {
-    decode_payload(&event.event_type, event.schema_version, &event.payload).map_err(|source| {
-        EventDecodeError {
-            stream: event.stream_id.clone(),
-            version: event.version,
-            position: event.position,
-            event_type: event.event_type.clone(),
-            schema_version: event.schema_version,
-            source,
-        }
-    })
 }

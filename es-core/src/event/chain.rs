@@ -4,7 +4,7 @@
 
 use super::message::Message;
 use super::upcaster::{Upcaster, UpcasterError};
-use crate::event::DomainEvent;
+use super::domain_event::DomainEvent;
 
 /// What is wrong with a set of upcasters (the borrowed form of [`UpcasterError`]).
 #[derive(Clone, Copy)]
