@@ -5,20 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::control::ProjectionReport;
 use crate::control::{ControlAnswer, ControlCommand, ControlOptions, ControlRequest, ControlStore};
-use crate::projection::runner::{Control, TaskStatus, ask};
+use crate::projection::ProjectionRunner;
+use crate::projection::runner::{Control, Controlled, Supervisor, ask};
 use crate::projection::{ProjectionState, RunnerError};
-use crate::store::Position;
-
-/// One projection of the runner, as the agent reaches it.
-pub(crate) struct Controlled {
-    pub(crate) name: String,
-    pub(crate) control: mpsc::Sender<Control>,
-    pub(crate) status: watch::Receiver<TaskStatus>,
-}
+use crate::store::{EventStore, Position, StoreError};
 
 impl Controlled {
     fn is_active(&self) -> bool {
@@ -53,16 +48,47 @@ impl Controlled {
     }
 }
 
-/// Reports every `report_every` and serves requests every `poll` until shutdown; then reports once more, so the
-/// store shows the projections stopped here.
-pub(crate) async fn run(
+impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
+    /// Takes part in the [control plane](crate::control): reports every projection to `store` and carries out the
+    /// control requests written there for the projections this process runs (the others are left to their
+    /// active instance). Pauses marked in `store` hold here too.
+    pub fn control_plane(
+        self,
+        store: impl ControlStore + 'static,
+        options: ControlOptions,
+    ) -> Self {
+        self.supervised(Arc::new(Agent {
+            store: Arc::new(store),
+            options,
+        }))
+    }
+}
+
+/// A runner's agent on the control plane.
+struct Agent {
     store: Arc<dyn ControlStore>,
     options: ControlOptions,
-    projections: Vec<Controlled>,
-    shutdown: watch::Receiver<bool>,
-) {
-    serve_until(store.as_ref(), &options, &projections, shutdown).await;
-    report_all(store.as_ref(), &options, &projections, Some("stopped")).await;
+}
+
+#[async_trait::async_trait]
+impl Supervisor for Agent {
+    async fn paused(&self) -> Result<Vec<String>, StoreError> {
+        self.store.paused().await
+    }
+
+    /// Reports every `report_every` and serves requests every `poll` until shutdown; then reports once more, so
+    /// the store shows the projections stopped here.
+    fn start(
+        &self,
+        projections: Vec<Controlled>,
+        shutdown: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let (store, options) = (Arc::clone(&self.store), self.options.clone());
+        tokio::spawn(async move {
+            serve_until(store.as_ref(), &options, &projections, shutdown).await;
+            report_all(store.as_ref(), &options, &projections, Some("stopped")).await;
+        })
+    }
 }
 
 async fn serve_until(

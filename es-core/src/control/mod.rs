@@ -27,7 +27,6 @@ mod options;
 mod report;
 mod store;
 
-pub(crate) use agent::{Controlled, run as run_agent};
 pub use browse::{Migration, MigrationStatus, StreamSummary};
 pub use command::{ControlAnswer, ControlCommand};
 pub use operator::{DEFAULT_STALE_AFTER, InstanceReport, Operator, ProjectionOverview};

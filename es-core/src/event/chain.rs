@@ -2,9 +2,9 @@
 //! `const fn`s so `#[derive(DomainEvent)]` runs the check while the code compiles; [`check`] runs the same at
 //! run time.
 
+use super::domain_event::DomainEvent;
 use super::message::Message;
 use super::upcaster::{Upcaster, UpcasterError};
-use super::domain_event::DomainEvent;
 
 /// What is wrong with a set of upcasters (the borrowed form of [`UpcasterError`]).
 #[derive(Clone, Copy)]

@@ -45,7 +45,9 @@
 mod catalog;
 mod schema_check;
 
-pub use crate::event::{Transform, Upcaster, UpcasterError, check, decode_payload, decode_text, reads};
+pub use crate::event::{
+    Transform, Upcaster, UpcasterError, check, decode_payload, decode_text, reads,
+};
 pub use crate::store::fold::decode_view;
 pub use catalog::{EventCatalog, StoredEventType};
 pub use schema_check::{SchemaCheck, SchemaProblem, SchemaReport};

@@ -79,7 +79,16 @@ pub(super) async fn sample_metrics(
                 Err(error) => Err(error),
             };
             match sampled {
-                Ok((status, seconds)) => telemetry::record_projection_status(&status, seconds),
+                Ok((status, seconds)) => {
+                    telemetry::record_projection_status(&telemetry::ProjectionGauges {
+                        name: &status.name,
+                        lag_events: status.lag_events,
+                        lag_seconds: seconds,
+                        checkpoint: status.checkpoint.map_or(0, |p| p.prepare),
+                        dead_letters: status.dead_letters,
+                        state: status.state.label(),
+                    });
+                }
                 Err(error) => {
                     tracing::debug!(projection = %name, %error, "cannot sample the projection's metrics")
                 }

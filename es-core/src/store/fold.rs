@@ -116,7 +116,11 @@ pub type Visit<'v> = dyn for<'e> FnMut(EventView<'e>) -> ControlFlow<()> + Send 
 /// As [`decode_payload`](crate::evolution::decode_payload) and [`decode_text`](crate::evolution::decode_text).
 pub fn decode_view<E: DomainEvent>(event: &EventView<'_>) -> Result<E, DecodeError> {
     match event.payload {
-        PayloadView::Value(value) => crate::event::decode_payload(event.event_type, event.schema_version, value),
-        PayloadView::Text(text) => crate::event::decode_text(event.event_type, event.schema_version, text),
+        PayloadView::Value(value) => {
+            crate::event::decode_payload(event.event_type, event.schema_version, value)
+        }
+        PayloadView::Text(text) => {
+            crate::event::decode_text(event.event_type, event.schema_version, text)
+        }
     }
 }

@@ -54,12 +54,11 @@ mod stream;
 mod typed;
 mod version;
 
+pub use crate::event::serde_summary;
 pub use crate::event::{DecodeError, EncodeError, EventId};
 pub use append::AppendResult;
 pub(crate) use append::validate_batch;
-pub use error::{
-    CorruptEvent, DuplicateReason, EventDecodeError, StoreError, StreamIdError,
-};
+pub use error::{CorruptEvent, DuplicateReason, EventDecodeError, StoreError, StreamIdError};
 pub use event_store::{EventStore, EventStream};
 pub use feed::{FeedBatch, FeedFilter, FeedStream, filtered, partition_of};
 pub use held_back::HeldBack;
@@ -70,7 +69,6 @@ pub(crate) use metadata::TRACEPARENT;
 pub use position::{ParsePositionError, Position};
 pub use read::{Direction, StreamRead};
 pub use record::{NewEvent, RecordedEvent};
-pub use crate::event::serde_summary;
 pub use stream::StreamId;
 pub(crate) use stream::category_of;
 pub use typed::{Decoded, ReadError, TypedRead};

@@ -129,15 +129,15 @@ impl RecordedEvent {
     /// # Errors
     /// [`EventDecodeError`] naming the stream, version, position and type of the event that did not decode.
     pub fn decode<E: DomainEvent>(&self) -> Result<E, EventDecodeError> {
-        crate::event::decode_payload(&self.event_type, self.schema_version, &self.payload).map_err(|source| {
-            EventDecodeError {
+        crate::event::decode_payload(&self.event_type, self.schema_version, &self.payload).map_err(
+            |source| EventDecodeError {
                 stream: self.stream_id.clone(),
                 version: self.version,
                 position: self.position,
                 event_type: self.event_type.clone(),
                 schema_version: self.schema_version,
                 source,
-            }
-        })
+            },
+        )
     }
 }

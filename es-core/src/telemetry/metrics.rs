@@ -175,21 +175,27 @@ pub(crate) fn record_retry(projection: &str) {
     counter!(PROJECTION_RETRIES, "projection" => projection.to_owned()).increment(1);
 }
 
+/// A projection's status as its gauges show it.
+pub(crate) struct ProjectionGauges<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) lag_events: u64,
+    pub(crate) lag_seconds: f64,
+    pub(crate) checkpoint: u64,
+    pub(crate) dead_letters: usize,
+    /// The state's label: one of [`PROJECTION_STATES`].
+    pub(crate) state: &'a str,
+}
+
 /// Publishes a projection's status as gauges.
-pub(crate) fn record_projection_status(
-    status: &crate::projection::ProjectionStatus,
-    lag_seconds: f64,
-) {
-    let projection = status.name.clone();
+pub(crate) fn record_projection_status(status: &ProjectionGauges<'_>) {
+    let projection = status.name.to_owned();
     gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.clone()).set(status.lag_events as f64);
-    gauge!(PROJECTION_LAG_SECONDS, "projection" => projection.clone()).set(lag_seconds);
-    let checkpoint = status.checkpoint.map_or(0, |p| p.prepare);
-    gauge!(PROJECTION_CHECKPOINT, "projection" => projection.clone()).set(checkpoint as f64);
+    gauge!(PROJECTION_LAG_SECONDS, "projection" => projection.clone()).set(status.lag_seconds);
+    gauge!(PROJECTION_CHECKPOINT, "projection" => projection.clone()).set(status.checkpoint as f64);
     gauge!(PROJECTION_DEAD_LETTERS, "projection" => projection.clone())
         .set(status.dead_letters as f64);
-    let current = status.state.label();
     for state in PROJECTION_STATES {
-        let value = if state == current { 1.0 } else { 0.0 };
+        let value = if state == status.state { 1.0 } else { 0.0 };
         gauge!(PROJECTION_STATE, "projection" => projection.clone(), "state" => state).set(value);
     }
 }

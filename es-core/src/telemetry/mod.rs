@@ -18,8 +18,9 @@ pub use self::metrics::{
     record_broker_error, record_published,
 };
 pub(crate) use self::metrics::{
-    record_batch, record_cache_lookup, record_execute, record_load, record_projection_status,
-    record_retry, record_saga_command, record_timer_fired, record_timers_due,
+    ProjectionGauges, record_batch, record_cache_lookup, record_execute, record_load,
+    record_projection_status, record_retry, record_saga_command, record_timer_fired,
+    record_timers_due,
 };
 pub use self::trace::continue_trace;
 #[cfg(feature = "opentelemetry")]
