@@ -12,7 +12,7 @@ use uuid::Uuid;
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::{micros, position, version};
-use crate::store::Failure;
+use crate::transaction::Failure;
 
 /// Rows per `INSERT` statement: 8 parameters each, well under SQLite's limit of 32,766.
 const ROWS_PER_INSERT: usize = 200;

@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::{micros, position_of};
-use crate::store::Failure;
+use crate::transaction::Failure;
 
 /// The checkpoint of `name` as `conn` sees it.
 pub(crate) async fn load(
@@ -77,18 +77,20 @@ impl CheckpointStore for SqliteEventStore {
         expected: Option<Position>,
         position: Position,
     ) -> Result<(), StoreError> {
-        in_write!(self, "save_checkpoint", |conn| {
+        self.in_write("save_checkpoint", async |conn| {
             move_to(conn, name, expected, position).await
         })
+        .await
     }
 
     async fn delete_checkpoint(&self, name: &str) -> Result<(), StoreError> {
-        in_write!(self, "delete_checkpoint", |conn| {
+        self.in_write("delete_checkpoint", async |conn| {
             sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
                 .bind(name)
                 .execute(&mut *conn)
                 .await?;
             Ok(())
         })
+        .await
     }
 }

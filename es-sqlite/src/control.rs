@@ -60,7 +60,7 @@ impl ControlStore for SqliteEventStore {
         expires_at: DateTime<Utc>,
     ) -> Result<ControlRequest, StoreError> {
         let text = json(&command)?;
-        let row: RequestRow = in_write!(self, "submit a control request", |conn| {
+        let row: RequestRow = self.in_write("submit a control request", async |conn| {
             let text = &text;
             Ok(sqlx::query_as(
                         "INSERT INTO control_requests (projection, command, requested_at, expires_at) \
@@ -72,7 +72,7 @@ impl ControlStore for SqliteEventStore {
                     .bind(micros(expires_at))
                     .fetch_one(&mut *conn)
                     .await?)
-        })?;
+        }).await?;
         request(row)
     }
 
@@ -83,7 +83,7 @@ impl ControlStore for SqliteEventStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<ControlRequest>, StoreError> {
         let withdrawn = json(&WITHDRAWN)?;
-        let rows: Vec<RequestRow> = in_write!(self, "claim control requests", |conn| {
+        let rows: Vec<RequestRow> = self.in_write("claim control requests", async |conn| {
             let withdrawn = &withdrawn;
             sqlx::query(
                         "UPDATE control_requests SET answer = ?3 WHERE projection = ?1 AND claimed_by IS NULL \
@@ -102,7 +102,7 @@ impl ControlStore for SqliteEventStore {
                     .bind(instance)
                     .fetch_all(&mut *conn)
                     .await?)
-        })?;
+        }).await?;
         let mut requests = rows
             .into_iter()
             .map(request)
@@ -113,7 +113,7 @@ impl ControlStore for SqliteEventStore {
 
     async fn answer(&self, request: u64, answer: ControlAnswer) -> Result<(), StoreError> {
         let text = json(&answer)?;
-        in_write!(self, "answer a control request", |conn| {
+        self.in_write("answer a control request", async |conn| {
             let text = &text;
             sqlx::query("UPDATE control_requests SET answer = ?2 WHERE id = ?1 AND answer IS NULL")
                 .bind(id(request))
@@ -122,6 +122,7 @@ impl ControlStore for SqliteEventStore {
                 .await?;
             Ok(())
         })
+        .await
     }
 
     async fn request_state(&self, request: u64) -> Result<Option<RequestState>, StoreError> {
@@ -137,10 +138,8 @@ impl ControlStore for SqliteEventStore {
 
     async fn withdraw(&self, request: u64) -> Result<Option<RequestState>, StoreError> {
         let withdrawn = json(&WITHDRAWN)?;
-        let row: Option<(Option<String>, Option<String>)> = in_write!(
-            self,
-            "withdraw a control request",
-            |conn| {
+        let row: Option<(Option<String>, Option<String>)> = self.in_write("withdraw a control request",
+            async |conn| {
                 let withdrawn = &withdrawn;
                 sqlx::query(
                         "UPDATE control_requests SET answer = ?2 WHERE id = ?1 AND claimed_by IS NULL AND answer IS NULL",
@@ -156,7 +155,7 @@ impl ControlStore for SqliteEventStore {
                         .await?,
                 )
             }
-        )?;
+        ).await?;
         row.map(|(claimed_by, answer)| state(claimed_by, answer))
             .transpose()
     }
@@ -166,7 +165,7 @@ impl ControlStore for SqliteEventStore {
             .iter()
             .map(|r| json(r).map(|text| (r.projection.as_str(), r.instance.as_str(), text)))
             .collect::<Result<Vec<_>, _>>()?;
-        in_write!(self, "write projection reports", |conn| {
+        self.in_write("write projection reports", async |conn| {
             let encoded = &encoded;
             for (projection, instance, text) in encoded {
                 sqlx::query(
@@ -180,7 +179,7 @@ impl ControlStore for SqliteEventStore {
                     .await?;
             }
             Ok(())
-        })
+        }).await
     }
 
     async fn reports(&self) -> Result<Vec<ProjectionReport>, StoreError> {
@@ -193,7 +192,7 @@ impl ControlStore for SqliteEventStore {
     }
 
     async fn set_paused(&self, projection: &str, paused: bool) -> Result<(), StoreError> {
-        in_write!(self, "mark a projection paused", |conn| {
+        self.in_write("mark a projection paused", async |conn| {
             let sql = match paused {
                 true => {
                     "INSERT INTO paused_projections (projection) VALUES (?1) ON CONFLICT DO NOTHING"
@@ -206,6 +205,7 @@ impl ControlStore for SqliteEventStore {
                 .await?;
             Ok(())
         })
+        .await
     }
 
     async fn paused(&self) -> Result<Vec<String>, StoreError> {

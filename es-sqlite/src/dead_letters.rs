@@ -84,10 +84,11 @@ pub(crate) async fn list(
 #[async_trait]
 impl DeadLetterStore for SqliteEventStore {
     async fn park(&self, letter: DeadLetter) -> Result<(), StoreError> {
-        in_write!(self, "park", |conn| {
+        self.in_write("park", async |conn| {
             let letter = &letter;
             Ok(park(conn, letter).await?)
         })
+        .await
     }
 
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
@@ -106,8 +107,9 @@ impl DeadLetterStore for SqliteEventStore {
         projection: &str,
         event_id: EventId,
     ) -> Result<(), StoreError> {
-        in_write!(self, "remove_dead_letter", |conn| {
+        self.in_write("remove_dead_letter", async |conn| {
             Ok(remove(conn, projection, event_id).await?)
         })
+        .await
     }
 }

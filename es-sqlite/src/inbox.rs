@@ -9,7 +9,7 @@ use sqlx::SqliteConnection;
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::micros;
-use crate::store::WriteTx;
+use crate::transaction::WriteTx;
 
 /// A consumer's write transaction on the store's file (`BEGIN IMMEDIATE` on the writer connection), as an
 /// [`IntegrationHandler`](es_core::integration::IntegrationHandler) on a [`SqliteEventStore`] receives it: write

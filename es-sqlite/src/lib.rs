@@ -47,9 +47,6 @@
 //! [`SqliteProjection`] handlers write their read model in the transaction that moves the checkpoint (exactly
 //! once); one process at a time runs a projection, by a lease in the file ([`SqliteProjectionWorker`]).
 
-#[macro_use]
-mod macros;
-
 mod append;
 mod browse;
 mod catalog;
@@ -66,6 +63,7 @@ mod projection;
 mod rows;
 mod snapshots;
 mod store;
+mod transaction;
 
 pub use error::SqliteSetupError;
 pub use inbox::SqliteTransaction;

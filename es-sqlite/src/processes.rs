@@ -10,7 +10,7 @@ use es_core::process::{
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::{micros, time};
-use crate::store::Failure;
+use crate::transaction::Failure;
 
 fn record(version: i64, state: &str, handled: &str) -> Result<ProcessRecord, StoreError> {
     let corrupt = |e: serde_json::Error| StoreError::Backend {
@@ -58,7 +58,7 @@ impl ProcessStore for SqliteEventStore {
         let state = serde_json::to_string(&record.state).map_err(encode)?;
         let handled = serde_json::to_string(&record.handled).map_err(encode)?;
         let version = i64::try_from(record.version).unwrap_or(i64::MAX);
-        in_write!(self, "save_process", |conn| {
+        self.in_write("save_process", async |conn| {
             let (state, handled, timers) = (&state, &handled, &timers);
             let stored: Option<i64> = sqlx::query_scalar(
                 "SELECT version FROM processes WHERE process = ?1 AND instance = ?2",
@@ -110,7 +110,7 @@ impl ProcessStore for SqliteEventStore {
                     .await?;
             }
             Ok(())
-        })
+        }).await
     }
 
     async fn due_timers(

@@ -16,7 +16,7 @@ use sqlx::SqliteConnection;
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::micros;
-use crate::store::Failure;
+use crate::transaction::Failure;
 use crate::{checkpoints, dead_letters};
 
 /// A read model in the store's file, written in the transaction that moves its checkpoint: after a crash it is
@@ -262,7 +262,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
 
     async fn acquire(&mut self) -> Result<Acquired, WorkerError> {
         let (name, owner, expires) = (self.name.as_str(), self.owner.as_str(), self.expires());
-        let won: Option<String> = in_write!(self.store, "take a projection lease", |conn| {
+        let won: Option<String> = self.store.in_write("take a projection lease", async |conn| {
             Ok(sqlx::query_scalar(
                         "INSERT INTO projection_leases (projection, owner, expires_at) VALUES (?1, ?2, ?3) \
                          ON CONFLICT (projection) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at \
@@ -275,7 +275,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
                     .bind(micros(Utc::now()))
                     .fetch_optional(&mut *conn)
                     .await?)
-        })?;
+        }).await?;
         if won.is_some() {
             tracing::info!(projection = %self.name, owner = %self.owner, "became the active instance");
             return Ok(Acquired::Active);
@@ -301,22 +301,26 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
 
     async fn heartbeat(&mut self) -> Result<(), WorkerError> {
         let (name, owner, expires) = (self.name.as_str(), self.owner.as_str(), self.expires());
-        let result = in_transaction!(self.store, |conn| {
-            renew(conn, name, owner, expires).await
-        });
+        let result = self
+            .store
+            .in_transaction(async |conn| renew(conn, name, owner, expires).await)
+            .await;
         result.map_err(|failure| self.worker_error(failure, None))
     }
 
     async fn release(&mut self) {
         let (name, owner) = (self.name.as_str(), self.owner.as_str());
-        let released = in_write!(self.store, "release a projection lease", |conn| {
-            sqlx::query("DELETE FROM projection_leases WHERE projection = ?1 AND owner = ?2")
-                .bind(name)
-                .bind(owner)
-                .execute(&mut *conn)
-                .await?;
-            Ok(())
-        });
+        let released = self
+            .store
+            .in_write("release a projection lease", async |conn| {
+                sqlx::query("DELETE FROM projection_leases WHERE projection = ?1 AND owner = ?2")
+                    .bind(name)
+                    .bind(owner)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            })
+            .await;
         if let Err(error) = released {
             tracing::warn!(projection = %self.name, %error, "cannot release the lease; it runs out instead");
         }
@@ -350,13 +354,16 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     ) -> Result<(), ApplyError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
         let expires = self.expires();
-        let result = in_transaction!(self.store, |conn| {
-            renew(conn, name, owner, expires).await?;
-            for (index, event) in events.iter().enumerate() {
-                handle_one(projection, conn, index, event).await?;
-            }
-            checkpoints::move_to(conn, name, from, to).await
-        });
+        let result = self
+            .store
+            .in_transaction(async |conn| {
+                renew(conn, name, owner, expires).await?;
+                for (index, event) in events.iter().enumerate() {
+                    handle_one(projection, conn, index, event).await?;
+                }
+                checkpoints::move_to(conn, name, from, to).await
+            })
+            .await;
         result.map_err(|failure| self.apply_error(failure, from))
     }
 
@@ -367,11 +374,14 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     ) -> Result<(), WorkerError> {
         let (name, owner, letter) = (self.name.as_str(), self.owner.as_str(), &letter);
         let expires = self.expires();
-        let result = in_transaction!(self.store, |conn| {
-            renew(conn, name, owner, expires).await?;
-            dead_letters::park(conn, letter).await?;
-            checkpoints::move_to(conn, name, from, letter.position).await
-        });
+        let result = self
+            .store
+            .in_transaction(async |conn| {
+                renew(conn, name, owner, expires).await?;
+                dead_letters::park(conn, letter).await?;
+                checkpoints::move_to(conn, name, from, letter.position).await
+            })
+            .await;
         result.map_err(|failure| self.worker_error(failure, from))
     }
 
@@ -382,28 +392,31 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     ) -> Result<(), WorkerError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
         let expires = self.expires();
-        let result = in_transaction!(self.store, |conn| {
-            renew(conn, name, owner, expires).await?;
-            match to {
-                Some(to) => checkpoints::move_to(conn, name, from, to).await,
-                None => {
-                    projection.reset(conn).await.map_err(|e| {
-                        Failure::Handler(BatchError {
-                            index: 0,
-                            error: e.to_string(),
-                            kept_before: false,
-                            transient: false,
-                            attempts: 1,
-                        })
-                    })?;
-                    sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
-                        .bind(name)
-                        .execute(&mut *conn)
-                        .await?;
-                    Ok(())
+        let result = self
+            .store
+            .in_transaction(async |conn| {
+                renew(conn, name, owner, expires).await?;
+                match to {
+                    Some(to) => checkpoints::move_to(conn, name, from, to).await,
+                    None => {
+                        projection.reset(conn).await.map_err(|e| {
+                            Failure::Handler(BatchError {
+                                index: 0,
+                                error: e.to_string(),
+                                kept_before: false,
+                                transient: false,
+                                attempts: 1,
+                            })
+                        })?;
+                        sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
+                            .bind(name)
+                            .execute(&mut *conn)
+                            .await?;
+                        Ok(())
+                    }
                 }
-            }
-        });
+            })
+            .await;
         result.map_err(|failure| match failure {
             Failure::Handler(batch) => WorkerError::Reset {
                 projection: self.name.clone(),
@@ -427,9 +440,12 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
 
     async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {
         let (name, event_id) = (self.name.as_str(), letter.event_id);
-        Ok(in_write!(self.store, "discard", |conn| {
-            Ok(dead_letters::remove(conn, name, event_id).await?)
-        })?)
+        Ok(self
+            .store
+            .in_write("discard", async |conn| {
+                Ok(dead_letters::remove(conn, name, event_id).await?)
+            })
+            .await?)
     }
 
     async fn redrive(
@@ -439,18 +455,24 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     ) -> Result<(), ApplyError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
         let expires = self.expires();
-        let result = in_transaction!(self.store, |conn| {
-            renew(conn, name, owner, expires).await?;
-            handle_one(projection, conn, 0, event).await?;
-            Ok(dead_letters::remove(conn, name, letter.event_id).await?)
-        });
+        let result = self
+            .store
+            .in_transaction(async |conn| {
+                renew(conn, name, owner, expires).await?;
+                handle_one(projection, conn, 0, event).await?;
+                Ok(dead_letters::remove(conn, name, letter.event_id).await?)
+            })
+            .await;
         result.map_err(|failure| self.apply_error(failure, None))
     }
 
     async fn replace_dead_letter(&mut self, letter: DeadLetter) -> Result<(), WorkerError> {
         let letter = &letter;
-        Ok(in_write!(self.store, "replace a dead letter", |conn| {
-            Ok(dead_letters::park(conn, letter).await?)
-        })?)
+        Ok(self
+            .store
+            .in_write("replace a dead letter", async |conn| {
+                Ok(dead_letters::park(conn, letter).await?)
+            })
+            .await?)
     }
 }

@@ -18,7 +18,7 @@ impl SnapshotStore for SqliteEventStore {
             operation: "save_snapshot",
             source: Box::new(e),
         })?;
-        in_write!(self, "save_snapshot", |conn| {
+        self.in_write("save_snapshot", async |conn| {
             let (snapshot, state) = (&snapshot, &state);
             // A newer snapshot of the same schema version is kept; another schema version replaces it.
             sqlx::query(
@@ -38,7 +38,7 @@ impl SnapshotStore for SqliteEventStore {
                 .execute(&mut *conn)
                 .await?;
             Ok(())
-        })
+        }).await
     }
 
     async fn load_snapshot(
