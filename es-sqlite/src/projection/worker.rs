@@ -1,5 +1,4 @@
-//! Transactional projections on SQLite: the read model and the checkpoint in one transaction (exactly-once), one
-//! active worker per projection across the processes sharing the file (a lease).
+//! [`SqliteProjectionWorker`]: a [`SqliteProjection`] run exactly once per event, under the lease.
 
 use std::time::Duration;
 
@@ -8,93 +7,18 @@ use chrono::Utc;
 use es_core::backend::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
 };
-use es_core::projection::{DeadLetter, HandlerError, Holder, ProjectionOptions};
+use es_core::projection::{DeadLetter, Holder, ProjectionOptions};
 use es_core::store::FeedFilter;
-use es_core::{DomainEvent, Position, RecordedEvent, StoreError};
+use es_core::{Position, RecordedEvent, StoreError};
 use sqlx::SqliteConnection;
 
+use super::SqliteProjection;
+use super::lease::renew;
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::micros;
 use crate::transaction::Failure;
 use crate::{checkpoints, dead_letters};
-
-/// A read model in the store's file, written in the transaction that moves its checkpoint: after a crash it is
-/// exactly as far as its checkpoint says (no event lost, none applied twice).
-///
-/// ```
-/// use es_core::projection::{HandlerError, ProjectionOptions};
-/// use es_core::{DomainEvent, ProjectionRunner, RecordedEvent};
-/// use es_sqlite::{SqliteEventStore, SqliteProjection, SqliteProjectionWorker};
-///
-/// #[derive(DomainEvent)]
-/// enum AccountEvent { Deposited { amount: i64 } }
-///
-/// struct Balances;
-///
-/// #[es_core::async_trait]
-/// impl SqliteProjection for Balances {
-///     type Event = AccountEvent;
-///     fn name(&self) -> &str { "balances" }
-///     async fn handle(&self, tx: &mut sqlx::SqliteConnection, event: AccountEvent, record: &RecordedEvent)
-///         -> Result<(), HandlerError> {
-///         let AccountEvent::Deposited { amount } = event;
-///         sqlx::query("INSERT INTO balances (account, balance) VALUES (?1, ?2) \
-///                      ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance")
-///             .bind(record.stream_id.as_str()).bind(amount).execute(tx).await?;
-///         Ok(())
-///     }
-///     async fn reset(&self, tx: &mut sqlx::SqliteConnection) -> Result<(), HandlerError> {
-///         sqlx::query("DELETE FROM balances").execute(tx).await?;
-///         Ok(())
-///     }
-/// }
-///
-/// # #[allow(dead_code)]
-/// # async fn f(store: SqliteEventStore) -> Result<(), Box<dyn std::error::Error>> {
-/// sqlx::query("CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)")
-///     .execute(store.writer()).await?;
-/// let running = ProjectionRunner::new(store.clone())
-///     .with(SqliteProjectionWorker::new(&store, Balances, ProjectionOptions::default()))
-///     .start();
-/// # running.shutdown().await;
-/// # Ok(()) }
-/// ```
-#[async_trait]
-pub trait SqliteProjection: Send + Sync + 'static {
-    /// The events it reads.
-    type Event: DomainEvent;
-
-    /// Its unique name.
-    fn name(&self) -> &str;
-
-    /// The stream categories it reads: by default its event type's
-    /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
-    fn categories(&self) -> &[&str] {
-        Self::Event::CATEGORIES
-    }
-
-    /// Applies one event, writing through `tx`: the writer connection inside the batch's transaction. Do not
-    /// commit it.
-    ///
-    /// # Errors
-    /// Any error: the batch rolls back, and the runner retries, then applies the failure policy.
-    async fn handle(
-        &self,
-        tx: &mut SqliteConnection,
-        event: Self::Event,
-        record: &RecordedEvent,
-    ) -> Result<(), HandlerError>;
-
-    /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint.
-    ///
-    /// # Errors
-    /// Any error: the rebuild is refused and nothing changes.
-    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
-        let _ = tx;
-        Ok(())
-    }
-}
 
 /// Runs a [`SqliteProjection`] for a [`ProjectionRunner`](es_core::ProjectionRunner): each batch, its read-model
 /// writes and the checkpoint's compare-and-set in one `BEGIN IMMEDIATE` transaction. One process at a time runs
@@ -175,53 +99,6 @@ impl<P: SqliteProjection> SqliteProjectionWorker<P> {
             Failure::Handler(batch) => ApplyError::Handler(batch),
             other => ApplyError::Worker(self.worker_error(other, expected)),
         }
-    }
-}
-
-/// Renews `owner`'s lease of `projection` to `expires` in the transaction's first statement, failing it unless the
-/// lease is still `owner`'s and not run out: a worker that was paused past its lease commits nothing, and every
-/// batch the active worker commits renews its lease (the runner counts a batch as a heartbeat: under steady traffic
-/// it sends no other).
-async fn renew(
-    conn: &mut SqliteConnection,
-    projection: &str,
-    owner: &str,
-    expires: i64,
-) -> Result<(), Failure> {
-    let renewed = sqlx::query(
-        "UPDATE projection_leases SET expires_at = ?3 WHERE projection = ?1 AND owner = ?2 AND expires_at > ?4",
-    )
-    .bind(projection)
-    .bind(owner)
-    .bind(expires)
-    .bind(micros(Utc::now()))
-    .execute(&mut *conn)
-    .await?;
-    match renewed.rows_affected() {
-        0 => still_held(conn, projection, owner)
-            .await
-            .and(Err(Failure::Lost("its lease ran out".to_owned()))),
-        _ => Ok(()),
-    }
-}
-
-/// Fails unless `owner` still holds `projection`'s lease, naming who holds it otherwise.
-async fn still_held(
-    conn: &mut SqliteConnection,
-    projection: &str,
-    owner: &str,
-) -> Result<(), Failure> {
-    let holder: Option<(String, i64)> =
-        sqlx::query_as("SELECT owner, expires_at FROM projection_leases WHERE projection = ?1")
-            .bind(projection)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match holder {
-        Some((holder, expires)) if holder == owner && expires > micros(Utc::now()) => Ok(()),
-        Some((holder, _)) if holder != owner => {
-            Err(Failure::Lost(format!("its lease is held by {holder}")))
-        }
-        _ => Err(Failure::Lost("its lease ran out".to_owned())),
     }
 }
 

@@ -1,0 +1,89 @@
+//! Transactional projections on SQLite: the read model and the checkpoint in one transaction (exactly-once), one
+//! active worker per projection across the processes sharing the file (a lease).
+
+mod lease;
+mod worker;
+
+pub use worker::SqliteProjectionWorker;
+
+use async_trait::async_trait;
+use es_core::projection::HandlerError;
+use es_core::{DomainEvent, RecordedEvent};
+use sqlx::SqliteConnection;
+
+/// A read model in the store's file, written in the transaction that moves its checkpoint: after a crash it is
+/// exactly as far as its checkpoint says (no event lost, none applied twice).
+///
+/// ```
+/// use es_core::projection::{HandlerError, ProjectionOptions};
+/// use es_core::{DomainEvent, ProjectionRunner, RecordedEvent};
+/// use es_sqlite::{SqliteEventStore, SqliteProjection, SqliteProjectionWorker};
+///
+/// #[derive(DomainEvent)]
+/// enum AccountEvent { Deposited { amount: i64 } }
+///
+/// struct Balances;
+///
+/// #[es_core::async_trait]
+/// impl SqliteProjection for Balances {
+///     type Event = AccountEvent;
+///     fn name(&self) -> &str { "balances" }
+///     async fn handle(&self, tx: &mut sqlx::SqliteConnection, event: AccountEvent, record: &RecordedEvent)
+///         -> Result<(), HandlerError> {
+///         let AccountEvent::Deposited { amount } = event;
+///         sqlx::query("INSERT INTO balances (account, balance) VALUES (?1, ?2) \
+///                      ON CONFLICT (account) DO UPDATE SET balance = balance + excluded.balance")
+///             .bind(record.stream_id.as_str()).bind(amount).execute(tx).await?;
+///         Ok(())
+///     }
+///     async fn reset(&self, tx: &mut sqlx::SqliteConnection) -> Result<(), HandlerError> {
+///         sqlx::query("DELETE FROM balances").execute(tx).await?;
+///         Ok(())
+///     }
+/// }
+///
+/// # #[allow(dead_code)]
+/// # async fn f(store: SqliteEventStore) -> Result<(), Box<dyn std::error::Error>> {
+/// sqlx::query("CREATE TABLE IF NOT EXISTS balances (account TEXT PRIMARY KEY, balance INTEGER NOT NULL)")
+///     .execute(store.writer()).await?;
+/// let running = ProjectionRunner::new(store.clone())
+///     .with(SqliteProjectionWorker::new(&store, Balances, ProjectionOptions::default()))
+///     .start();
+/// # running.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait SqliteProjection: Send + Sync + 'static {
+    /// The events it reads.
+    type Event: DomainEvent;
+
+    /// Its unique name.
+    fn name(&self) -> &str;
+
+    /// The stream categories it reads: by default its event type's
+    /// [`DomainEvent::CATEGORIES`](es_core::DomainEvent::CATEGORIES) (empty: every category).
+    fn categories(&self) -> &[&str] {
+        Self::Event::CATEGORIES
+    }
+
+    /// Applies one event, writing through `tx`: the writer connection inside the batch's transaction. Do not
+    /// commit it.
+    ///
+    /// # Errors
+    /// Any error: the batch rolls back, and the runner retries, then applies the failure policy.
+    async fn handle(
+        &self,
+        tx: &mut SqliteConnection,
+        event: Self::Event,
+        record: &RecordedEvent,
+    ) -> Result<(), HandlerError>;
+
+    /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint.
+    ///
+    /// # Errors
+    /// Any error: the rebuild is refused and nothing changes.
+    async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
+        let _ = tx;
+        Ok(())
+    }
+}
