@@ -1,4 +1,4 @@
-//! The order saga example: three orders, three endings — shipped; payment failed, so the stock is released and the
+//! The order process manager example: three orders, three endings — shipped; payment failed, so the stock is released and the
 //! order cancelled (compensation); payment never answered, so the deadline cancels it.
 //!
 //! In memory:
@@ -9,7 +9,7 @@
 //! ```text
 //! cargo run --example shop -- --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //! ```
-//! In a SQLite file (a second run adds its orders to the first run's history; the saga goes on from its
+//! In a SQLite file (a second run adds its orders to the first run's history; the process manager goes on from its
 //! checkpoint):
 //! ```text
 //! cargo run --example shop -- --sqlite shop.db
@@ -24,7 +24,7 @@ use es_core::{EventStore, Metadata};
 use es_memory::InMemoryEventStore;
 use es_postgres::PgEventStore;
 use examples::shop::{
-    OrderCommand, OrderPlaced, OrderSaga, PaymentCommand, ShopRouter, StockCommand,
+    OrderCommand, OrderPlaced, OrderProcess, PaymentCommand, ShopRouter, StockCommand,
 };
 use examples::store_choice::{StoreChoice, open_sqlite, run_suffix};
 
@@ -71,8 +71,8 @@ where
             Metadata::new(),
         )
         .await?;
-    let saga =
-        ProcessRunner::new(OrderSaga, router, store.clone()).start(store.clone(), store.clone());
+    let process_manager =
+        ProcessRunner::new(OrderProcess, router, store.clone()).start(store.clone(), store.clone());
 
     let ids: Vec<String> = ["ada", "bob", "cy"]
         .iter()
@@ -90,9 +90,9 @@ where
             .execute(id, &OrderCommand::Place(place), Metadata::new())
             .await?;
     }
-    settle(&store, &saga).await?;
+    settle(&store, &process_manager).await?;
     println!(
-        "\nThe saga reserved stock and asked for payment for each. The payment provider answers:"
+        "\nThe process manager reserved stock and asked for payment for each. The payment provider answers:"
     );
     println!("  {}: charged", ids[0]);
     payments
@@ -109,11 +109,12 @@ where
         )
         .await?;
     println!("  {}: (silence)", ids[2]);
-    settle(&store, &saga).await?;
+    settle(&store, &process_manager).await?;
     println!("\nHalf a minute later, the payment deadline fires for the silent one.");
-    saga.fire_due_timers(Utc::now() + chrono::Duration::seconds(31))
+    process_manager
+        .fire_due_timers(Utc::now() + chrono::Duration::seconds(31))
         .await?;
-    settle(&store, &saga).await?;
+    settle(&store, &process_manager).await?;
 
     println!("\nOutcome:");
     for id in &ids {
@@ -125,12 +126,12 @@ where
         book.available,
         book.reserved.keys().collect::<Vec<_>>()
     );
-    saga.shutdown().await;
+    process_manager.shutdown().await;
     Ok(())
 }
 
-/// Waits until the saga has handled every event, including those its own commands add.
-async fn settle<S: EventStore>(store: &S, saga: &RunningProcess) -> Result<(), Error> {
+/// Waits until the process manager has handled every event, including those its own commands add.
+async fn settle<S: EventStore>(store: &S, process_manager: &RunningProcess) -> Result<(), Error> {
     // The head can lag behind commits while other transactions are open: trust a quiet moment once it lasts.
     let (mut last, mut quiet) = (None, 0);
     while quiet < 3 {
@@ -142,7 +143,9 @@ async fn settle<S: EventStore>(store: &S, saga: &RunningProcess) -> Result<(), E
         }
         quiet = 0;
         if let Some(head) = head {
-            saga.wait_for(head, Duration::from_secs(30)).await?;
+            process_manager
+                .wait_for(head, Duration::from_secs(30))
+                .await?;
         }
         last = head;
     }

@@ -187,7 +187,7 @@ impl Bench {
             .await?,
         );
 
-        figures.extend(crate::sagas::postgres(&self.store, options.appends / 4).await?);
+        figures.extend(crate::processes::postgres(&self.store, options.appends / 4).await?);
 
         crate::load::prepare(&self.store, "load", 10_000).await?;
         let (without, with) = crate::load::load_times(&self.store, "load").await?;

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use es_core::{EventId, Position};
 
 /// Operate an event store on PostgreSQL or in a SQLite file: browse streams and events, watch and control projections, handle dead
-/// letters, look at sagas, migrate and check the schema, or serve the admin page.
+/// letters, look at process managers, migrate and check the schema, or serve the admin page.
 #[derive(Debug, Parser)]
 #[command(name = "es", version, about, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
@@ -25,7 +25,7 @@ Exit codes:
   3  rejected: the projection's instance refused the request (the reason is printed)
   4  timed out: not done within --timeout, which bounds the whole command (a request nobody took was withdrawn;
      one taken, or a rebuild still replaying, goes on)
-  5  not found: no such stream, projection, dead letter or saga instance
+  5  not found: no such stream, projection, dead letter or process manager instance
   6  the schema check found problems
 
 Examples:
@@ -70,9 +70,9 @@ pub(crate) enum Command {
     /// Events projections gave up on: list, show, handle again (redrive) or drop (discard).
     #[command(subcommand, name = "dead-letters")]
     DeadLetters(DeadLettersCommand),
-    /// Process managers' (sagas') instances.
-    #[command(subcommand)]
-    Sagas(SagasCommand),
+    /// Process managers' instances (the earlier name, `sagas`, still works).
+    #[command(subcommand, alias = "sagas")]
+    Processes(ProcessesCommand),
     /// Check the store's schema.
     #[command(subcommand)]
     Schema(SchemaCommand),
@@ -243,8 +243,8 @@ pub(crate) enum DeadLettersCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub(crate) enum SagasCommand {
-    /// List saga instances with their version and pending timers.
+pub(crate) enum ProcessesCommand {
+    /// List process manager instances with their version and pending timers.
     List {
         /// Only this process manager's.
         #[arg(long)]
@@ -253,7 +253,7 @@ pub(crate) enum SagasCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
-    /// Show one saga instance: its state, handled inputs and timers.
+    /// Show one process manager instance: its state, handled inputs and timers.
     Show {
         /// The process manager.
         process: String,

@@ -22,7 +22,7 @@ use clap::Parser;
 use crate::app::App;
 use crate::backend::Backend;
 use crate::cli::{Cli, Command, EventsCommand, SchemaCommand, StreamCommand, StreamsCommand};
-use crate::commands::{dead_letters, events, projections, sagas, schema, streams};
+use crate::commands::{dead_letters, events, processes, projections, schema, streams};
 use crate::failure::Failure;
 
 #[tokio::main]
@@ -75,7 +75,7 @@ async fn dispatch<S: Backend>(app: App<S>, command: Command) -> Result<(), Failu
         }) => events::tail(&app, from, limit, follow, payloads.payloads).await,
         Command::Projections(command) => projections::run(&app, command).await,
         Command::DeadLetters(command) => dead_letters::run(&app, command).await,
-        Command::Sagas(command) => sagas::run(&app, command).await,
+        Command::Processes(command) => processes::run(&app, command).await,
         Command::Serve(args) => serve::run(app, args).await,
     }
 }

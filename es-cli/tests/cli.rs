@@ -272,7 +272,7 @@ async fn es_operates_a_postgres_store_end_to_end() {
         5,
     );
 
-    // Sagas.
+    // Process managers.
     let record = ProcessRecord {
         state: serde_json::json!({ "step": "reserved" }),
         version: 3,
@@ -289,12 +289,12 @@ async fn es_operates_a_postgres_store_end_to_end() {
         .save_process("checkout", "order-9", None, record, timers)
         .await
         .unwrap();
-    let sagas = es_json(Target::Schema(&schema), &["sagas", "list"]);
-    assert_eq!(sagas[0]["instance"], "order-9");
-    assert_eq!(sagas[0]["timers"][0]["name"], "expire");
+    let processes = es_json(Target::Schema(&schema), &["processes", "list"]);
+    assert_eq!(processes[0]["instance"], "order-9");
+    assert_eq!(processes[0]["timers"][0]["name"], "expire");
     let shown = es_expect(
         Target::Schema(&schema),
-        &["sagas", "show", "checkout", "order-9"],
+        &["processes", "show", "checkout", "order-9"],
         0,
     );
     assert!(
@@ -303,7 +303,7 @@ async fn es_operates_a_postgres_store_end_to_end() {
     );
     es_expect(
         Target::Schema(&schema),
-        &["sagas", "show", "checkout", "order-0"],
+        &["processes", "show", "checkout", "order-0"],
         5,
     );
 

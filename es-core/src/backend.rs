@@ -20,7 +20,7 @@
 //! # Ok::<(), es_core::store::StreamIdError>(())
 //! ```
 
-pub use crate::aggregate::snapshot::stored::validate_snapshot;
+pub use crate::aggregate::snapshot::store::validate_snapshot;
 pub use crate::projection::checkpointed::CheckpointedWorker;
 pub use crate::projection::handler::{describe, wants};
 pub use crate::projection::worker::{
@@ -28,4 +28,4 @@ pub use crate::projection::worker::{
 };
 pub use crate::store::append::validate_append;
 pub use crate::store::fold::{EventView, FoldRead, PayloadView, Visit};
-pub use crate::store::retry::{StoredAt, retry_of};
+pub use crate::store::replay::{StoredAt, retry_of};

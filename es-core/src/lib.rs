@@ -2,7 +2,7 @@
 //!
 //! The core of the event-sourcing framework: aggregates as pure deciders, typed domain events with stable names and
 //! schema versions, the [`EventStore`] contract every backend implements, and the [`Repository`] that runs commands
-//! with optimistic concurrency. No database code lives here: `es-memory` and `es-postgres` implement the traits.
+//! with optimistic concurrency. No database code lives here: `es-memory`, `es-postgres` and `es-sqlite` implement the traits.
 //!
 //! ## Quick start
 //! ```
@@ -69,9 +69,16 @@
 //! | [`store`] | the [`EventStore`] contract: streams, versions, positions, appends, reads, subscriptions, errors |
 //! | [`evolution`] | upcasters (schema history of event types), the pre-deploy schema check |
 //! | [`projection`] | read models from the global stream: runner, checkpoints, failure policies, dead letters |
-//! | [`process`] | process managers (sagas): commands and timers across aggregates |
+//! | [`process`] | process managers (also called sagas): commands and timers across aggregates |
+//! | [`integration`] | integration events: the relay to a broker (the store is the outbox), the inbox on the consuming side |
+//! | [`control`] | the control plane: projection reports and requests across processes, what an operator reads |
+//! | [`telemetry`] | metric names and traces |
 //! | `testing` | given/when/then for aggregates and the store conformance suites (feature `testing`) |
 //! | [`backend`] | what an event-store backend implements against (validation, the load fast path, workers) |
+//!
+//! The modules are layers: `event` (the domain event types, at the bottom) < `store` < `evolution`; `telemetry` <
+//! `aggregate` < `projection` < `process` < `control`. A module uses only the ones below it; `scripts/structure`
+//! checks it in CI.
 #![doc(test(attr(deny(warnings))))]
 
 pub mod aggregate;

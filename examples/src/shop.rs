@@ -1,7 +1,7 @@
-//! An order saga: reserve stock, charge payment, ship. A failed payment releases the stock and cancels the order
+//! An order process manager: reserve stock, charge payment, ship. A failed payment releases the stock and cancels the order
 //! (compensation); a payment that does not answer within [`PAYMENT_DEADLINE`] cancels it too.
 //!
-//! Three aggregates ([`Order`], [`Stock`], [`Payment`]) know nothing of each other; [`OrderSaga`] coordinates them,
+//! Three aggregates ([`Order`], [`Stock`], [`Payment`]) know nothing of each other; [`OrderProcess`] coordinates them,
 //! and [`ShopRouter`] delivers its commands.
 
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ use es_core::process::{
 use es_core::{Aggregate, DomainEvent, EventStore, RecordedEvent, Repository};
 use serde::{Deserialize, Serialize};
 
-/// How long the saga waits for the payment provider.
+/// How long the process manager waits for the payment provider.
 pub const PAYMENT_DEADLINE: Duration = Duration::seconds(30);
 
 /// An order.
@@ -367,9 +367,9 @@ impl Aggregate for Payment {
     }
 }
 
-/// The events the saga reads (the same stored types as the aggregates write).
+/// The events the process manager reads (the same stored types as the aggregates write).
 #[derive(Clone, Debug, PartialEq, Eq, DomainEvent)]
-pub enum SagaEvent {
+pub enum OrderProcessEvent {
     /// An order was placed.
     OrderPlaced(OrderPlaced),
     /// Its stock was reserved.
@@ -393,7 +393,7 @@ pub enum SagaEvent {
     },
 }
 
-/// The commands the saga sends.
+/// The commands the process manager sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ShopCommand {
     /// Reserve stock for the order.
@@ -433,7 +433,7 @@ pub enum ShopCommand {
     },
 }
 
-/// Where one order's saga stands.
+/// Where one order's process manager stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stage {
     /// Nothing seen yet.
@@ -449,46 +449,50 @@ pub enum Stage {
     Cancelled,
 }
 
-/// One order's saga state.
+/// One order's process manager state.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OrderSagaState {
+pub struct OrderProcessState {
     /// The order, once placed.
     pub order: Option<OrderPlaced>,
     /// Where it stands.
     pub stage: Stage,
 }
 
-/// The order saga.
+/// The order process manager.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct OrderSaga;
+pub struct OrderProcess;
 
 /// The name of the payment timer.
 pub const PAYMENT_TIMER: &str = "payment-deadline";
 
-impl ProcessManager for OrderSaga {
-    type Event = SagaEvent;
-    type State = OrderSagaState;
+impl ProcessManager for OrderProcess {
+    type Event = OrderProcessEvent;
+    type State = OrderProcessState;
     type Command = ShopCommand;
 
     fn name(&self) -> &str {
-        "order-saga"
+        "order-process"
     }
 
-    fn correlate(&self, event: &SagaEvent, _: &RecordedEvent) -> Option<String> {
+    fn correlate(&self, event: &OrderProcessEvent, _: &RecordedEvent) -> Option<String> {
         Some(match event {
-            SagaEvent::OrderPlaced(placed) => placed.order_id.clone(),
-            SagaEvent::StockReserved { order_id, .. }
-            | SagaEvent::PaymentCharged { order_id }
-            | SagaEvent::PaymentFailed { order_id, .. } => order_id.clone(),
+            OrderProcessEvent::OrderPlaced(placed) => placed.order_id.clone(),
+            OrderProcessEvent::StockReserved { order_id, .. }
+            | OrderProcessEvent::PaymentCharged { order_id }
+            | OrderProcessEvent::PaymentFailed { order_id, .. } => order_id.clone(),
         })
     }
 
-    fn apply(&self, mut state: OrderSagaState, input: &Input<SagaEvent>) -> OrderSagaState {
+    fn apply(
+        &self,
+        mut state: OrderProcessState,
+        input: &Input<OrderProcessEvent>,
+    ) -> OrderProcessState {
         state.stage = match (input, &state.stage) {
             (_, Stage::Shipped | Stage::Cancelled) => return state,
             (
                 Input::Event {
-                    event: SagaEvent::OrderPlaced(placed),
+                    event: OrderProcessEvent::OrderPlaced(placed),
                     ..
                 },
                 Stage::New,
@@ -498,21 +502,21 @@ impl ProcessManager for OrderSaga {
             }
             (
                 Input::Event {
-                    event: SagaEvent::StockReserved { .. },
+                    event: OrderProcessEvent::StockReserved { .. },
                     ..
                 },
                 Stage::Reserving,
             ) => Stage::Charging,
             (
                 Input::Event {
-                    event: SagaEvent::PaymentCharged { .. },
+                    event: OrderProcessEvent::PaymentCharged { .. },
                     ..
                 },
                 Stage::Charging,
             ) => Stage::Shipped,
             (
                 Input::Event {
-                    event: SagaEvent::PaymentFailed { .. },
+                    event: OrderProcessEvent::PaymentFailed { .. },
                     ..
                 },
                 Stage::Charging,
@@ -524,7 +528,11 @@ impl ProcessManager for OrderSaga {
         state
     }
 
-    fn react(&self, state: &OrderSagaState, input: &Input<SagaEvent>) -> Reaction<ShopCommand> {
+    fn react(
+        &self,
+        state: &OrderProcessState,
+        input: &Input<OrderProcessEvent>,
+    ) -> Reaction<ShopCommand> {
         let Some(order) = &state.order else {
             return Reaction::none();
         };
@@ -540,7 +548,7 @@ impl ProcessManager for OrderSaga {
         match (input, &state.stage) {
             (
                 Input::Event {
-                    event: SagaEvent::OrderPlaced(_),
+                    event: OrderProcessEvent::OrderPlaced(_),
                     ..
                 },
                 Stage::Reserving,
@@ -551,7 +559,7 @@ impl ProcessManager for OrderSaga {
             }),
             (
                 Input::Event {
-                    event: SagaEvent::StockReserved { .. },
+                    event: OrderProcessEvent::StockReserved { .. },
                     at,
                 },
                 Stage::Charging,
@@ -563,7 +571,7 @@ impl ProcessManager for OrderSaga {
                 .set_timer(PAYMENT_TIMER, *at + PAYMENT_DEADLINE),
             (
                 Input::Event {
-                    event: SagaEvent::PaymentCharged { .. },
+                    event: OrderProcessEvent::PaymentCharged { .. },
                     ..
                 },
                 Stage::Shipped,
@@ -574,7 +582,7 @@ impl ProcessManager for OrderSaga {
                 }),
             (
                 Input::Event {
-                    event: SagaEvent::PaymentFailed { reason, .. },
+                    event: OrderProcessEvent::PaymentFailed { reason, .. },
                     ..
                 },
                 Stage::Cancelled,
@@ -593,7 +601,7 @@ impl ProcessManager for OrderSaga {
     }
 }
 
-/// Delivers the saga's commands to the three aggregates.
+/// Delivers the process manager's commands to the three aggregates.
 #[derive(Clone, Debug)]
 pub struct ShopRouter<S> {
     /// Orders.
@@ -694,16 +702,16 @@ mod tests {
         }
     }
 
-    fn event(event: SagaEvent, seconds: i64) -> Input<SagaEvent> {
+    fn event(event: OrderProcessEvent, seconds: i64) -> Input<OrderProcessEvent> {
         Input::Event {
             event,
             at: at(seconds),
         }
     }
 
-    fn reserved() -> Input<SagaEvent> {
+    fn reserved() -> Input<OrderProcessEvent> {
         event(
-            SagaEvent::StockReserved {
+            OrderProcessEvent::StockReserved {
                 order_id: "o-1".into(),
                 quantity: 2,
             },
@@ -713,29 +721,35 @@ mod tests {
 
     #[test]
     fn happy_path_reserves_charges_with_a_deadline_then_ships() {
-        process_given(&OrderSaga, [])
-            .when(event(SagaEvent::OrderPlaced(placed()), 0))
+        process_given(&OrderProcess, [])
+            .when(event(OrderProcessEvent::OrderPlaced(placed()), 0))
             .then(Reaction::none().send(ShopCommand::Reserve {
                 sku: "book".into(),
                 order_id: "o-1".into(),
                 quantity: 2,
             }));
-        process_given(&OrderSaga, [event(SagaEvent::OrderPlaced(placed()), 0)])
-            .when(reserved())
-            .then(
-                Reaction::none()
-                    .send(ShopCommand::Charge {
-                        order_id: "o-1".into(),
-                        amount: 3_000,
-                    })
-                    .set_timer(PAYMENT_TIMER, at(10) + PAYMENT_DEADLINE),
-            );
+        process_given(
+            &OrderProcess,
+            [event(OrderProcessEvent::OrderPlaced(placed()), 0)],
+        )
+        .when(reserved())
+        .then(
+            Reaction::none()
+                .send(ShopCommand::Charge {
+                    order_id: "o-1".into(),
+                    amount: 3_000,
+                })
+                .set_timer(PAYMENT_TIMER, at(10) + PAYMENT_DEADLINE),
+        );
         let state = process_given(
-            &OrderSaga,
-            [event(SagaEvent::OrderPlaced(placed()), 0), reserved()],
+            &OrderProcess,
+            [
+                event(OrderProcessEvent::OrderPlaced(placed()), 0),
+                reserved(),
+            ],
         )
         .when(event(
-            SagaEvent::PaymentCharged {
+            OrderProcessEvent::PaymentCharged {
                 order_id: "o-1".into(),
             },
             20,
@@ -753,11 +767,14 @@ mod tests {
     #[test]
     fn a_failed_payment_releases_the_stock_and_cancels_the_order() {
         let state = process_given(
-            &OrderSaga,
-            [event(SagaEvent::OrderPlaced(placed()), 0), reserved()],
+            &OrderProcess,
+            [
+                event(OrderProcessEvent::OrderPlaced(placed()), 0),
+                reserved(),
+            ],
         )
         .when(event(
-            SagaEvent::PaymentFailed {
+            OrderProcessEvent::PaymentFailed {
                 order_id: "o-1".into(),
                 reason: "card declined".into(),
             },
@@ -781,8 +798,11 @@ mod tests {
     #[test]
     fn a_payment_that_does_not_answer_in_time_cancels_the_order() {
         process_given(
-            &OrderSaga,
-            [event(SagaEvent::OrderPlaced(placed()), 0), reserved()],
+            &OrderProcess,
+            [
+                event(OrderProcessEvent::OrderPlaced(placed()), 0),
+                reserved(),
+            ],
         )
         .when(Input::TimerFired {
             name: PAYMENT_TIMER.into(),
@@ -805,15 +825,15 @@ mod tests {
             at: at(40),
         };
         process_given(
-            &OrderSaga,
+            &OrderProcess,
             [
-                event(SagaEvent::OrderPlaced(placed()), 0),
+                event(OrderProcessEvent::OrderPlaced(placed()), 0),
                 reserved(),
                 timed_out,
             ],
         )
         .when(event(
-            SagaEvent::PaymentCharged {
+            OrderProcessEvent::PaymentCharged {
                 order_id: "o-1".into(),
             },
             50,
@@ -828,11 +848,14 @@ mod tests {
             error: "insufficient stock: 1 available, 2 requested".into(),
             at: at(1),
         };
-        process_given(&OrderSaga, [event(SagaEvent::OrderPlaced(placed()), 0)])
-            .when(rejected)
-            .then(Reaction::none().send(ShopCommand::Cancel {
-                order_id: "o-1".into(),
-                reason: "insufficient stock: 1 available, 2 requested".into(),
-            }));
+        process_given(
+            &OrderProcess,
+            [event(OrderProcessEvent::OrderPlaced(placed()), 0)],
+        )
+        .when(rejected)
+        .then(Reaction::none().send(ShopCommand::Cancel {
+            order_id: "o-1".into(),
+            reason: "insufficient stock: 1 available, 2 requested".into(),
+        }));
     }
 }

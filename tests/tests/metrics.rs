@@ -351,7 +351,7 @@ impl CommandRouter for Wallets {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn saga_commands_and_timers_are_measured() {
+async fn process_manager_commands_and_timers_are_measured() {
     recorded();
     let store = InMemoryEventStore::new();
     let wallets = Repository::<Wallet, _>::new(store.clone());
@@ -380,13 +380,13 @@ async fn saga_commands_and_timers_are_measured() {
     let welcome = [("process", "welcome")];
     assert_eq!(
         m.counter(
-            telemetry::SAGA_COMMANDS,
+            telemetry::PROCESS_COMMANDS,
             &[("process", "welcome"), ("outcome", "ok")]
         ),
         1
     );
-    assert_eq!(m.counter(telemetry::SAGA_TIMERS_FIRED, &welcome), 1);
-    assert!(m.gauge(telemetry::SAGA_TIMERS_DUE, &welcome).is_some());
+    assert_eq!(m.counter(telemetry::PROCESS_TIMERS_FIRED, &welcome), 1);
+    assert!(m.gauge(telemetry::PROCESS_TIMERS_DUE, &welcome).is_some());
     assert_eq!(
         m.counter(
             telemetry::EXECUTES,

@@ -96,23 +96,23 @@ async fn place_orders(store: &es_postgres::PgEventStore, orders: usize) {
     }
 }
 
-fn spawn_saga(schema: &str) -> ChildProcess {
+fn spawn_process_manager(schema: &str) -> ChildProcess {
     // 40 orders against 30 books: 30 payment requests, 10 orders cancelled for want of stock.
-    ChildProcess::spawn(env!("CARGO_BIN_EXE_saga_worker"), &[schema, "30", "10"])
+    ChildProcess::spawn(env!("CARGO_BIN_EXE_process_worker"), &[schema, "30", "10"])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_saga_process_killed_again_and_again_leaves_the_streams_of_a_clean_run() {
+async fn a_process_manager_killed_again_and_again_leaves_the_streams_of_a_clean_run() {
     const ORDERS: usize = 40;
     let clean = pg_store().await;
     place_orders(&clean, ORDERS).await;
-    spawn_saga(clean.schema().as_str()).finish(Duration::from_secs(120));
+    spawn_process_manager(clean.schema().as_str()).finish(Duration::from_secs(120));
     let clean = all_streams(&clean).await;
 
     let killed = pg_store().await;
     place_orders(&killed, ORDERS).await;
     for round in 0..4u64 {
-        let worker = spawn_saga(killed.schema().as_str());
+        let worker = spawn_process_manager(killed.schema().as_str());
         worker.expect("running", Duration::from_secs(30));
         tokio::time::sleep(Duration::from_millis(
             150 + fastrand::u64(0..200) + round * 13,
@@ -123,15 +123,18 @@ async fn a_saga_process_killed_again_and_again_leaves_the_streams_of_a_clean_run
             assert_ne!(
                 all_streams(&killed).await,
                 clean,
-                "the first kill came after the saga had finished"
+                "the first kill came after the process manager had finished"
             );
         }
     }
-    spawn_saga(killed.schema().as_str()).finish(Duration::from_secs(120));
+    spawn_process_manager(killed.schema().as_str()).finish(Duration::from_secs(120));
     let killed = all_streams(&killed).await;
     assert!(
         clean.keys().any(|s| s.starts_with("payment-")),
         "the clean run did not get as far as payments"
     );
-    assert_eq!(killed, clean, "a killed saga duplicated or lost a command");
+    assert_eq!(
+        killed, clean,
+        "a killed process manager duplicated or lost a command"
+    );
 }

@@ -104,7 +104,8 @@ fn named<'a>(spans: &'a [SpanData], name: &str) -> Vec<&'a SpanData> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_the_saga() {
+async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_the_process_manager()
+ {
     let exporter = InMemorySpanExporter::default();
     let provider = SdkTracerProvider::builder()
         .with_simple_exporter(exporter.clone())
@@ -119,7 +120,7 @@ async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_
     let running = ProjectionRunner::new(store.clone())
         .with_projection(Opened, store.clone(), ProjectionOptions::default())
         .start();
-    let saga = ProcessRunner::new(Greeter, Mailboxes(mailboxes.clone()), store.clone())
+    let process_manager = ProcessRunner::new(Greeter, Mailboxes(mailboxes.clone()), store.clone())
         .start(store.clone(), store.clone());
 
     // The request: one command, under a span of the caller's.
@@ -141,9 +142,12 @@ async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_
         .wait_for("opened", at, Duration::from_secs(10))
         .await
         .unwrap();
-    saga.wait_for(at, Duration::from_secs(10)).await.unwrap();
+    process_manager
+        .wait_for(at, Duration::from_secs(10))
+        .await
+        .unwrap();
     running.shutdown().await;
-    saga.shutdown().await;
+    process_manager.shutdown().await;
     let _ = provider.force_flush();
 
     let spans = exporter.get_finished_spans().unwrap();
@@ -184,16 +188,16 @@ async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_
     });
     assert!(linked, "no projection batch links to the command's span");
 
-    // The saga's step continues the trace, and so does the command it sent, whose events carry it on.
-    let step = named(&spans, "saga_step")
+    // The process manager's step continues the trace, and so does the command it sent, whose events carry it on.
+    let step = named(&spans, "process_step")
         .into_iter()
         .find(|s| s.span_context.trace_id() == trace)
-        .expect("a saga step in the command's trace");
+        .expect("a process manager step in the command's trace");
     assert_eq!(step.parent_span_id, execute.span_context.span_id());
     let sent = named(&spans, "execute")
         .into_iter()
         .find(|s| s.parent_span_id == step.span_context.span_id())
-        .expect("the saga's command under its step");
+        .expect("the process manager's command under its step");
     assert_eq!(sent.span_context.trace_id(), trace);
     let greeted = store
         .read_stream(
@@ -207,6 +211,6 @@ async fn one_trace_runs_from_a_command_through_its_events_to_the_projection_and_
             .metadata
             .traceparent()
             .is_some_and(|t| t.contains(&trace.to_string())),
-        "the saga's events carry the command's trace"
+        "the process manager's events carry the command's trace"
     );
 }

@@ -3,7 +3,7 @@
 pub(crate) mod control;
 pub(crate) mod dead_letters;
 pub(crate) mod events;
+pub(crate) mod processes;
 pub(crate) mod projections;
-pub(crate) mod sagas;
 pub(crate) mod schema;
 pub(crate) mod streams;

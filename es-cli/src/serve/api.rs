@@ -8,7 +8,7 @@
 //! | `GET /api/projections`, `/api/projections/{name}` | status, as `es projections status --json` |
 //! | `GET /api/lag` | lag samples of the last 10 minutes per projection |
 //! | `GET /api/dead-letters[?projection=]`, `/api/dead-letters/{projection}/{event}` | dead letters |
-//! | `GET /api/sagas[?process=&limit=]` | saga instances |
+//! | `GET /api/processes[?process=&limit=]` | process manager instances |
 //! | `GET /api/streams[?category=&after=&limit=]`, `/api/streams/{id}[?from=&limit=]` | streams, a stream's events |
 //! | `GET /api/event?position=C/P` | the event at a position |
 //! | `POST /api/projections/{name}/{pause,resume,rebuild}`, `.../reset?to=C/P` | control (token) |
@@ -58,7 +58,7 @@ pub(crate) fn router<S: Backend>(shared: Arc<Shared<S>>, address: SocketAddr) ->
             "/api/dead-letters/{projection}/{event}/{action}",
             post(letter_action::<S>),
         )
-        .route("/api/sagas", get(sagas::<S>))
+        .route("/api/processes", get(processes::<S>))
         .route("/api/streams", get(streams::<S>))
         .route("/api/streams/{id}", get(stream::<S>))
         .route("/api/event", get(event::<S>))
@@ -241,12 +241,12 @@ async fn dead_letter<S: Backend>(
 }
 
 #[derive(Deserialize)]
-struct SagaQuery {
+struct ProcessQuery {
     process: Option<String>,
     limit: Option<usize>,
 }
 
-async fn sagas<S: Backend>(State(shared): Ctx<S>, Query(query): Query<SagaQuery>) -> Answer {
+async fn processes<S: Backend>(State(shared): Ctx<S>, Query(query): Query<ProcessQuery>) -> Answer {
     let limit = query.limit.unwrap_or(100).min(1_000);
     let instances = shared
         .app

@@ -4,7 +4,7 @@
 //! writes a [`ProjectionReport`] per projection every second (state, checkpoint, errors, who holds it) and takes the
 //! [`ControlRequest`]s written for the projections it runs, carrying each out between batches and writing its
 //! [`ControlAnswer`]. An [`Operator`], in any process connected to the same store (the `es` CLI, the admin page,
-//! your own tooling), reads every projection's status, dead letters and saga instances, and sends requests:
+//! your own tooling), reads every projection's status, dead letters and process manager instances, and sends requests:
 //!
 //! - pause / resume (durable: a standby that takes over stays paused), rebuild, reset to a position, redrive one
 //!   dead letter or all, discard one;

@@ -62,7 +62,7 @@ pub struct ProjectionOverview {
     pub instances: Vec<InstanceReport>,
 }
 
-/// What an operator does: look at every projection, its dead letters and the saga instances, and send control
+/// What an operator does: look at every projection, its dead letters and the process manager instances, and send control
 /// requests that whichever process runs the projection carries out. Works from any process connected to the store
 /// (the `es` CLI and admin page use it).
 ///
@@ -236,7 +236,7 @@ where
         self.store.dead_letters(name).await
     }
 
-    /// Up to `limit` process (saga) instances, of `process` or of all, by process then instance.
+    /// Up to `limit` process manager instances, of `process` or of all, by process then instance.
     ///
     /// # Errors
     /// [`StoreError`].

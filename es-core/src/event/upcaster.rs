@@ -9,7 +9,7 @@ pub type Transform = fn(serde_json::Value) -> serde_json::Value;
 /// upcast each time they are read.
 ///
 /// Declare an event type's upcasters once, in a `const`, and name it on the type with
-/// `#[event(upcasters = ...)]`: every read path that decodes the type (repository, typed reads, projections, sagas,
+/// `#[event(upcasters = ...)]`: every read path that decodes the type (repository, typed reads, projections, process managers,
 /// the relay, the schema check) runs the same chain, and a chain that does not reach the version the code reads
 /// does not compile.
 ///

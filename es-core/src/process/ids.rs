@@ -11,9 +11,9 @@ const COMMANDS: Uuid = Uuid::from_u128(0x6a1f_3c2e_9b4d_4e8a_a0f1_2c3d_4e5f_6071
 /// ```
 /// use es_core::process::command_id;
 ///
-/// let a = command_id("order-saga", "o-1", "event:1234", 0);
-/// assert_eq!(a, command_id("order-saga", "o-1", "event:1234", 0));
-/// assert_ne!(a, command_id("order-saga", "o-1", "event:1234", 1));
+/// let a = command_id("order-process", "o-1", "event:1234", 0);
+/// assert_eq!(a, command_id("order-process", "o-1", "event:1234", 0));
+/// assert_ne!(a, command_id("order-process", "o-1", "event:1234", 1));
 /// ```
 pub fn command_id(process: &str, instance: &str, cause: &str, step: u32) -> Uuid {
     let name = format!("{}\u{1f}{}\u{1f}{}\u{1f}{step}", process, instance, cause);

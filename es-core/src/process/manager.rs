@@ -97,7 +97,7 @@ impl<C> Reaction<C> {
 ///
 /// `apply` and `react` are pure and synchronous, like an aggregate's: the runner may call them again for a
 /// redelivered input and relies on getting the same commands. [`ProcessRunner`](crate::process::ProcessRunner) shows a
-/// runnable one; `examples/src/shop.rs` has an order saga with compensation and a deadline.
+/// runnable one; `examples/src/shop.rs` has an order process manager with compensation and a deadline.
 pub trait ProcessManager: Send + Sync + 'static {
     /// The events it reads, through their [upcasters](crate::evolution) (others are skipped before decoding).
     type Event: DomainEvent;

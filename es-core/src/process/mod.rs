@@ -1,4 +1,4 @@
-//! Process managers (sagas): long-running workflows across aggregates.
+//! Process managers (also called sagas): long-running workflows across aggregates.
 //!
 //! A [`ProcessManager`] folds the events it cares about into per-instance state (pure, like an aggregate) and
 //! reacts with commands and timers (pure too). The [`ProcessRunner`] feeds it from the global stream through the

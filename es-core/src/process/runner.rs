@@ -137,7 +137,7 @@ where
                     Ok(Outcome::Rejected(_)) => "rejected",
                     Err(_) => "failed",
                 };
-                telemetry::record_saga_command(&self.name, outcome);
+                telemetry::record_process_command(&self.name, outcome);
                 if let Outcome::Rejected(error) = routed? {
                     tracing::info!(process = %self.name, instance, step = this_step, %error, "command rejected");
                     let rejected = Input::Rejected {
@@ -173,7 +173,7 @@ where
                 remove: vec![timer.timer.name.clone()],
             };
             let span = tracing::info_span!(
-                "saga_timer",
+                "process_timer",
                 process = %self.name,
                 instance = %timer.instance,
                 timer = %timer.timer.name,
@@ -243,7 +243,7 @@ where
             at: record.recorded_at,
         };
         let span = tracing::info_span!(
-            "saga_step",
+            "process_step",
             process = %self.engine.name,
             instance = %instance,
             position = %record.position,
@@ -257,7 +257,7 @@ where
     }
 }
 
-/// Configures and starts a process manager. `examples/src/shop.rs` has a full order saga; in short:
+/// Configures and starts a process manager. `examples/src/shop.rs` has a full order process manager; in short:
 ///
 /// ```
 /// use std::time::Duration;

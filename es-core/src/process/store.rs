@@ -49,7 +49,7 @@ pub struct DueTimer {
     pub timer: Timer,
 }
 
-/// Stores process instances and their timers. Implemented by the in-memory and PostgreSQL stores.
+/// Stores process instances and their timers. Implemented by every store: memory, PostgreSQL and SQLite.
 ///
 /// ```
 /// use es_core::process::{ProcessRecord, ProcessStore, TimerChanges};
@@ -58,8 +58,8 @@ pub struct DueTimer {
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let store = InMemoryEventStore::new();
 /// let record = ProcessRecord { state: serde_json::json!({}), version: 1, handled: vec!["event:1".into()] };
-/// store.save_process("order-saga", "o-1", None, record.clone(), TimerChanges::default()).await?;
-/// assert_eq!(store.load_process("order-saga", "o-1").await?, Some(record));
+/// store.save_process("order-process", "o-1", None, record.clone(), TimerChanges::default()).await?;
+/// assert_eq!(store.load_process("order-process", "o-1").await?, Some(record));
 /// # Ok(()) }
 /// ```
 #[async_trait]

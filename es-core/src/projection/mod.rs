@@ -62,7 +62,7 @@
 mod checkpoint;
 pub(crate) mod checkpointed;
 mod dead_letter;
-mod feed;
+mod shared_feed;
 pub(crate) mod handler;
 mod options;
 pub(crate) mod runner;

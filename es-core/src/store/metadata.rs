@@ -29,7 +29,7 @@ pub(crate) const TRACEPARENT: &str = "traceparent";
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
-    /// Ties together every message of one business transaction (a request, a saga).
+    /// Ties together every message of one business transaction (a request, a process manager instance).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<Uuid>,
     /// The id of the message (command or event) that caused this one.

@@ -49,7 +49,7 @@ mod metadata;
 mod position;
 mod read;
 mod record;
-pub(crate) mod retry;
+pub(crate) mod replay;
 mod stream;
 mod typed;
 mod version;

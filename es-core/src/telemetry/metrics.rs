@@ -48,11 +48,11 @@ pub const PROJECTION_STATE: &str = "es_projection_state";
 /// Dead letters parked by the projection and not yet redriven, by projection (gauge).
 pub const PROJECTION_DEAD_LETTERS: &str = "es_projection_dead_letters";
 /// Commands a process manager routed, by process and outcome: `ok`, `rejected`, `failed`.
-pub const SAGA_COMMANDS: &str = "es_saga_commands_total";
+pub const PROCESS_COMMANDS: &str = "es_process_commands_total";
 /// Timers found due at a poll, by process (gauge).
-pub const SAGA_TIMERS_DUE: &str = "es_saga_timers_due";
+pub const PROCESS_TIMERS_DUE: &str = "es_process_timers_due";
 /// Timers fired, by process.
-pub const SAGA_TIMERS_FIRED: &str = "es_saga_timers_fired_total";
+pub const PROCESS_TIMERS_FIRED: &str = "es_process_timers_fired_total";
 /// Integration events published and acknowledged by the broker, by relay.
 pub const RELAY_PUBLISHED: &str = "es_relay_published_total";
 /// Failed publishes (the broker unreachable or refusing), by relay.
@@ -112,9 +112,9 @@ pub fn describe_metrics() {
     );
     describe_gauge!(PROJECTION_STATE, "1 for the projection's current state");
     describe_gauge!(PROJECTION_DEAD_LETTERS, "Dead letters not yet redriven");
-    describe_counter!(SAGA_COMMANDS, "Commands routed by the process manager");
-    describe_gauge!(SAGA_TIMERS_DUE, "Timers due at the last poll");
-    describe_counter!(SAGA_TIMERS_FIRED, "Timers fired");
+    describe_counter!(PROCESS_COMMANDS, "Commands routed by the process manager");
+    describe_gauge!(PROCESS_TIMERS_DUE, "Timers due at the last poll");
+    describe_counter!(PROCESS_TIMERS_FIRED, "Timers fired");
     describe_counter!(
         RELAY_PUBLISHED,
         "Integration events published and acknowledged"
@@ -201,18 +201,18 @@ pub(crate) fn record_projection_status(status: &ProjectionGauges<'_>) {
 }
 
 /// Records one command a process manager routed.
-pub(crate) fn record_saga_command(process: &str, outcome: &'static str) {
-    counter!(SAGA_COMMANDS, "process" => process.to_owned(), "outcome" => outcome).increment(1);
+pub(crate) fn record_process_command(process: &str, outcome: &'static str) {
+    counter!(PROCESS_COMMANDS, "process" => process.to_owned(), "outcome" => outcome).increment(1);
 }
 
 /// Records how many timers a poll found due.
 pub(crate) fn record_timers_due(process: &str, due: usize) {
-    gauge!(SAGA_TIMERS_DUE, "process" => process.to_owned()).set(due as f64);
+    gauge!(PROCESS_TIMERS_DUE, "process" => process.to_owned()).set(due as f64);
 }
 
 /// Records one fired timer.
 pub(crate) fn record_timer_fired(process: &str) {
-    counter!(SAGA_TIMERS_FIRED, "process" => process.to_owned()).increment(1);
+    counter!(PROCESS_TIMERS_FIRED, "process" => process.to_owned()).increment(1);
 }
 
 /// Records an integration event a relay published and the broker acknowledged: for the relay.

@@ -11,15 +11,15 @@ mod trace;
 
 pub use self::metrics::{
     APPEND_SECONDS, APPENDED_EVENTS, APPENDS, CACHE_LOOKUPS, EXECUTE_SECONDS, EXECUTES,
-    LOAD_SECONDS, LOADED_EVENTS, PROJECTION_BATCH_SECONDS, PROJECTION_CHECKPOINT,
-    PROJECTION_DEAD_LETTERS, PROJECTION_EVENTS, PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS,
-    PROJECTION_RETRIES, PROJECTION_STATE, PROJECTION_STATES, RELAY_BROKER_ERRORS, RELAY_PUBLISHED,
-    SAGA_COMMANDS, SAGA_TIMERS_DUE, SAGA_TIMERS_FIRED, describe_metrics, record_append,
+    LOAD_SECONDS, LOADED_EVENTS, PROCESS_COMMANDS, PROCESS_TIMERS_DUE, PROCESS_TIMERS_FIRED,
+    PROJECTION_BATCH_SECONDS, PROJECTION_CHECKPOINT, PROJECTION_DEAD_LETTERS, PROJECTION_EVENTS,
+    PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS, PROJECTION_RETRIES, PROJECTION_STATE,
+    PROJECTION_STATES, RELAY_BROKER_ERRORS, RELAY_PUBLISHED, describe_metrics, record_append,
     record_broker_error, record_published,
 };
 pub(crate) use self::metrics::{
     ProjectionGauges, record_batch, record_cache_lookup, record_execute, record_load,
-    record_projection_status, record_retry, record_saga_command, record_timer_fired,
+    record_process_command, record_projection_status, record_retry, record_timer_fired,
     record_timers_due,
 };
 pub use self::trace::continue_trace;

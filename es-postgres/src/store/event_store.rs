@@ -158,7 +158,7 @@ impl EventStore for PgEventStore {
         )
     }
 
-    /// Exact up to [`PgEventStoreBuilder::count_cap`] events; past it, estimated from the head's position.
+    /// Exact up to [`PgEventStoreBuilder::count_cap`](crate::PgEventStoreBuilder::count_cap) events; past it, estimated from the head's position.
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
         let cap = self.inner.count_cap;
         let count: i64 = crate::error::retrying(&self.inner.pool, || {

@@ -4,7 +4,7 @@ use crate::event::EncodeError;
 use crate::store::StreamId;
 use crate::store::error::{EventDecodeError, StoreError, StreamIdError};
 
-/// A command or load through the [`Repository`] failed.
+/// A command or load through the [`Repository`](crate::Repository) failed.
 ///
 /// Each variant says how a caller should handle it.
 #[derive(Debug, thiserror::Error)]

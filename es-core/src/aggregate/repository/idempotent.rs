@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Executes `command` as the command with id `command_id`, at most once: its events get ids derived from
-    /// `command_id` ([`event_id_for`]), and when the first of them is already in the stream the command is not
+    /// `command_id` ([`event_id_for`](crate::aggregate::event_id_for)), and when the first of them is already in the stream the command is not
     /// decided again — the result says `replayed` and nothing is written. Process managers send every command this
     /// way, so redelivering their inputs cannot duplicate effects.
     ///

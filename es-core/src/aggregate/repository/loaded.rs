@@ -16,7 +16,7 @@ pub struct Loaded<A> {
     pub snapshot: Option<Version>,
 }
 
-/// Which past state [`Repository::load_as_of`] loads.
+/// Which past state [`Repository::load_as_of`](crate::Repository::load_as_of) loads.
 ///
 /// ```
 /// use es_core::Version;
@@ -35,7 +35,7 @@ pub enum AsOf {
     Time(DateTime<Utc>),
 }
 
-/// What [`Repository::execute`] did.
+/// What [`Repository::execute`](crate::Repository::execute) did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Executed<A: Aggregate> {
     /// The state after the new events.
@@ -48,7 +48,7 @@ pub struct Executed<A: Aggregate> {
     pub append: Option<AppendResult>,
     /// How many times the command was decided: 1, plus one per lost race.
     pub attempts: u32,
-    /// `true` when the command (by id, see [`Repository::execute_as`]) had been executed before: nothing was done.
+    /// `true` when the command (by id, see [`Repository::execute_as`](crate::Repository::execute_as)) had been executed before: nothing was done.
     pub replayed: bool,
 }
 

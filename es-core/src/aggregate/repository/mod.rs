@@ -29,7 +29,7 @@ pub use loaded::{AsOf, Executed, Loaded};
 /// Loads aggregates from an [`EventStore`] and executes commands against them with optimistic concurrency.
 ///
 /// `execute` loads the aggregate (or takes the state its last command left, see [`Repository::with_cache`]),
-/// decides, and appends with [`ExpectedVersion::Exact`] of the version it decided on. When another writer got
+/// decides, and appends with [`ExpectedVersion::Exact`](crate::ExpectedVersion::Exact) of the version it decided on. When another writer got
 /// there first, it reloads and decides again on the fresh state (after a short random backoff from the second
 /// retry on, so colliding writers spread out), up to [`Repository::with_max_attempts`] times (3 by default).
 /// Commands of one repository (and its clones) on one aggregate take turns, so they never race each other.

@@ -54,9 +54,9 @@
 
 mod policy;
 mod snapshotting;
-pub(crate) mod stored;
+pub(crate) mod store;
 pub(crate) mod writer;
 
 pub use policy::{SnapshotDue, SnapshotPolicy};
 pub use snapshotting::Snapshotting;
-pub use stored::{Snapshot, SnapshotStore};
+pub use store::{Snapshot, SnapshotStore};

@@ -11,7 +11,7 @@ use super::running::{Handle, RunningProjections};
 use super::task::Task;
 use crate::projection::CheckpointStore;
 use crate::projection::checkpointed::CheckpointedWorker;
-use crate::projection::feed::Feed;
+use crate::projection::shared_feed::Feed;
 use crate::projection::sampler::sample_metrics;
 use crate::projection::worker::ProjectionWorker;
 use crate::projection::{DeadLetterStore, Projection, ProjectionOptions};

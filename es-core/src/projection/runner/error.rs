@@ -54,7 +54,7 @@ pub enum RunnerError {
         /// The event asked for.
         event_id: EventId,
     },
-    /// The dead letter waits behind an earlier one of its stream ([`FailurePolicy::ParkStream`]): redrive that one
+    /// The dead letter waits behind an earlier one of its stream ([`FailurePolicy::ParkStream`](crate::projection::FailurePolicy::ParkStream)): redrive that one
     /// first, so the stream's events are handled in order.
     #[error(
         "projection `{name}`: the dead letter of event {event_id} waits behind event {earlier} of stream `{stream}`; redrive that one first"

@@ -169,7 +169,7 @@ impl RunningProjections {
     ///
     /// # Errors
     /// [`RunnerError::NoDeadLetter`]; [`RunnerError::ParkedBehind`] under
-    /// [`FailurePolicy::ParkStream`] when an earlier letter of its stream is still parked; as
+    /// [`FailurePolicy::ParkStream`](crate::projection::FailurePolicy::ParkStream) when an earlier letter of its stream is still parked; as
     /// [`RunningProjections::rebuild`].
     pub async fn redrive_one(&self, name: &str, event_id: EventId) -> Result<bool, RunnerError> {
         self.ask(name, |reply| Control::RedriveOne(event_id, reply))

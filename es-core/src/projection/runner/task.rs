@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::control::{Control, Supervisor, TaskStatus};
 use super::error::RunnerError;
 use crate::projection::ProjectionState;
-use crate::projection::feed::{Feed, FeedItem};
+use crate::projection::shared_feed::{Feed, FeedItem};
 use crate::projection::worker::{Acquired, ProjectionWorker, WorkerError};
 use crate::store::error::CorruptEvent;
 use crate::store::{EventStore, Position, StoreError};

@@ -26,7 +26,7 @@ pub(crate) use session::connect;
 /// `standby_poll` (1 s by default) of the active one's connection closing.
 ///
 /// **Failures.** When its connection fails (a server restart, a terminated backend, a network drop), the worker
-/// reports [`WorkerError::Lost`]: the runner opens a new connection, takes the lock again (or goes standby when
+/// reports [`WorkerError::Lost`](es_core::backend::WorkerError::Lost): the runner opens a new connection, takes the lock again (or goes standby when
 /// another process took it meanwhile) and carries on from the stored checkpoint, however often that happens.
 ///
 /// **A silent holder** (a paused process, a partitioned host) keeps its TCP connection, and so its lock, alive.

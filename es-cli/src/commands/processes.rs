@@ -1,14 +1,17 @@
-//! `es sagas list|show`.
+//! `es processes list|show`: process managers' instances.
 
 use crate::app::App;
 use crate::backend::Backend;
-use crate::cli::SagasCommand;
+use crate::cli::ProcessesCommand;
 use crate::failure::Failure;
 use crate::output::{json, table};
 
-pub(crate) async fn run<S: Backend>(app: &App<S>, command: SagasCommand) -> Result<(), Failure> {
+pub(crate) async fn run<S: Backend>(
+    app: &App<S>,
+    command: ProcessesCommand,
+) -> Result<(), Failure> {
     match command {
-        SagasCommand::List { process, limit } => {
+        ProcessesCommand::List { process, limit } => {
             let instances = app.operator.processes(process.as_deref(), limit).await?;
             if app.json {
                 return json(&instances);
@@ -32,11 +35,11 @@ pub(crate) async fn run<S: Backend>(app: &App<S>, command: SagasCommand) -> Resu
             table(
                 &["PROCESS", "INSTANCE", "VERSION", "HANDLED", "NEXT TIMER"],
                 &rows,
-                "no saga instances",
+                "no process manager instances",
             );
             Ok(())
         }
-        SagasCommand::Show { process, instance } => {
+        ProcessesCommand::Show { process, instance } => {
             let found = app
                 .operator
                 .processes(Some(&process), usize::MAX)

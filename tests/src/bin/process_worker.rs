@@ -1,8 +1,8 @@
-//! An order-saga process for the SIGKILL test: runs the saga on PostgreSQL, a little slowly (so kills land in the
+//! An order process manager for the SIGKILL test: runs the process manager on PostgreSQL, a little slowly (so kills land in the
 //! middle of a step), until the store holds `requested` payment requests and `cancelled` cancelled orders; prints
 //! `running`, then `done`.
 //!
-//! `saga_worker <schema> <requested> <cancelled>`; the database is `DATABASE_URL`.
+//! `process_worker <schema> <requested> <cancelled>`; the database is `DATABASE_URL`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use es_core::evolution::EventCatalog;
 use es_core::process::{CommandContext, CommandRouter, Outcome, ProcessRunner, RouteError};
 use es_postgres::PgEventStore;
-use examples::shop::{OrderSaga, ShopCommand, ShopRouter};
+use examples::shop::{OrderProcess, ShopCommand, ShopRouter};
 use tests::database_url;
 
 /// The shop's router, pausing before each command.
@@ -35,7 +35,7 @@ impl CommandRouter for Slow {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, schema, requested, cancelled] = &args[..] else {
-        panic!("usage: saga_worker <schema> <requested> <cancelled>");
+        panic!("usage: process_worker <schema> <requested> <cancelled>");
     };
     let expected = [
         (
@@ -53,7 +53,7 @@ async fn main() {
         .await
         .expect("connect");
     let running = ProcessRunner::new(
-        OrderSaga,
+        OrderProcess,
         Slow(ShopRouter::new(store.clone())),
         store.clone(),
     )

@@ -1,4 +1,4 @@
-//! The order saga end to end, in memory and on PostgreSQL: happy path, compensation, timeout and out-of-stock
+//! The order process manager end to end, in memory and on PostgreSQL: happy path, compensation, timeout and out-of-stock
 //! orders interleaved; every event delivered twice gives exactly the streams of a clean run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -14,8 +14,8 @@ use es_core::projection::{CheckpointStore, DeadLetterStore, HandlerError, Projec
 use es_core::{EventStore, Metadata, Position, Projection, ProjectionRunner, RecordedEvent};
 use es_memory::InMemoryEventStore;
 use examples::shop::{
-    OrderCommand, OrderPlaced, OrderSaga, OrderSagaState, OrderStatus, PaymentCommand, ShopRouter,
-    Stage, StockCommand,
+    OrderCommand, OrderPlaced, OrderProcess, OrderProcessState, OrderStatus, PaymentCommand,
+    ShopRouter, Stage, StockCommand,
 };
 use tests::{all_streams, pg_store};
 
@@ -37,7 +37,7 @@ impl<P: Projection> Projection for Twice<P> {
     }
 }
 
-/// Drives the saga: waits for it, fires its timers.
+/// Drives the process manager: waits for it, fires its timers.
 #[async_trait]
 trait Driver: Send + Sync {
     async fn wait_for(&self, position: Position);
@@ -69,7 +69,7 @@ impl Driver for Started {
 
 /// The runner's projection behind [`Twice`], on a projection runner of the test's own.
 struct Doubled<S: EventStore + Clone + 'static> {
-    runner: ProcessRunner<OrderSaga, ShopRouter<S>, S>,
+    runner: ProcessRunner<OrderProcess, ShopRouter<S>, S>,
     projections: es_core::projection::RunningProjections,
 }
 
@@ -80,7 +80,7 @@ where
 {
     async fn wait_for(&self, position: Position) {
         self.projections
-            .wait_for("order-saga", position, WAIT)
+            .wait_for("order-process", position, WAIT)
             .await
             .unwrap();
     }
@@ -98,7 +98,7 @@ where
     }
 }
 
-/// Waits until the saga has handled every event, including those its own commands keep adding.
+/// Waits until the process manager has handled every event, including those its own commands keep adding.
 async fn settle<S: EventStore>(store: &S, driver: &dyn Driver) {
     // The head can lag behind commits while other transactions in the cluster are open, so a quiet moment is
     // only trusted once it lasts: the head unchanged over three looks 100 ms apart.
@@ -180,7 +180,7 @@ impl<S: ProcessStore> ProcessStore for LosesFirstSave<S> {
     }
 }
 
-/// How the saga is fed.
+/// How the process manager is fed.
 #[derive(Clone, Copy)]
 enum Mode {
     /// As users start it.
@@ -218,13 +218,13 @@ where
         .unwrap();
     let driver: Box<dyn Driver> = match mode {
         Mode::Clean => {
-            let runner = ProcessRunner::new(OrderSaga, router, store.clone())
+            let runner = ProcessRunner::new(OrderProcess, router, store.clone())
                 .options(fast())
                 .timer_poll(Duration::from_secs(3600));
             Box::new(Started(runner.start(store.clone(), store.clone())))
         }
         Mode::Twice => {
-            let runner = ProcessRunner::new(OrderSaga, router, store.clone())
+            let runner = ProcessRunner::new(OrderProcess, router, store.clone())
                 .options(fast())
                 .timer_poll(Duration::from_secs(3600));
             let projections = ProjectionRunner::new(store.clone())
@@ -240,7 +240,7 @@ where
                 inner: store.clone(),
                 lost: Default::default(),
             };
-            let runner = ProcessRunner::new(OrderSaga, router, flaky)
+            let runner = ProcessRunner::new(OrderProcess, router, flaky)
                 .options(fast())
                 .timer_poll(Duration::from_secs(3600));
             Box::new(Started(runner.start(store.clone(), store.clone())))
@@ -312,11 +312,11 @@ where
         ("o-3", Stage::Cancelled),
     ] {
         let record = store
-            .load_process("order-saga", order)
+            .load_process("order-process", order)
             .await
             .unwrap()
             .unwrap();
-        let state: OrderSagaState = serde_json::from_value(record.state).unwrap();
+        let state: OrderProcessState = serde_json::from_value(record.state).unwrap();
         assert_eq!(
             (state.order.unwrap().order_id.as_str(), state.stage),
             (order, stage)
@@ -327,7 +327,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_order_saga_ships_compensates_and_times_out_in_memory() {
+async fn the_order_process_manager_ships_compensates_and_times_out_in_memory() {
     run_shop(InMemoryEventStore::new(), Mode::Clean).await;
 }
 

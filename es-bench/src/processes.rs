@@ -1,4 +1,4 @@
-//! The order saga's throughput: commands routed per second while it works through a backlog of orders, one
+//! The order process manager's throughput: commands routed per second while it works through a backlog of orders, one
 //! instance at a time and several at once.
 
 use std::time::{Duration, Instant};
@@ -7,17 +7,17 @@ use es_core::process::ProcessRunner;
 use es_core::projection::ProjectionOptions;
 use es_core::{EventStore, Metadata};
 use es_postgres::PgEventStore;
-use examples::shop::{OrderCommand, OrderPlaced, OrderSaga, ShopRouter, StockCommand};
+use examples::shop::{OrderCommand, OrderPlaced, OrderProcess, ShopRouter, StockCommand};
 
 use crate::report::Figure;
 use crate::stats::rate;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-/// Saga instances worked on at once in the concurrent run.
+/// Process manager instances worked on at once in the concurrent run.
 const CONCURRENCY: usize = 16;
 
-/// Two backlogs of `orders` orders (one per run), each timed as the saga reserves stock and requests payment for
+/// Two backlogs of `orders` orders (one per run), each timed as the process manager reserves stock and requests payment for
 /// every order (two routed commands per order, each a `Repository::execute_as`).
 pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<Figure>, Error> {
     let one = run(store, orders, 1, "bench-one").await?;
@@ -26,13 +26,15 @@ pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<
         format!("{orders} orders: reserve stock, request payment; each an idempotent execute");
     Ok(vec![
         Figure::new(
-            "postgres: order saga, commands routed, one instance at a time",
+            "postgres: order process manager, commands routed, one instance at a time",
             one,
             "commands/s",
         )
         .note(note.clone()),
         Figure::new(
-            format!("postgres: order saga, commands routed, {CONCURRENCY} instances at once"),
+            format!(
+                "postgres: order process manager, commands routed, {CONCURRENCY} instances at once"
+            ),
             many,
             "commands/s",
         )
@@ -41,7 +43,7 @@ pub(crate) async fn postgres(store: &PgEventStore, orders: usize) -> Result<Vec<
     ])
 }
 
-/// Places `orders` orders for `sku`, then runs the saga with `concurrency` until the store is quiet.
+/// Places `orders` orders for `sku`, then runs the process manager with `concurrency` until the store is quiet.
 async fn run(
     store: &PgEventStore,
     orders: usize,
@@ -68,7 +70,7 @@ async fn run(
             .await?;
     }
     let started = Instant::now();
-    let running = ProcessRunner::new(OrderSaga, router, store.clone())
+    let running = ProcessRunner::new(OrderProcess, router, store.clone())
         .options(
             ProjectionOptions::default()
                 .batch_size(100)
