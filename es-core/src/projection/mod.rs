@@ -62,11 +62,11 @@
 mod checkpoint;
 pub(crate) mod checkpointed;
 mod dead_letter;
-mod shared_feed;
 pub(crate) mod handler;
 mod options;
 pub(crate) mod runner;
 mod sampler;
+mod shared_feed;
 mod status;
 pub(crate) mod worker;
 
