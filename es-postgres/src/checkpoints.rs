@@ -7,12 +7,13 @@ use es_core::{Position, StoreError};
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::rows::{bind_half, position};
+use crate::schema::SchemaName;
 
 #[async_trait]
 impl CheckpointStore for PgEventStore {
     async fn load_checkpoint(&self, name: &str) -> Result<Option<Position>, StoreError> {
         let row: Option<(i64, i64)> = crate::error::retrying(&self.inner.pool, || {
-            sqlx::query_as(&self.inner.sql.load_checkpoint)
+            sqlx::query_as(&self.inner.sql.checkpoints.load)
                 .bind(name)
                 .fetch_optional(&self.inner.pool)
         })
@@ -28,11 +29,11 @@ impl CheckpointStore for PgEventStore {
         next: Position,
     ) -> Result<(), StoreError> {
         let query = match expected {
-            None => sqlx::query(&self.inner.sql.create_checkpoint)
+            None => sqlx::query(&self.inner.sql.checkpoints.create)
                 .bind(name)
                 .bind(bind_half(next.commit))
                 .bind(bind_half(next.prepare)),
-            Some(current) => sqlx::query(&self.inner.sql.move_checkpoint)
+            Some(current) => sqlx::query(&self.inner.sql.checkpoints.move_to)
                 .bind(name)
                 .bind(bind_half(current.commit))
                 .bind(bind_half(current.prepare))
@@ -54,11 +55,41 @@ impl CheckpointStore for PgEventStore {
     }
 
     async fn delete_checkpoint(&self, name: &str) -> Result<(), StoreError> {
-        sqlx::query(&self.inner.sql.delete_checkpoint)
+        sqlx::query(&self.inner.sql.checkpoints.delete)
             .bind(name)
             .execute(&self.inner.pool)
             .await
             .map_err(backend("delete_checkpoint"))?;
         Ok(())
+    }
+}
+
+/// The checkpoint statements.
+#[derive(Clone, Debug)]
+pub(crate) struct CheckpointSql {
+    pub(crate) load: String,
+    pub(crate) create: String,
+    pub(crate) move_to: String,
+    pub(crate) delete: String,
+}
+
+impl CheckpointSql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        Self {
+            load: format!(
+                "SELECT transaction_id::text::bigint, global_position FROM {s}.checkpoints WHERE name = $1"
+            ),
+            create: format!(
+                "INSERT INTO {s}.checkpoints (name, transaction_id, global_position) \
+             VALUES ($1, $2::bigint::text::xid8, $3) ON CONFLICT (name) DO NOTHING"
+            ),
+            move_to: format!(
+                "UPDATE {s}.checkpoints \
+             SET transaction_id = $4::bigint::text::xid8, global_position = $5, updated_at = now() \
+             WHERE name = $1 AND (transaction_id, global_position) = ($2::bigint::text::xid8, $3)"
+            ),
+            delete: format!("DELETE FROM {s}.checkpoints WHERE name = $1"),
+        }
     }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::rows::{bind_half, position};
+use crate::schema::SchemaName;
 use crate::schema::Sql;
 
 /// Parks `letter` on `conn` (inside the caller's transaction, when there is one).
@@ -18,7 +19,7 @@ pub(crate) async fn park(
     conn: &mut PgConnection,
     letter: &DeadLetter,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&sql.park)
+    sqlx::query(&sql.dead_letters.park)
         .bind(&letter.projection)
         .bind(letter.event_id.as_uuid())
         .bind(bind_half(letter.position.commit))
@@ -52,7 +53,7 @@ pub(crate) async fn list(
     conn: &mut PgConnection,
     projection: &str,
 ) -> Result<Vec<DeadLetter>, StoreError> {
-    let rows: Vec<Row> = sqlx::query_as(&sql.dead_letters)
+    let rows: Vec<Row> = sqlx::query_as(&sql.dead_letters.list)
         .bind(projection)
         .fetch_all(conn)
         .await
@@ -92,7 +93,7 @@ impl DeadLetterStore for PgEventStore {
     async fn dead_letters(&self, projection: &str) -> Result<Vec<DeadLetter>, StoreError> {
         let pool = &self.inner.pool;
         let rows: Vec<Row> = crate::error::retrying(pool, || {
-            sqlx::query_as(&self.inner.sql.dead_letters)
+            sqlx::query_as(&self.inner.sql.dead_letters.list)
                 .bind(projection)
                 .fetch_all(pool)
         })
@@ -106,12 +107,41 @@ impl DeadLetterStore for PgEventStore {
         projection: &str,
         event_id: EventId,
     ) -> Result<(), StoreError> {
-        sqlx::query(&self.inner.sql.remove_dead_letter)
+        sqlx::query(&self.inner.sql.dead_letters.remove)
             .bind(projection)
             .bind(event_id.as_uuid())
             .execute(&self.inner.pool)
             .await
             .map_err(backend("remove_dead_letter"))?;
         Ok(())
+    }
+}
+
+/// The dead-letter statements.
+#[derive(Clone, Debug)]
+pub(crate) struct DeadLetterSql {
+    pub(crate) park: String,
+    pub(crate) list: String,
+    pub(crate) remove: String,
+}
+
+impl DeadLetterSql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        Self {
+            park: format!(
+                "INSERT INTO {s}.dead_letters (projection, event_id, transaction_id, global_position, stream_id, \
+               stream_version, event_type, error, attempts, failed_at) \
+             VALUES ($1, $2, $3::bigint::text::xid8, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (projection, event_id) DO UPDATE SET error = EXCLUDED.error, \
+               attempts = EXCLUDED.attempts, failed_at = EXCLUDED.failed_at"
+            ),
+            list: format!(
+                "SELECT event_id, transaction_id::text::bigint, global_position, stream_id, stream_version, \
+               event_type, error, attempts, failed_at FROM {s}.dead_letters WHERE projection = $1 \
+             ORDER BY dead_letters.transaction_id, dead_letters.global_position"
+            ),
+            remove: format!("DELETE FROM {s}.dead_letters WHERE projection = $1 AND event_id = $2"),
+        }
     }
 }

@@ -10,6 +10,7 @@ use sqlx::types::Json;
 
 use crate::PgEventStore;
 use crate::error::backend;
+use crate::schema::SchemaName;
 
 /// A timer as `list_processes` aggregates it.
 #[derive(serde::Deserialize)]
@@ -36,7 +37,7 @@ impl ProcessStore for PgEventStore {
     ) -> Result<Option<ProcessRecord>, StoreError> {
         let row: Option<(i64, serde_json::Value, Json<Vec<String>>)> =
             crate::error::retrying(&self.inner.pool, || {
-                sqlx::query_as(&self.inner.sql.load_process)
+                sqlx::query_as(&self.inner.sql.processes.load)
                     .bind(process)
                     .bind(instance)
                     .fetch_optional(&self.inner.pool)
@@ -59,8 +60,8 @@ impl ProcessStore for PgEventStore {
         timers: TimerChanges,
     ) -> Result<(), StoreError> {
         let sql = match expected {
-            None => &self.inner.sql.insert_process,
-            Some(_) => &self.inner.sql.update_process,
+            None => &self.inner.sql.processes.insert,
+            Some(_) => &self.inner.sql.processes.update,
         };
         // A timer both removed and set is set: setting replaces it.
         let removed: Vec<&str> = timers
@@ -103,7 +104,7 @@ impl ProcessStore for PgEventStore {
     ) -> Result<Vec<DueTimer>, StoreError> {
         let rows: Vec<(String, String, DateTime<Utc>)> =
             crate::error::retrying(&self.inner.pool, || {
-                sqlx::query_as(&self.inner.sql.due_timers)
+                sqlx::query_as(&self.inner.sql.processes.due_timers)
                     .bind(process)
                     .bind(now)
                     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -125,7 +126,7 @@ impl ProcessStore for PgEventStore {
         process: Option<&str>,
         limit: usize,
     ) -> Result<Vec<ProcessInstance>, StoreError> {
-        let rows: Vec<InstanceRow> = sqlx::query_as(&self.inner.sql.list_processes)
+        let rows: Vec<InstanceRow> = sqlx::query_as(&self.inner.sql.processes.list)
             .bind(process)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
             .fetch_all(&self.inner.pool)
@@ -154,5 +155,65 @@ impl ProcessStore for PgEventStore {
                 },
             )
             .collect())
+    }
+}
+
+/// The process manager statements.
+#[derive(Clone, Debug)]
+pub(crate) struct ProcessSql {
+    pub(crate) load: String,
+    pub(crate) insert: String,
+    pub(crate) update: String,
+    pub(crate) due_timers: String,
+    pub(crate) list: String,
+}
+
+/// A process save in one statement (one round trip, atomic): `saved` writes the state (the insert or the
+/// compare-and-set update), and only if it did, timers named in `$7` are removed and those in `$8`/`$9` set.
+/// Returns how many state rows were written (0: another save came first).
+fn save_process(s: &str, saved: &str) -> String {
+    let saved = saved.replace("{s}", s);
+    format!(
+        "WITH saved AS ({saved}), \
+         removed AS (DELETE FROM {s}.process_timers WHERE process = $1 AND instance = $2 \
+             AND name = ANY ($7::text[]) AND EXISTS (SELECT 1 FROM saved)), \
+         set AS (INSERT INTO {s}.process_timers (process, instance, name, due_at) \
+             SELECT $1, $2, t.name, t.due_at FROM unnest($8::text[], $9::timestamptz[]) AS t(name, due_at) \
+             WHERE EXISTS (SELECT 1 FROM saved) \
+             ON CONFLICT (process, instance, name) DO UPDATE SET due_at = EXCLUDED.due_at) \
+         SELECT count(*) FROM saved"
+    )
+}
+
+impl ProcessSql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        Self {
+            load: format!(
+                "SELECT version, state, handled FROM {s}.processes WHERE process = $1 AND instance = $2"
+            ),
+            insert: save_process(
+                &s,
+                "INSERT INTO {s}.processes (process, instance, version, state, handled) \
+             SELECT $1, $2, $3, $4, $5 WHERE $6::bigint IS NULL \
+             ON CONFLICT (process, instance) DO NOTHING RETURNING 1",
+            ),
+            update: save_process(
+                &s,
+                "UPDATE {s}.processes SET version = $3, state = $4, handled = $5, updated_at = now() \
+             WHERE process = $1 AND instance = $2 AND version = $6 RETURNING 1",
+            ),
+            due_timers: format!(
+                "SELECT instance, name, due_at FROM {s}.process_timers WHERE process = $1 AND due_at <= $2 \
+             ORDER BY due_at LIMIT $3"
+            ),
+            list: format!(
+                "SELECT p.process, p.instance, p.version, p.state, p.handled, \
+               COALESCE((SELECT jsonb_agg(jsonb_build_object('name', t.name, 'at', t.due_at) ORDER BY t.due_at) \
+                 FROM {s}.process_timers t WHERE t.process = p.process AND t.instance = p.instance), '[]') \
+             FROM {s}.processes p WHERE $1::text IS NULL OR p.process = $1 \
+             ORDER BY p.process, p.instance LIMIT $2"
+            ),
+        }
     }
 }

@@ -9,12 +9,13 @@ use sqlx::Row;
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::rows::bind_half;
+use crate::schema::SchemaName;
 
 #[async_trait]
 impl SnapshotStore for PgEventStore {
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         validate_snapshot(&snapshot)?;
-        sqlx::query(&self.inner.sql.save_snapshot)
+        sqlx::query(&self.inner.sql.snapshots.save)
             .bind(snapshot.stream_id.as_str())
             .bind(&snapshot.snapshot_type)
             .bind(i32::try_from(snapshot.schema_version).unwrap_or(i32::MAX))
@@ -32,7 +33,7 @@ impl SnapshotStore for PgEventStore {
         snapshot_type: &str,
     ) -> Result<Option<Snapshot>, StoreError> {
         let row = crate::error::retrying(&self.inner.pool, || {
-            sqlx::query(&self.inner.sql.load_snapshot)
+            sqlx::query(&self.inner.sql.snapshots.load)
                 .bind(stream.as_str())
                 .bind(snapshot_type)
                 .fetch_optional(&self.inner.pool)
@@ -53,5 +54,33 @@ impl SnapshotStore for PgEventStore {
             version: Version::new(u64::try_from(version).unwrap_or_default()),
             state: row.try_get("state").map_err(backend("load_snapshot"))?,
         }))
+    }
+}
+
+/// The snapshot statements.
+#[derive(Clone, Debug)]
+pub(crate) struct SnapshotSql {
+    pub(crate) save: String,
+    pub(crate) load: String,
+}
+
+impl SnapshotSql {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        let s = schema.quoted();
+        Self {
+            save: format!(
+                "INSERT INTO {s}.snapshots (stream_id, snapshot_type, schema_version, stream_version, state) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (stream_id, snapshot_type) DO UPDATE \
+             SET schema_version = EXCLUDED.schema_version, stream_version = EXCLUDED.stream_version, \
+                 state = EXCLUDED.state, created_at = now() \
+             WHERE snapshots.stream_version < EXCLUDED.stream_version \
+                OR snapshots.schema_version <> EXCLUDED.schema_version"
+            ),
+            load: format!(
+                "SELECT schema_version, stream_version, state FROM {s}.snapshots \
+             WHERE stream_id = $1 AND snapshot_type = $2"
+            ),
+        }
     }
 }

@@ -401,7 +401,7 @@ impl Bound {
 
 /// Whether a building version at `to` has caught up with the store's head.
 pub(crate) async fn caught_up(store: &PgEventStore, to: Position) -> Result<bool, sqlx::Error> {
-    let head: Option<(i64, i64)> = sqlx::query_as(&store.inner.sql.head)
+    let head: Option<(i64, i64)> = sqlx::query_as(&store.inner.sql.events.head)
         .fetch_optional(&store.inner.pool)
         .await?;
     Ok(head.is_none_or(|(tx, pos)| crate::rows::position(tx, pos) <= to))

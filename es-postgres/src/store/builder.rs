@@ -260,8 +260,8 @@ impl PgEventStoreBuilder {
     pub fn build(self, pool: PgPool) -> Result<PgEventStore, PgSetupError> {
         let schema = SchemaName::new(&self.schema)?;
         let sql = Sql::new(&schema);
-        let live =
-            Live::start(pool.clone(), sql.notify_channel.clone()).ok_or(PgSetupError::NoRuntime)?;
+        let live = Live::start(pool.clone(), sql.events.notify_channel.clone())
+            .ok_or(PgSetupError::NoRuntime)?;
         let committer = Arc::new(Committer::new(
             sql.append.clone(),
             (*pool.connect_options()).clone(),

@@ -44,11 +44,11 @@ impl EventStore for PgEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let (sql, from) = match read.direction {
             Direction::Forward => (
-                &self.inner.sql.read_forward,
+                &self.inner.sql.events.read_forward,
                 read.from.map_or(1, |v| v.get()),
             ),
             Direction::Backward => (
-                &self.inner.sql.read_backward,
+                &self.inner.sql.events.read_backward,
                 read.from.map_or(u64::MAX, |v| v.get()),
             ),
         };
@@ -73,8 +73,8 @@ impl EventStore for PgEventStore {
         visit: &mut Visit<'_>,
     ) -> Result<usize, StoreError> {
         let sql = match read.recorded_at {
-            true => &self.inner.sql.fold_stream_timed,
-            false => &self.inner.sql.fold_stream,
+            true => &self.inner.sql.events.fold_stream_timed,
+            false => &self.inner.sql.events.fold_stream,
         };
         // Versions are dense, so a limit is a version range (no LIMIT node over the sort).
         let end = read.from.get().saturating_add(read.limit as u64);
@@ -110,7 +110,7 @@ impl EventStore for PgEventStore {
 
     async fn head(&self) -> Result<Option<Position>, StoreError> {
         let row: Option<(i64, i64)> = crate::error::retrying(&self.inner.pool, || {
-            sqlx::query_as(&self.inner.sql.head).fetch_optional(&self.inner.pool)
+            sqlx::query_as(&self.inner.sql.events.head).fetch_optional(&self.inner.pool)
         })
         .await
         .map_err(backend("head"))?;
@@ -123,7 +123,7 @@ impl EventStore for PgEventStore {
         event_id: EventId,
     ) -> Result<bool, StoreError> {
         crate::error::retrying(&self.inner.pool, || {
-            sqlx::query_scalar(&self.inner.sql.contains_event)
+            sqlx::query_scalar(&self.inner.sql.events.contains_event)
                 .bind(event_id.as_uuid())
                 .bind(stream.as_str())
                 .fetch_one(&self.inner.pool)
@@ -141,7 +141,7 @@ impl EventStore for PgEventStore {
             Option<String>,
         );
         let row: Option<Row> = crate::error::retrying(&self.inner.pool, || {
-            sqlx::query_as(&self.inner.sql.held_back)
+            sqlx::query_as(&self.inner.sql.events.held_back)
                 .bind(bind_half(self.inner.count_cap))
                 .fetch_optional(&self.inner.pool)
         })
@@ -162,7 +162,7 @@ impl EventStore for PgEventStore {
     async fn count_after(&self, after: Position) -> Result<u64, StoreError> {
         let cap = self.inner.count_cap;
         let count: i64 = crate::error::retrying(&self.inner.pool, || {
-            sqlx::query_scalar(&self.inner.sql.count_after)
+            sqlx::query_scalar(&self.inner.sql.events.count_after)
                 .bind(bind_half(after.commit))
                 .bind(bind_half(after.prepare))
                 .bind(bind_half(cap))
@@ -188,7 +188,7 @@ pub(crate) async fn read_all(
     limit: usize,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
     let rows = crate::error::retrying(&inner.feed, || {
-        sqlx::query(&inner.sql.read_all)
+        sqlx::query(&inner.sql.events.read_all)
             .bind(bind_half(after.commit))
             .bind(bind_half(after.prepare))
             .bind(bind_half(limit as u64))
@@ -212,7 +212,7 @@ pub(crate) async fn read_filtered(
 ) -> Result<Option<FeedBatch>, StoreError> {
     let list = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
     let rows = crate::error::retrying(&inner.feed, || {
-        sqlx::query(&inner.sql.read_filtered)
+        sqlx::query(&inner.sql.events.read_filtered)
             .bind(bind_half(after.commit))
             .bind(bind_half(after.prepare))
             .bind(bind_half(limit as u64))

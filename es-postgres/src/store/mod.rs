@@ -15,6 +15,7 @@ use crate::schema::{SchemaName, Sql};
 
 mod builder;
 mod event_store;
+mod sql;
 #[cfg(test)]
 mod tests;
 
@@ -22,13 +23,15 @@ pub use builder::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_COUNT_CAP, DEFAULT_STREAM_LOCK_TIMEOUT, PgEventStoreBuilder,
 };
 pub(crate) use event_store::{read_all, read_filtered};
+pub(crate) use sql::EventSql;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// An event store on PostgreSQL (13 or newer): events, snapshots and checkpoints in one schema.
 ///
-/// - **Appends** are one round trip: a server-side function locks the stream, checks the expected version, and
-///   inserts the batch with one `UNNEST` insert (idempotency is checked by the insert itself). Appends from
+/// - **Appends** are one round trip: a server-side function (as migrated: `sql/append.sql` in this crate) locks the
+///   stream, checks the expected version, and inserts the batch with one `UNNEST` insert (idempotency is checked
+///   by the insert itself). Appends from
 ///   concurrent tasks that arrive while others are on their way share one round trip and one transaction (group
 ///   commit, see [`PgEventStoreBuilder::max_appends_in_flight`]), each with its own outcome. They run over a few
 ///   connections of the store's own, opened with the pool's options, not through the pool.

@@ -32,14 +32,14 @@ async fn the_feed_and_head_queries_walk_the_feed_index_instead_of_sorting() {
         .await
         .unwrap();
     let explain = |sql: &str| format!("EXPLAIN {sql}");
-    let read_all: Vec<String> = sqlx::query_scalar(&explain(&store.inner.sql.read_all))
+    let read_all: Vec<String> = sqlx::query_scalar(&explain(&store.inner.sql.events.read_all))
         .bind(0_i64)
         .bind(0_i64)
         .bind(1000_i64)
         .fetch_all(pool)
         .await
         .unwrap();
-    let head: Vec<String> = sqlx::query_scalar(&explain(&store.inner.sql.head))
+    let head: Vec<String> = sqlx::query_scalar(&explain(&store.inner.sql.events.head))
         .fetch_all(pool)
         .await
         .unwrap();
@@ -154,4 +154,52 @@ fn building_outside_a_runtime_is_an_error_not_a_panic() {
         .unwrap();
     let built = PgEventStore::builder().build(pool);
     assert!(matches!(built, Err(PgSetupError::NoRuntime)), "{built:?}");
+}
+
+/// `sql/append.sql` is the append path as the migrated database has it (the migrations only show how it got
+/// there): the test fails when a migration changes a function without the file following. `ES_BLESS=1` rewrites
+/// the file from the database.
+#[tokio::test]
+async fn sql_append_sql_is_the_append_functions_of_a_migrated_database() {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
+    let schema = format!("es_test_append_sql_{}", std::process::id());
+    let store = PgEventStore::builder()
+        .schema(&schema)
+        .connect(&url)
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let functions: Vec<(String,)> = sqlx::query_as(
+        "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+         WHERE n.nspname = $1 ORDER BY p.proname, p.oid",
+    )
+    .bind(&schema)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let mut live = String::from(
+        "-- The append path as a migrated database has it: the functions of the store's schema (`es` here), as\n\
+         -- `pg_get_functiondef` prints them. Generated: `ES_BLESS=1 cargo test -p es-postgres sql_append_sql`;\n\
+         -- checked against a freshly migrated schema by that test. Change them with a new migration.\n",
+    );
+    for (definition,) in functions {
+        live.push('\n');
+        live.push_str(definition.replace(&schema, "es").trim_end());
+        live.push_str(";\n");
+    }
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql/append.sql");
+    if std::env::var_os("ES_BLESS").is_some() {
+        std::fs::write(&path, &live).unwrap();
+    }
+    let file = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        file == live,
+        "{} differs from the migrated database's functions; rewrite it with ES_BLESS=1 and review the diff",
+        path.display()
+    );
 }

@@ -163,7 +163,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
 
     async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {
         let (store, name) = (self.store.clone(), self.name.clone());
-        let removed = sqlx::query(&store.inner.sql.remove_dead_letter)
+        let removed = sqlx::query(&store.inner.sql.dead_letters.remove)
             .bind(&name)
             .bind(letter.event_id.as_uuid())
             .execute(self.conn()?)
@@ -183,7 +183,7 @@ impl<P: PgProjection> ProjectionWorker for PgProjectionWorker<P> {
         let result = async {
             let mut tx = self.begin(&mut conn).await?;
             self.handle_one(&mut tx, 0, event).await?;
-            sqlx::query(&sql.remove_dead_letter)
+            sqlx::query(&sql.dead_letters.remove)
                 .bind(&self.name)
                 .bind(letter.event_id.as_uuid())
                 .execute(&mut *tx)

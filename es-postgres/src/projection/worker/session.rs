@@ -63,11 +63,11 @@ impl<P: PgProjection> PgProjectionWorker<P> {
 
         let sql = &self.store.inner.sql;
         let query = match from {
-            None => sqlx::query(&sql.create_checkpoint)
+            None => sqlx::query(&sql.checkpoints.create)
                 .bind(&self.name)
                 .bind(bind_half(to.commit))
                 .bind(bind_half(to.prepare)),
-            Some(from) => sqlx::query(&sql.move_checkpoint)
+            Some(from) => sqlx::query(&sql.checkpoints.move_to)
                 .bind(&self.name)
                 .bind(bind_half(from.commit))
                 .bind(bind_half(from.prepare))
@@ -200,7 +200,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                     .map_err(|e| Failure::Handler(0, e.to_string(), false))?;
                 match &mut self.claim {
                     Claim::Lock(_) => {
-                        sqlx::query(&self.store.inner.sql.delete_checkpoint)
+                        sqlx::query(&self.store.inner.sql.checkpoints.delete)
                             .bind(&self.name)
                             .execute(&mut *tx)
                             .await?;
@@ -366,7 +366,7 @@ pub(super) async fn load_checkpoint(
     conn: &mut PgConnection,
     name: &str,
 ) -> Result<Option<Position>, sqlx::Error> {
-    let row: Option<(i64, i64)> = sqlx::query_as(&store.inner.sql.load_checkpoint)
+    let row: Option<(i64, i64)> = sqlx::query_as(&store.inner.sql.checkpoints.load)
         .bind(name)
         .fetch_optional(conn)
         .await?;
