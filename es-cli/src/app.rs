@@ -4,9 +4,9 @@ use es_core::control::Operator;
 use es_postgres::PgEventStore;
 use es_sqlite::SqliteEventStore;
 
-use crate::backend::Backend;
 use crate::cli::Global;
 use crate::failure::Failure;
+use es_core::control::OperatorStore;
 
 /// The store and the operator's view of it.
 pub(crate) struct App<S> {
@@ -15,7 +15,7 @@ pub(crate) struct App<S> {
     pub(crate) json: bool,
 }
 
-impl<S: Backend> App<S> {
+impl<S: OperatorStore> App<S> {
     fn new(store: S, global: &Global) -> Self {
         Self {
             operator: Operator::new(store.clone()),

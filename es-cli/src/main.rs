@@ -7,7 +7,6 @@
 //! carried out by whichever process runs the projection (see `es_core::control`).
 
 mod app;
-mod backend;
 mod cli;
 mod commands;
 mod failure;
@@ -20,10 +19,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::cli::{Cli, Command, EventsCommand, SchemaCommand, StreamCommand, StreamsCommand};
 use crate::commands::{dead_letters, events, processes, projections, schema, streams};
 use crate::failure::Failure;
+use es_core::control::OperatorStore;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -47,7 +46,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Runs `command` on `app`'s store; every command but `migrate` and `schema check` first checks its tables.
-async fn dispatch<S: Backend>(app: App<S>, command: Command) -> Result<(), Failure> {
+async fn dispatch<S: OperatorStore>(app: App<S>, command: Command) -> Result<(), Failure> {
     match command {
         Command::Migrate => return schema::migrate(&app).await,
         Command::Schema(SchemaCommand::Check) => return schema::check(&app).await,

@@ -2,8 +2,8 @@
 //! way everywhere, as [`Position`] serializes: `{"commit": C, "prepare": P}` (the text form `C/P` is what tables
 //! print and what `--to`, `?position=` and the page's inputs take).
 
-use crate::backend::Backend;
 use chrono::{DateTime, Utc};
+use es_core::control::OperatorStore;
 use es_core::projection::DeadLetter;
 use es_core::{EventId, Position, RecordedEvent, Version};
 use serde::Serialize;
@@ -59,24 +59,22 @@ impl DeadLetterView {
 
 /// The dead letter of `event_id` in `projection`, with its event's payload when `payloads`; `None` when there is
 /// no such letter.
-pub(crate) async fn dead_letter<S: Backend>(
+pub(crate) async fn dead_letter<S: OperatorStore>(
     app: &crate::app::App<S>,
     projection: &str,
     event_id: EventId,
     payloads: bool,
 ) -> Result<Option<DeadLetterView>, es_core::StoreError> {
-    let letters = app.operator.dead_letters(projection).await?;
-    let Some(letter) = letters.into_iter().find(|l| l.event_id == event_id) else {
+    let Some(letter) = app.operator.dead_letter(projection, event_id).await? else {
         return Ok(None);
     };
     let payload = match payloads {
         false => None,
         true => app
-            .store
-            .read_all(letter.position.before(), 1)
+            .operator
+            .event_at(letter.position)
             .await?
-            .into_iter()
-            .find(|e| e.event_id == event_id)
+            .filter(|e| e.event_id == event_id)
             .map(|e| e.payload),
     };
     Ok(Some(DeadLetterView::of(letter, payload)))

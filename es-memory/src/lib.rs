@@ -16,6 +16,7 @@
 //! ```
 #![doc(test(attr(deny(warnings))))]
 
+mod browse;
 mod catalog;
 mod checkpoints;
 mod control;

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use es_core::backend::{StoredAt, retry_of};
+use es_core::control::StreamSummary;
 use es_core::evolution::StoredEventType;
 use es_core::store::{AppendResult, Direction, EventLimits};
 use es_core::{
@@ -229,5 +230,42 @@ impl Log {
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Up to `limit` streams after `after` by id, of `category` or of all.
+    pub(crate) fn streams(
+        &self,
+        category: Option<&str>,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<StreamSummary> {
+        let mut ids: Vec<&StreamId> = self
+            .streams
+            .keys()
+            .filter(|id| category.is_none_or(|c| id.category() == c))
+            .filter(|id| after.is_none_or(|a| id.as_str() > a))
+            .collect();
+        ids.sort_unstable();
+        ids.into_iter()
+            .take(limit)
+            .filter_map(|id| {
+                let indexes = self.streams.get(id)?;
+                let (first, last) = (indexes.first()?, indexes.last()?);
+                Some(StreamSummary {
+                    stream_id: id.to_string(),
+                    version: indexes.len() as u64,
+                    created_at: self.events[*first].recorded_at,
+                    updated_at: self.events[*last].recorded_at,
+                })
+            })
+            .collect()
+    }
+
+    /// The position after which the log holds its `n` newest events.
+    pub(crate) fn before_newest(&self, n: usize) -> Position {
+        match self.events.len().checked_sub(n + 1) {
+            Some(index) => self.events[index].position,
+            None => Position::START,
+        }
     }
 }

@@ -1,21 +1,36 @@
 //! What an operator browses that the store traits do not cover: the streams, and which migrations the schema has.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use es_core::control::{MigrationStatus, StreamSummary};
+use es_core::control::{MigrationStatus, OperatorStore, StreamSummary};
 use es_core::{Position, StoreError};
 
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::store::MIGRATOR;
 
-impl PgEventStore {
+#[async_trait]
+impl OperatorStore for PgEventStore {
+    fn location(&self) -> String {
+        format!("schema `{}`", self.schema())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        PgEventStore::migrate(self)
+            .await
+            .map_err(|error| StoreError::Backend {
+                operation: "migrate",
+                source: error.into(),
+            })
+    }
+
     /// Up to `limit` streams after `after` (by id; `None`: from the first), of `category` (the part before the
     /// first `-`) or of all. Each stream costs an index probe or three; a category filter skips the streams of the
     /// other categories one probe each.
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn streams(
+    async fn streams(
         &self,
         category: Option<&str>,
         after: Option<&str>,
@@ -68,7 +83,7 @@ impl PgEventStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn before_newest(&self, n: usize) -> Result<Position, StoreError> {
+    async fn before_newest(&self, n: usize) -> Result<Position, StoreError> {
         let sql = format!(
             "SELECT transaction_id::text::bigint, global_position FROM {}.events \
              WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -94,7 +109,7 @@ impl PgEventStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+    async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
         let schema = self.schema().as_str();
         let exists: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT FROM pg_tables WHERE schemaname = $1 AND tablename = '_sqlx_migrations')",

@@ -1,7 +1,8 @@
 //! What an operator browses that the store traits do not cover (the `es` CLI): the streams, and which migrations
 //! the file has.
 
-use es_core::control::{MigrationStatus, StreamSummary};
+use async_trait::async_trait;
+use es_core::control::{MigrationStatus, OperatorStore, StreamSummary};
 use es_core::{Position, StoreError};
 
 use crate::SqliteEventStore;
@@ -9,7 +10,17 @@ use crate::error::backend;
 use crate::rows::{position, time};
 use crate::store::MIGRATOR;
 
-impl SqliteEventStore {
+#[async_trait]
+impl OperatorStore for SqliteEventStore {
+    fn location(&self) -> String {
+        format!("file `{}`", self.path().display())
+    }
+
+    /// Opening the file migrated it already.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Up to `limit` streams after `after` (by id; `None`: from the first), of `category` (the part before the
     /// first `-`) or of all, in the order of their ids.
     ///
@@ -36,7 +47,7 @@ impl SqliteEventStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn streams(
+    async fn streams(
         &self,
         category: Option<&str>,
         after: Option<&str>,
@@ -71,7 +82,7 @@ impl SqliteEventStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn before_newest(&self, n: usize) -> Result<Position, StoreError> {
+    async fn before_newest(&self, n: usize) -> Result<Position, StoreError> {
         let row: Option<i64> = sqlx::query_scalar(
             "SELECT global_position FROM events ORDER BY global_position DESC LIMIT 1 OFFSET ?1",
         )
@@ -87,7 +98,7 @@ impl SqliteEventStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`].
-    pub async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
+    async fn migration_status(&self) -> Result<MigrationStatus, StoreError> {
         let applied: Vec<(i64, String)> = sqlx::query_as(
             "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version",
         )

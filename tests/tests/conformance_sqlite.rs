@@ -6,3 +6,4 @@ es_core::store_conformance_tests!(tests::sqlite_store);
 es_core::snapshot_store_conformance_tests!(tests::sqlite_store);
 es_core::checkpoint_store_conformance_tests!(tests::sqlite_store);
 es_core::control_store_conformance_tests!(tests::sqlite_store);
+es_core::operator_store_conformance_tests!(tests::sqlite_store);

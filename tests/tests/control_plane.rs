@@ -115,7 +115,7 @@ async fn an_operator_runs_a_postgres_projection_through_the_store() {
     })
     .await;
     assert_eq!(
-        (view.state.as_str(), view.active.as_deref()),
+        (view.state.label(), view.active.as_deref()),
         ("running", Some("a"))
     );
     let standby = view
@@ -130,7 +130,7 @@ async fn an_operator_runs_a_postgres_projection_through_the_store() {
     // Pause: nothing more is read; the lag shows it.
     done(operator.send("ledger", ControlCommand::Pause, ANSWER)).await;
     let paused_at = until(&operator, "ledger", "paused", |p| {
-        p.state == "paused" && p.paused
+        p.state.label() == "paused" && p.paused
     })
     .await
     .checkpoint;
@@ -232,7 +232,7 @@ async fn an_operator_runs_a_postgres_projection_through_the_store() {
         p.active.as_deref() == Some("b")
     })
     .await;
-    assert_eq!(view.state, "paused", "{view:#?}");
+    assert_eq!(view.state.label(), "paused", "{view:#?}");
     let gone = view
         .instances
         .iter()
@@ -241,7 +241,7 @@ async fn an_operator_runs_a_postgres_projection_through_the_store() {
     assert_eq!(gone.report.state, "stopped");
     done(operator.send("ledger", ControlCommand::Resume, ANSWER)).await;
     until(&operator, "ledger", "running on b", |p| {
-        p.state == "running"
+        p.state.label() == "running"
     })
     .await;
     b.shutdown().await;
@@ -352,7 +352,7 @@ async fn requests_that_nobody_answers_in_time_time_out_and_say_whether_they_were
     );
     // It still carries it out once the batch is done.
     until(&operator, "sleepy", "paused after the batch", |p| {
-        p.state == "paused"
+        p.state.label() == "paused"
     })
     .await;
     busy.shutdown().await;
@@ -364,7 +364,10 @@ async fn a_failed_projection_refuses_requests_naming_its_error() {
     let operator = Operator::new(store.clone());
     let running = start_memory(&store, Sleepy::default(), control("x"), FailurePolicy::Stop);
     poison(&store, "acct-1").await;
-    let view = until(&operator, "sleepy", "failed", |p| p.state == "failed").await;
+    let view = until(&operator, "sleepy", "failed", |p| {
+        p.state.label() == "failed"
+    })
+    .await;
     assert!(
         view.detail.as_deref().is_some_and(|d| d.contains("poison")),
         "{view:#?}"
@@ -406,10 +409,7 @@ async fn an_instance_that_stopped_reporting_is_gone_and_refuses_requests() {
         .unwrap();
     let operator = Operator::new(store.clone()).stale_after(Duration::from_secs(10));
     let view = operator.projection("balances").await.unwrap().unwrap();
-    assert_eq!(
-        (view.state.as_str(), view.active.as_deref()),
-        ("gone", None)
-    );
+    assert_eq!((view.state.label(), view.active.as_deref()), ("gone", None));
     assert!(view.instances[0].stale);
     let answer = operator
         .send("balances", ControlCommand::Rebuild, Duration::from_secs(1))
@@ -427,7 +427,7 @@ async fn an_instance_that_stopped_reporting_is_gone_and_refuses_requests() {
         .unwrap();
     let view = operator.projection("balances").await.unwrap().unwrap();
     assert_eq!(
-        (view.state.as_str(), view.active.as_deref()),
+        (view.state.label(), view.active.as_deref()),
         ("standby", None)
     );
 }

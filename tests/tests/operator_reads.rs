@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use es_core::control::OperatorStore;
 use es_core::control::{ControlStore, Operator, ProjectionReport};
 use es_core::projection::DeadLetterStore;
 use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};

@@ -5,9 +5,9 @@ use std::time::Duration;
 use es_core::control::{ControlAnswer, ControlCommand};
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::json;
+use es_core::control::OperatorStore;
 
 /// Runs `work` (a command's whole work) for at most `bound`: past it, [`Failure::TimedOut`] (exit code 4) saying
 /// that what was asked may still be carried out.
@@ -27,7 +27,7 @@ pub(crate) async fn within(
 
 /// Sends `command` for `projection`, prints the answer, and fails unless it was carried out; the whole of it within
 /// `timeout`.
-pub(crate) async fn send<S: Backend>(
+pub(crate) async fn send<S: OperatorStore>(
     app: &App<S>,
     projection: &str,
     command: ControlCommand,
@@ -42,7 +42,7 @@ pub(crate) async fn send<S: Backend>(
     .await
 }
 
-async fn send_unbounded<S: Backend>(
+async fn send_unbounded<S: OperatorStore>(
     app: &App<S>,
     projection: &str,
     command: ControlCommand,

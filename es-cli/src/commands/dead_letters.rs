@@ -3,14 +3,14 @@
 use es_core::control::ControlCommand;
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::cli::DeadLettersCommand;
 use crate::commands::control::send;
 use crate::failure::Failure;
 use crate::output::{json, table};
 use crate::views::DeadLetterView;
+use es_core::control::OperatorStore;
 
-pub(crate) async fn run<S: Backend>(
+pub(crate) async fn run<S: OperatorStore>(
     app: &App<S>,
     command: DeadLettersCommand,
 ) -> Result<(), Failure> {
@@ -51,21 +51,8 @@ pub(crate) async fn run<S: Backend>(
     }
 }
 
-async fn list<S: Backend>(app: &App<S>, projection: Option<String>) -> Result<(), Failure> {
-    let names = match projection {
-        Some(name) => vec![name],
-        None => app
-            .operator
-            .projections()
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect(),
-    };
-    let mut letters = Vec::new();
-    for name in &names {
-        letters.extend(app.operator.dead_letters(name).await?);
-    }
+async fn list<S: OperatorStore>(app: &App<S>, projection: Option<String>) -> Result<(), Failure> {
+    let letters = app.operator.dead_letters_of(projection.as_deref()).await?;
     if app.json {
         let views: Vec<DeadLetterView> = letters
             .into_iter()
@@ -105,7 +92,7 @@ async fn list<S: Backend>(app: &App<S>, projection: Option<String>) -> Result<()
     Ok(())
 }
 
-async fn show<S: Backend>(
+async fn show<S: OperatorStore>(
     app: &App<S>,
     projection: &str,
     event_id: es_core::EventId,

@@ -6,12 +6,12 @@ use es_core::Position;
 use futures::StreamExt;
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::commands::streams::{print_event, print_events};
 use crate::failure::Failure;
 use crate::views::EventView;
+use es_core::control::OperatorStore;
 
-pub(crate) async fn tail<S: Backend>(
+pub(crate) async fn tail<S: OperatorStore>(
     app: &App<S>,
     from: Option<Position>,
     limit: usize,

@@ -1,12 +1,12 @@
 //! `es processes list|show`: process managers' instances.
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::cli::ProcessesCommand;
 use crate::failure::Failure;
 use crate::output::{json, table};
+use es_core::control::OperatorStore;
 
-pub(crate) async fn run<S: Backend>(
+pub(crate) async fn run<S: OperatorStore>(
     app: &App<S>,
     command: ProcessesCommand,
 ) -> Result<(), Failure> {
@@ -42,10 +42,8 @@ pub(crate) async fn run<S: Backend>(
         ProcessesCommand::Show { process, instance } => {
             let found = app
                 .operator
-                .processes(Some(&process), usize::MAX)
+                .process(&process, &instance)
                 .await?
-                .into_iter()
-                .find(|i| i.instance == instance)
                 .ok_or_else(|| {
                     Failure::NotFound(format!("no instance `{instance}` of process `{process}`"))
                 })?;

@@ -2,21 +2,21 @@
 
 use std::time::{Duration, Instant};
 
-use es_core::control::{ControlCommand, ProjectionOverview};
+use es_core::control::{ControlCommand, OverviewState, ProjectionOverview};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::cli::ProjectionsCommand;
 use crate::commands::control::{send, within};
 use crate::failure::Failure;
 use crate::output::{json, or_dash, table};
 use crate::views::position;
+use es_core::control::OperatorStore;
 
 /// How often progress is read while waiting.
 const PROGRESS_POLL: Duration = Duration::from_millis(200);
 
-pub(crate) async fn run<S: Backend>(
+pub(crate) async fn run<S: OperatorStore>(
     app: &App<S>,
     command: ProjectionsCommand,
 ) -> Result<(), Failure> {
@@ -61,7 +61,7 @@ pub(crate) async fn run<S: Backend>(
     }
 }
 
-async fn status<S: Backend>(app: &App<S>, name: Option<&str>) -> Result<(), Failure> {
+async fn status<S: OperatorStore>(app: &App<S>, name: Option<&str>) -> Result<(), Failure> {
     let mut projections = app.operator.projections().await?;
     if let Some(name) = name {
         projections.retain(|p| p.name == name);
@@ -121,9 +121,9 @@ async fn status<S: Backend>(app: &App<S>, name: Option<&str>) -> Result<(), Fail
 }
 
 fn row(p: &ProjectionOverview) -> Vec<String> {
-    let state = match p.paused && p.state != "paused" {
+    let state = match p.paused && p.state != OverviewState::Paused {
         true => format!("{} (pause marked)", p.state),
-        false => p.state.clone(),
+        false => p.state.to_string(),
     };
     vec![
         p.name.clone(),
@@ -157,7 +157,7 @@ fn detail(p: &ProjectionOverview) -> String {
 }
 
 /// Shows a progress bar until projection `name` has no lag; fails when it stops running or `timeout` passes.
-pub(crate) async fn wait_caught_up<S: Backend>(
+pub(crate) async fn wait_caught_up<S: OperatorStore>(
     app: &App<S>,
     name: &str,
     timeout: Option<Duration>,
@@ -189,7 +189,7 @@ pub(crate) async fn wait_caught_up<S: Backend>(
             );
             return Ok(());
         }
-        if matches!(view.state.as_str(), "failed" | "stopped" | "gone") {
+        if view.state.needs_attention() {
             bar.abandon();
             return Err(Failure::Rejected(format!(
                 "{name} is {} with {} events to go{}",

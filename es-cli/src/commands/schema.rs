@@ -3,11 +3,11 @@
 use serde::Serialize;
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::{json, table};
+use es_core::control::OperatorStore;
 
-pub(crate) async fn migrate<S: Backend>(app: &App<S>) -> Result<(), Failure> {
+pub(crate) async fn migrate<S: OperatorStore>(app: &App<S>) -> Result<(), Failure> {
     let before = app.store.migration_status().await?;
     app.store.migrate().await?;
     let applied = before.pending.len();
@@ -38,7 +38,7 @@ struct EventType {
     count: u64,
 }
 
-pub(crate) async fn check<S: Backend>(app: &App<S>) -> Result<(), Failure> {
+pub(crate) async fn check<S: OperatorStore>(app: &App<S>) -> Result<(), Failure> {
     let migrations = app.store.migration_status().await?;
     let event_types: Vec<EventType> = match migrations.applied.is_empty() {
         true => Vec::new(),

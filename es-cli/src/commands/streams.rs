@@ -4,12 +4,12 @@ use es_core::store::StreamRead;
 use es_core::{StreamId, Version};
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::failure::Failure;
 use crate::output::{json, table};
 use crate::views::EventView;
+use es_core::control::OperatorStore;
 
-pub(crate) async fn list<S: Backend>(
+pub(crate) async fn list<S: OperatorStore>(
     app: &App<S>,
     category: Option<&str>,
     after: Option<&str>,
@@ -33,7 +33,7 @@ pub(crate) async fn list<S: Backend>(
     Ok(())
 }
 
-pub(crate) async fn show<S: Backend>(
+pub(crate) async fn show<S: OperatorStore>(
     app: &App<S>,
     id: &str,
     from: u64,
@@ -58,7 +58,7 @@ pub(crate) async fn show<S: Backend>(
 }
 
 /// Prints events as JSON or as a table (with each payload on the line below when asked for).
-pub(crate) fn print_events<S: Backend>(
+pub(crate) fn print_events<S: OperatorStore>(
     app: &App<S>,
     events: &[es_core::RecordedEvent],
     payloads: bool,

@@ -28,10 +28,10 @@ use es_core::store::StreamRead;
 use es_core::{EventId, Position, StreamId, Version};
 use serde::Deserialize;
 
-use crate::backend::Backend;
 use crate::serve::Shared;
 use crate::serve::guard::{loopback_host, may_act};
 use crate::views::{DeadLetterView, EventView};
+use es_core::control::OperatorStore;
 
 /// How long an action waits for the projection's instance to answer.
 const ANSWER: Duration = Duration::from_secs(15);
@@ -40,7 +40,7 @@ const PAGE: &str = include_str!("page.html");
 
 type Ctx<S> = State<Arc<Shared<S>>>;
 
-pub(crate) fn router<S: Backend>(shared: Arc<Shared<S>>, address: SocketAddr) -> Router {
+pub(crate) fn router<S: OperatorStore>(shared: Arc<Shared<S>>, address: SocketAddr) -> Router {
     Router::new()
         .route("/", get(|| async { Html(PAGE) }))
         .route("/metrics", get(metrics::<S>))
@@ -91,22 +91,22 @@ fn bad_request(what: String) -> Failed {
 
 type Answer = Result<Response, Failed>;
 
-async fn metrics<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
+async fn metrics<S: OperatorStore>(State(shared): Ctx<S>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         shared.metrics.render(),
     )
 }
 
-async fn config<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
+async fn config<S: OperatorStore>(State(shared): Ctx<S>) -> impl IntoResponse {
     Json(serde_json::json!({ "actions": shared.token.is_some(), "payloads": shared.payloads }))
 }
 
-async fn projections<S: Backend>(State(shared): Ctx<S>) -> Answer {
+async fn projections<S: OperatorStore>(State(shared): Ctx<S>) -> Answer {
     Ok(Json(shared.app.operator.projections().await?).into_response())
 }
 
-async fn projection<S: Backend>(State(shared): Ctx<S>, Path(name): Path<String>) -> Answer {
+async fn projection<S: OperatorStore>(State(shared): Ctx<S>, Path(name): Path<String>) -> Answer {
     match shared.app.operator.projection(&name).await? {
         Some(p) => Ok(Json(p).into_response()),
         None => Err(not_found(format!(
@@ -115,7 +115,7 @@ async fn projection<S: Backend>(State(shared): Ctx<S>, Path(name): Path<String>)
     }
 }
 
-async fn lag<S: Backend>(State(shared): Ctx<S>) -> impl IntoResponse {
+async fn lag<S: OperatorStore>(State(shared): Ctx<S>) -> impl IntoResponse {
     Json(shared.history.snapshot())
 }
 
@@ -124,7 +124,7 @@ struct ResetTo {
     to: Option<String>,
 }
 
-async fn control<S: Backend>(
+async fn control<S: OperatorStore>(
     State(shared): Ctx<S>,
     Path((name, action)): Path<(String, String)>,
     Query(reset): Query<ResetTo>,
@@ -151,7 +151,7 @@ async fn control<S: Backend>(
     send(&shared, &name, command).await
 }
 
-async fn letter_action<S: Backend>(
+async fn letter_action<S: OperatorStore>(
     State(shared): Ctx<S>,
     Path((projection, event, action)): Path<(String, String, String)>,
     headers: HeaderMap,
@@ -171,7 +171,11 @@ async fn letter_action<S: Backend>(
 }
 
 /// Sends a control request; the answer with 200 (done), 409 (rejected) or 504 (timed out).
-async fn send<S: Backend>(shared: &Shared<S>, projection: &str, command: ControlCommand) -> Answer {
+async fn send<S: OperatorStore>(
+    shared: &Shared<S>,
+    projection: &str,
+    command: ControlCommand,
+) -> Answer {
     let answer = shared
         .app
         .operator
@@ -195,37 +199,22 @@ struct OfProjection {
     projection: Option<String>,
 }
 
-async fn dead_letters<S: Backend>(
+async fn dead_letters<S: OperatorStore>(
     State(shared): Ctx<S>,
     Query(query): Query<OfProjection>,
 ) -> Answer {
-    let names = match query.projection {
-        Some(name) => vec![name],
-        None => shared
-            .app
-            .operator
-            .projections()
-            .await?
-            .into_iter()
-            .map(|p| p.name)
-            .collect(),
-    };
-    let mut letters = Vec::new();
-    for name in &names {
-        letters.extend(
-            shared
-                .app
-                .operator
-                .dead_letters(name)
-                .await?
-                .into_iter()
-                .map(|l| DeadLetterView::of(l, None)),
-        );
-    }
+    let letters: Vec<DeadLetterView> = shared
+        .app
+        .operator
+        .dead_letters_of(query.projection.as_deref())
+        .await?
+        .into_iter()
+        .map(|l| DeadLetterView::of(l, None))
+        .collect();
     Ok(Json(letters).into_response())
 }
 
-async fn dead_letter<S: Backend>(
+async fn dead_letter<S: OperatorStore>(
     State(shared): Ctx<S>,
     Path((projection, event)): Path<(String, String)>,
 ) -> Answer {
@@ -246,7 +235,10 @@ struct ProcessQuery {
     limit: Option<usize>,
 }
 
-async fn processes<S: Backend>(State(shared): Ctx<S>, Query(query): Query<ProcessQuery>) -> Answer {
+async fn processes<S: OperatorStore>(
+    State(shared): Ctx<S>,
+    Query(query): Query<ProcessQuery>,
+) -> Answer {
     let limit = query.limit.unwrap_or(100).min(1_000);
     let instances = shared
         .app
@@ -263,7 +255,10 @@ struct StreamsQuery {
     limit: Option<usize>,
 }
 
-async fn streams<S: Backend>(State(shared): Ctx<S>, Query(query): Query<StreamsQuery>) -> Answer {
+async fn streams<S: OperatorStore>(
+    State(shared): Ctx<S>,
+    Query(query): Query<StreamsQuery>,
+) -> Answer {
     let category = query.category.filter(|c| !c.is_empty());
     let limit = query.limit.unwrap_or(50).min(1_000);
     let streams = shared
@@ -280,7 +275,7 @@ struct StreamQuery {
     limit: Option<usize>,
 }
 
-async fn stream<S: Backend>(
+async fn stream<S: OperatorStore>(
     State(shared): Ctx<S>,
     Path(id): Path<String>,
     Query(query): Query<StreamQuery>,
@@ -302,18 +297,16 @@ struct AtPosition {
     position: String,
 }
 
-async fn event<S: Backend>(State(shared): Ctx<S>, Query(query): Query<AtPosition>) -> Answer {
+async fn event<S: OperatorStore>(State(shared): Ctx<S>, Query(query): Query<AtPosition>) -> Answer {
     let position = query
         .position
         .parse::<Position>()
         .map_err(|e| bad_request(format!("`{}`: {e}", query.position)))?;
     let event = shared
         .app
-        .store
-        .read_all(position.before(), 1)
+        .operator
+        .event_at(position)
         .await?
-        .into_iter()
-        .find(|e| e.position == position)
         .ok_or_else(|| not_found(format!("no event at position {position}")))?;
     Ok(Json(EventView::of(&event, shared.payloads)).into_response())
 }

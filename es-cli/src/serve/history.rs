@@ -13,8 +13,8 @@ use es_core::telemetry::{
 use metrics::gauge;
 use serde::Serialize;
 
-use crate::backend::Backend;
 use crate::serve::Shared;
+use es_core::control::OperatorStore;
 
 const EVERY: Duration = Duration::from_secs(1);
 const KEEP: usize = 600;
@@ -52,7 +52,7 @@ impl History {
 }
 
 /// Samples until the process ends; a failed read is logged and tried again at the next tick.
-pub(crate) async fn sample<S: Backend>(shared: Arc<Shared<S>>) {
+pub(crate) async fn sample<S: OperatorStore>(shared: Arc<Shared<S>>) {
     let mut ticks = tokio::time::interval(EVERY);
     loop {
         ticks.tick().await;
@@ -81,7 +81,7 @@ pub(crate) async fn sample<S: Backend>(shared: Arc<Shared<S>>) {
             gauge!(PROJECTION_DEAD_LETTERS, "projection" => name.clone())
                 .set(p.dead_letters as f64);
             for state in PROJECTION_STATES {
-                let value = if state == p.state { 1.0 } else { 0.0 };
+                let value = if state == p.state.label() { 1.0 } else { 0.0 };
                 gauge!(PROJECTION_STATE, "projection" => name.clone(), "state" => state).set(value);
             }
         }

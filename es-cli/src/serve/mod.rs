@@ -14,9 +14,9 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::app::App;
-use crate::backend::Backend;
 use crate::cli::ServeArgs;
 use crate::failure::Failure;
+use es_core::control::OperatorStore;
 
 /// What every request handler shares.
 pub(crate) struct Shared<S> {
@@ -27,7 +27,7 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
-pub(crate) async fn run<S: Backend>(app: App<S>, args: ServeArgs) -> Result<(), Failure> {
+pub(crate) async fn run<S: OperatorStore>(app: App<S>, args: ServeArgs) -> Result<(), Failure> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| Failure::Io(format!("cannot set up /metrics: {e}")))?;

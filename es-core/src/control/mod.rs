@@ -23,13 +23,17 @@ mod agent;
 mod browse;
 mod command;
 mod operator;
+mod operator_store;
 mod options;
+mod overview_state;
 mod report;
 mod store;
 
 pub use browse::{Migration, MigrationStatus, StreamSummary};
 pub use command::{ControlAnswer, ControlCommand};
 pub use operator::{DEFAULT_STALE_AFTER, InstanceReport, Operator, ProjectionOverview};
+pub use operator_store::OperatorStore;
 pub use options::ControlOptions;
+pub use overview_state::OverviewState;
 pub use report::ProjectionReport;
 pub use store::{ControlRequest, ControlStore, RequestState};

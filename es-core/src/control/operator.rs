@@ -1,17 +1,19 @@
 //! The operator's side of the control plane: every projection's status, read from the store by any process, and
 //! control requests with their answers.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::control::{ControlAnswer, ControlCommand, ControlStore, ProjectionReport, RequestState};
+use crate::control::{
+    ControlAnswer, ControlCommand, ControlStore, OverviewState, ProjectionReport, RequestState,
+};
 use crate::process::{ProcessInstance, ProcessStore};
 use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore};
 use crate::store::HeldBack;
-use crate::store::{EventStore, Position, StoreError};
+use crate::store::{EventId, EventStore, Position, RecordedEvent, StoreError};
 
 /// How often [`Operator::send`] looks for the answer.
 const ANSWER_POLL: Duration = Duration::from_millis(50);
@@ -36,7 +38,7 @@ pub struct ProjectionOverview {
     pub name: String,
     /// The state that matters: the active instance's (`running`, `paused`), else `failed` when a live instance
     /// failed, else the freshest live report's; `gone` when every report is stale.
-    pub state: String,
+    pub state: OverviewState,
     /// The instance running it, if a live one does.
     pub active: Option<String>,
     /// The error of a failed or lost instance, or the holder a standby sees.
@@ -133,12 +135,43 @@ where
     /// # Errors
     /// [`StoreError`] when the store cannot be read.
     pub async fn projections(&self) -> Result<Vec<ProjectionOverview>, StoreError> {
+        self.overviews(None).await
+    }
+
+    /// One projection; `None` when no runner ever reported it.
+    ///
+    /// # Errors
+    /// As [`projections`](Self::projections).
+    pub async fn projection(&self, name: &str) -> Result<Option<ProjectionOverview>, StoreError> {
+        Ok(self.overviews(Some(name)).await?.pop())
+    }
+
+    /// The stored event at `position`; `None` when there is none (or it is not visible yet).
+    ///
+    /// # Errors
+    /// [`StoreError`] when the store cannot be read, [`StoreError::Corrupt`] when the row does not read back.
+    pub async fn event_at(&self, position: Position) -> Result<Option<RecordedEvent>, StoreError> {
+        Ok(self
+            .store
+            .read_all(position.before(), 1)
+            .await?
+            .into_iter()
+            .find(|event| event.position == position))
+    }
+
+    /// The overviews of every reported projection, or of `only`.
+    async fn overviews(&self, only: Option<&str>) -> Result<Vec<ProjectionOverview>, StoreError> {
         let mut by_name: BTreeMap<String, Vec<ProjectionReport>> = BTreeMap::new();
         for report in self.store.reports().await? {
-            by_name
-                .entry(report.projection.clone())
-                .or_default()
-                .push(report);
+            if only.is_none_or(|name| name == report.projection) {
+                by_name
+                    .entry(report.projection.clone())
+                    .or_default()
+                    .push(report);
+            }
+        }
+        if by_name.is_empty() {
+            return Ok(Vec::new());
         }
         let paused = self.store.paused().await?;
         let head = self.store.head().await?;
@@ -152,18 +185,6 @@ where
             );
         }
         Ok(overviews)
-    }
-
-    /// One projection; `None` when no runner ever reported it.
-    ///
-    /// # Errors
-    /// As [`projections`](Self::projections).
-    pub async fn projection(&self, name: &str) -> Result<Option<ProjectionOverview>, StoreError> {
-        Ok(self
-            .projections()
-            .await?
-            .into_iter()
-            .find(|p| p.name == name))
     }
 
     async fn overview(
@@ -209,7 +230,7 @@ where
         };
         let dead_letters = self.store.dead_letters(&name).await?.len();
         Ok(ProjectionOverview {
-            state: shown.map_or_else(|| "gone".to_owned(), |r| r.state.clone()),
+            state: shown.map_or(OverviewState::Gone, |r| OverviewState::from_label(&r.state)),
             active: active.map(|r| r.instance.clone()),
             detail: shown.and_then(|r| r.detail.clone()),
             last_event_at: instances
@@ -246,6 +267,67 @@ where
         limit: usize,
     ) -> Result<Vec<ProcessInstance>, StoreError> {
         self.store.list_processes(process, limit).await
+    }
+
+    /// The dead letters of `projection`, or of every reported projection, in projection then position order.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn dead_letters_of(
+        &self,
+        projection: Option<&str>,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let names = match projection {
+            Some(name) => vec![name.to_owned()],
+            None => self
+                .store
+                .reports()
+                .await?
+                .into_iter()
+                .map(|r| r.projection)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
+        let mut letters = Vec::new();
+        for name in &names {
+            letters.extend(self.store.dead_letters(name).await?);
+        }
+        Ok(letters)
+    }
+
+    /// Projection `name`'s dead letter for `event_id`; `None` when it has none.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn dead_letter(
+        &self,
+        name: &str,
+        event_id: EventId,
+    ) -> Result<Option<DeadLetter>, StoreError> {
+        Ok(self
+            .store
+            .dead_letters(name)
+            .await?
+            .into_iter()
+            .find(|l| l.event_id == event_id))
+    }
+
+    /// Instance `instance` of process manager `process`, with its timers; `None` when there is no such instance.
+    ///
+    /// # Errors
+    /// [`StoreError`].
+    pub async fn process(
+        &self,
+        process: &str,
+        instance: &str,
+    ) -> Result<Option<ProcessInstance>, StoreError> {
+        Ok(self
+            .store
+            .list_processes(Some(process), usize::MAX)
+            .await?
+            .into_iter()
+            .find(|i| i.instance == instance))
     }
 
     /// Writes `command` for projection `name` and waits up to `timeout` for the instance that runs it to answer.

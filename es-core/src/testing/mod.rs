@@ -174,3 +174,22 @@ macro_rules! control_store_conformance_tests {
         );
     };
 }
+
+/// Expands the operator store conformance suite (streams, the newest events, migrations) into one
+/// `#[tokio::test]` per case; see [`store_conformance_tests!`](crate::store_conformance_tests).
+///
+/// ```
+/// # mod wrapper {
+/// es_core::operator_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! operator_store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@module operator $factory;
+            lists_streams_by_category_in_pages,
+            before_newest_leaves_the_newest_events,
+            a_migrated_store_is_current_and_has_a_location,
+        );
+    };
+}
