@@ -59,6 +59,10 @@
 //! | `derive` | yes | `#[derive(DomainEvent)]` |
 //! | `testing` | no | the `testing` module: given/when/then for aggregates, and the store conformance suite |
 //!
+//! ## The guide
+//! [`guide`] walks from a first aggregate to operating it in production: aggregates and tests, stores, projections
+//! and read models, process managers, integration events, operating it, evolution, performance.
+//!
 //! ## Where things are
 //! The crate root holds what a first application touches; everything else sits in a module per concept, each with
 //! an overview:
@@ -94,6 +98,9 @@ pub mod telemetry;
 
 #[cfg(feature = "testing")]
 pub mod testing;
+
+#[cfg(any(doc, doctest))]
+pub mod guide;
 
 pub use aggregate::{Aggregate, Repository};
 /// The attribute for implementing the crate's async traits (`Projection`, `ProcessManager`, ...), re-exported so
