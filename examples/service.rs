@@ -4,7 +4,7 @@
 //! cargo run --example service -- --listen 127.0.0.1:8080 --database-url postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 //! ```
 //! Logs go to stderr with the trace id of each request; `/metrics` serves Prometheus text. The routes are in
-//! `examples/src/service.rs`; the README shows a curl session.
+//! `examples/src/service.rs`; the guide's operating chapter (`es-core/docs/operating.md`) shows a curl session.
 
 use std::sync::Arc;
 

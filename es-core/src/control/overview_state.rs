@@ -73,7 +73,7 @@ impl OverviewState {
     }
 
     /// Whether no instance is working on it and none will by itself: failed, stopped or gone (what
-    /// `es projections wait` gives up on, what the README's alerts fire on).
+    /// `es projections wait` gives up on, what the guide's example alerts fire on).
     pub fn needs_attention(&self) -> bool {
         matches!(self, Self::Failed | Self::Stopped | Self::Gone)
     }

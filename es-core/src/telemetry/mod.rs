@@ -4,7 +4,8 @@
 //! The libraries record and never export: install a recorder in the application (for example
 //! `metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()`), call [`describe_metrics`], and
 //! every store, repository, projection runner, process runner and relay reports through it. The names are the
-//! constants below; the README lists each with its labels and an example alert.
+//! constants below; the guide's [operating chapter](crate::guide::operating) lists each with its labels and example
+//! alerts.
 
 mod metrics;
 mod trace;
