@@ -5,20 +5,29 @@ use crate::rows::bind_half;
 use es_core::{EventStore, StreamRead};
 use sqlx::postgres::PgPoolOptions;
 
+fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned())
+}
+
+/// A store migrated into a fresh schema `<prefix>_<pid>`, and the schema's name.
+async fn migrated(prefix: &str) -> (PgEventStore, String) {
+    let schema = format!("{prefix}_{}", std::process::id());
+    let store = PgEventStore::builder()
+        .schema(&schema)
+        .connect(&database_url())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (store, schema)
+}
+
 /// The feed queries must walk the `(transaction_id, global_position)` index, never sort the table: a sort made
 /// every page cost a full scan (catch-up fell from ~190k to ~30k events/s at 100k events) when `ORDER BY`
 /// named the output alias instead of the column.
 #[tokio::test]
 async fn the_feed_and_head_queries_walk_the_feed_index_instead_of_sorting() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
-    let schema = format!("es_test_plan_{}", std::process::id());
-    let store = PgEventStore::builder()
-        .schema(&schema)
-        .connect(&url)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (store, schema) = migrated("es_test_plan").await;
     let pool = store.pool();
     sqlx::query(&format!(
         "INSERT INTO \"{schema}\".events (stream_id, stream_version, event_id, event_type, schema_version, payload) \
@@ -59,8 +68,7 @@ async fn the_feed_and_head_queries_walk_the_feed_index_instead_of_sorting() {
 /// release keeps every event, version and position, and appends go on from where it stopped.
 #[tokio::test]
 async fn migrating_a_store_written_by_the_previous_schema_keeps_its_events_and_positions() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
+    let url = database_url();
     let schema = format!("es_test_upgrade_{}", std::process::id());
     let store = PgEventStore::builder()
         .schema(&schema)
@@ -161,15 +169,7 @@ fn building_outside_a_runtime_is_an_error_not_a_panic() {
 /// the file from the database.
 #[tokio::test]
 async fn sql_append_sql_is_the_append_functions_of_a_migrated_database() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test?sslmode=disable".to_owned());
-    let schema = format!("es_test_append_sql_{}", std::process::id());
-    let store = PgEventStore::builder()
-        .schema(&schema)
-        .connect(&url)
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (store, schema) = migrated("es_test_append_sql").await;
     let functions: Vec<(String,)> = sqlx::query_as(
         "SELECT pg_get_functiondef(p.oid) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE n.nspname = $1 ORDER BY p.proname, p.oid",
