@@ -25,6 +25,7 @@ impl OperatorStore for SqliteEventStore {
     /// first `-`) or of all, in the order of their ids.
     ///
     /// ```
+    /// use es_core::control::OperatorStore;
     /// use es_core::{EventStore, ExpectedVersion, NewEvent, StreamId};
     /// use es_sqlite::SqliteEventStore;
     ///
