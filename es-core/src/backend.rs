@@ -23,6 +23,7 @@
 pub use crate::aggregate::snapshot::store::validate_snapshot;
 pub use crate::projection::checkpointed::CheckpointedWorker;
 pub use crate::projection::handler::{describe, wants};
+pub use crate::projection::replay::{rebuild_allowed, reset_allowed};
 pub use crate::projection::worker::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError,
 };

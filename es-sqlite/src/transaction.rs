@@ -85,6 +85,8 @@ pub(crate) enum Failure {
     Refused(StoreError),
     Handler(es_core::backend::BatchError),
     Lost(String),
+    /// A projection's rebuild or reset it refused or whose reset failed (rolled back: nothing changed).
+    Replay(es_core::backend::WorkerError),
 }
 
 impl Failure {
@@ -97,6 +99,10 @@ impl Failure {
                 source: batch.error.into(),
             },
             Self::Lost(error) => StoreError::Backend {
+                operation,
+                source: error.into(),
+            },
+            Self::Replay(error) => StoreError::Backend {
                 operation,
                 source: error.into(),
             },

@@ -561,6 +561,7 @@ impl ProcessManager for OrderProcess {
                 Input::Event {
                     event: OrderProcessEvent::StockReserved { .. },
                     at,
+                    ..
                 },
                 Stage::Charging,
             ) => Reaction::none()
@@ -685,7 +686,9 @@ impl<S: EventStore + Clone + 'static> CommandRouter for ShopRouter<S> {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, Utc};
+    use es_core::process::Origin;
     use es_core::testing::process_given;
+    use es_core::{Position, StreamId, Version};
 
     use super::*;
 
@@ -703,9 +706,11 @@ mod tests {
     }
 
     fn event(event: OrderProcessEvent, seconds: i64) -> Input<OrderProcessEvent> {
+        let stream = StreamId::new("order-o-1").expect("a valid stream id");
         Input::Event {
             event,
             at: at(seconds),
+            origin: Origin::new(stream, Version::new(1), Position::new(1, 1)),
         }
     }
 

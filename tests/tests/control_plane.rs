@@ -431,3 +431,141 @@ async fn an_instance_that_stopped_reporting_is_gone_and_refuses_requests() {
         ("standby", None)
     );
 }
+
+/// A signup, in stream `signup-<user>`: the event does not repeat the user, its process manager takes it from the
+/// input's origin.
+#[derive(es_core::DomainEvent)]
+#[event(category = "signup")]
+enum Signup {
+    SignedUp,
+}
+
+/// Greets each user once; remembers the origins it saw.
+#[derive(Clone, Default)]
+struct Greeter(std::sync::Arc<std::sync::Mutex<Vec<es_core::process::Origin>>>);
+
+impl es_core::process::ProcessManager for Greeter {
+    type Event = Signup;
+    type State = bool;
+    type Command = String;
+    fn name(&self) -> &str {
+        "greeter"
+    }
+    fn correlate(&self, _: &Signup, record: &es_core::RecordedEvent) -> Option<String> {
+        record.stream_id.aggregate_id().map(str::to_owned)
+    }
+    fn apply(&self, _: bool, input: &es_core::process::Input<Signup>) -> bool {
+        if let es_core::process::Input::Event { origin, .. } = input {
+            self.0.lock().unwrap().push(origin.clone());
+        }
+        true
+    }
+    fn react(
+        &self,
+        _: &bool,
+        input: &es_core::process::Input<Signup>,
+    ) -> es_core::process::Reaction<String> {
+        match input {
+            es_core::process::Input::Event { origin, .. } => {
+                es_core::process::Reaction::none().send(origin.stream.to_string())
+            }
+            _ => es_core::process::Reaction::none(),
+        }
+    }
+}
+
+/// Accepts every greeting.
+struct Greetings;
+
+#[async_trait]
+impl es_core::process::CommandRouter for Greetings {
+    type Command = String;
+    async fn route(
+        &self,
+        _: &String,
+        _: &es_core::process::CommandContext,
+    ) -> Result<es_core::process::Outcome, es_core::process::RouteError> {
+        Ok(es_core::process::Outcome::Accepted)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_manager_is_a_projection_to_the_operator() {
+    let store = InMemoryEventStore::new();
+    let greeter = Greeter::default();
+    let running = es_core::process::ProcessRunner::new(greeter.clone(), Greetings, store.clone())
+        .control_plane(store.clone(), control("worker-1"))
+        .start(store.clone(), store.clone());
+    let event = NewEvent::from_domain(&Signup::SignedUp, Default::default()).unwrap();
+    let at = store
+        .append(
+            &StreamId::new("signup-ada").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![event],
+        )
+        .await
+        .unwrap()
+        .last_position;
+    running.wait_for(at, ANSWER).await.unwrap();
+    let origins = greeter.0.lock().unwrap().clone();
+    assert_eq!(origins.len(), 1);
+    assert_eq!(
+        (
+            origins[0].stream.as_str(),
+            origins[0].version.get(),
+            origins[0].position
+        ),
+        ("signup-ada", 1, at)
+    );
+
+    let operator = Operator::new(store.clone());
+    let view = until(&operator, "greeter", "its checkpoint reported", |p| {
+        p.checkpoint == Some(at)
+    })
+    .await;
+    assert_eq!(
+        (view.state.label(), view.active.as_deref()),
+        ("running", Some("worker-1"))
+    );
+    done(operator.send("greeter", ControlCommand::Pause, ANSWER)).await;
+    until(&operator, "greeter", "paused", |p| {
+        p.state.label() == "paused"
+    })
+    .await;
+    done(operator.send("greeter", ControlCommand::Resume, ANSWER)).await;
+    until(&operator, "greeter", "running again", |p| {
+        p.state.label() == "running"
+    })
+    .await;
+    done(operator.send(
+        "greeter",
+        ControlCommand::ResetTo {
+            position: es_core::Position::START,
+        },
+        ANSWER,
+    ))
+    .await;
+    let next = store
+        .append(
+            &StreamId::new("signup-bob").unwrap(),
+            ExpectedVersion::NoStream,
+            vec![NewEvent::from_domain(&Signup::SignedUp, Default::default()).unwrap()],
+        )
+        .await
+        .unwrap()
+        .last_position;
+    running.wait_for(next, ANSWER).await.unwrap();
+    let streams: Vec<String> = greeter
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|o| o.stream.to_string())
+        .collect();
+    assert_eq!(
+        streams,
+        ["signup-ada", "signup-bob"],
+        "the replay from the start handled ada's signup once"
+    );
+    running.shutdown().await;
+}

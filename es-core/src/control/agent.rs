@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::control::ProjectionReport;
 use crate::control::{ControlAnswer, ControlCommand, ControlOptions, ControlRequest, ControlStore};
+use crate::process::{CommandRouter, ProcessManager, ProcessRunner, ProcessStore};
 use crate::projection::ProjectionRunner;
 use crate::projection::runner::{Control, Controlled, Supervisor, ask};
 use crate::projection::{ProjectionState, RunnerError};
@@ -52,6 +53,28 @@ impl<S: EventStore + Clone + 'static> ProjectionRunner<S> {
     /// Takes part in the [control plane](crate::control): reports every projection to `store` and carries out the
     /// control requests written there for the projections this process runs (the others are left to their
     /// active instance). Pauses marked in `store` hold here too.
+    pub fn control_plane(
+        self,
+        store: impl ControlStore + 'static,
+        options: ControlOptions,
+    ) -> Self {
+        self.supervised(Arc::new(Agent {
+            store: Arc::new(store),
+            options,
+        }))
+    }
+}
+
+impl<P, R, S> ProcessRunner<P, R, S>
+where
+    P: ProcessManager,
+    R: CommandRouter<Command = P::Command>,
+    S: ProcessStore + 'static,
+{
+    /// Takes part in the [control plane](crate::control), as a projection does
+    /// ([`ProjectionRunner::control_plane`]): its event side reports its state, checkpoint, lag, errors and dead
+    /// letters under the process manager's name, and carries out pause, resume, rebuild, reset, redrive and discard
+    /// written to `store`.
     pub fn control_plane(
         self,
         store: impl ControlStore + 'static,

@@ -87,6 +87,12 @@ struct RelayProjection<M, P> {
 impl<M: IntegrationMapper, P: Publisher> Projection for RelayProjection<M, P> {
     type Event = M::Event;
 
+    /// A publish again is harmless: consumers de-duplicate by event id, so a rebuild or a reset back publishes
+    /// the events again.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

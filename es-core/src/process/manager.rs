@@ -5,17 +5,19 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::event::DomainEvent;
-use crate::store::RecordedEvent;
+use crate::store::{Position, RecordedEvent, StreamId, Version};
 
 /// What a process instance reacts to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input<E> {
-    /// An event it subscribed to, with when it was recorded.
+    /// An event it subscribed to, with when it was recorded and where it is stored.
     Event {
         /// The event.
         event: E,
         /// When the store recorded it (a pure `react` takes "now" from here).
         at: DateTime<Utc>,
+        /// Its stream, version and position: the aggregate it came from, without the event repeating its id.
+        origin: Origin,
     },
     /// A command it sent was rejected by the aggregate (a domain error): compensate.
     Rejected {
@@ -33,6 +35,43 @@ pub enum Input<E> {
         /// Its deadline.
         at: DateTime<Utc>,
     },
+}
+
+/// Where an input event is stored: its stream (so the aggregate it came from), its version there and its position
+/// in the global order.
+///
+/// ```
+/// use es_core::process::Origin;
+/// use es_core::{Position, StreamId, Version};
+///
+/// let origin = Origin::new(StreamId::new("order-7")?, Version::new(3), Position::new(12, 12));
+/// assert_eq!(origin.stream.category(), "order");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The stream.
+    pub stream: StreamId,
+    /// Its version in the stream.
+    pub version: Version,
+    /// Its position in the global order.
+    pub position: Position,
+}
+
+impl Origin {
+    /// An origin at `stream`, `version`, `position`.
+    pub fn new(stream: StreamId, version: Version, position: Position) -> Self {
+        Self {
+            stream,
+            version,
+            position,
+        }
+    }
+
+    /// Where `record` is stored.
+    pub fn of(record: &RecordedEvent) -> Self {
+        Self::new(record.stream_id.clone(), record.version, record.position)
+    }
 }
 
 /// A timer a process sets: fires once, at or after `at`, unless cancelled (setting one of the same name replaces it).

@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use chrono::{Duration, Utc};
-//! use es_core::process::{Input, ProcessManager, Reaction};
-//! use es_core::{DomainEvent, RecordedEvent};
+//! use es_core::process::{Input, Origin, ProcessManager, Reaction};
+//! use es_core::{DomainEvent, Position, RecordedEvent, StreamId, Version};
 //!
 //! #[derive(DomainEvent)]
 //! enum OrderEvent { Placed { order: String }, Paid { order: String } }
@@ -37,7 +37,7 @@
 //!     }
 //!     fn react(&self, paid: &bool, input: &Input<OrderEvent>) -> Reaction<PaymentCommand> {
 //!         match input {
-//!             Input::Event { event: OrderEvent::Placed { .. }, at } => {
+//!             Input::Event { event: OrderEvent::Placed { .. }, at, .. } => {
 //!                 Reaction::none().set_timer("remind", *at + Duration::days(3))
 //!             }
 //!             Input::Event { event: OrderEvent::Paid { .. }, .. } => Reaction::none().cancel_timer("remind"),
@@ -49,12 +49,14 @@
 //!     }
 //! }
 //!
-//! let placed = Input::Event { event: OrderEvent::Placed { order: "o-1".into() }, at: Utc::now() };
+//! let origin = Origin::new(StreamId::new("order-o-1")?, Version::new(1), Position::new(1, 1));
+//! let placed = Input::Event { event: OrderEvent::Placed { order: "o-1".into() }, at: Utc::now(), origin };
 //! let reaction = Payments.react(&Payments.apply(false, &placed), &placed);
 //! assert_eq!(reaction.set_timers[0].name, "remind");
 //! let due = Input::TimerFired { name: "remind".into(), at: Utc::now() };
 //! let reminders = Payments.react(&false, &due).commands;
 //! assert!(matches!(&reminders[..], [PaymentCommand::Remind { order }] if order == "o-1"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod ids;
@@ -66,7 +68,7 @@ mod store;
 /// Re-exported from [`aggregate`](crate::aggregate), where the repository derives its events' ids with it.
 pub use crate::aggregate::event_id_for;
 pub use ids::command_id;
-pub use manager::{Input, ProcessManager, Reaction, Timer};
+pub use manager::{Input, Origin, ProcessManager, Reaction, Timer};
 pub use router::{CommandContext, CommandRouter, Outcome, RouteError};
 pub use runner::{ProcessRunner, RunningProcess};
 pub use store::{DueTimer, ProcessInstance, ProcessRecord, ProcessStore, TimerChanges};

@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::process::{
-    CommandContext, CommandRouter, Input, Outcome, ProcessManager, ProcessRecord, ProcessStore,
-    Reaction, RouteError, TimerChanges, command_id,
+    CommandContext, CommandRouter, Input, Origin, Outcome, ProcessManager, ProcessRecord,
+    ProcessStore, Reaction, RouteError, TimerChanges, command_id,
 };
+use crate::projection::runner::Supervisor;
 use crate::projection::{
     CheckpointStore, DeadLetterStore, HandlerError, Projection, ProjectionOptions,
     ProjectionRunner, RunnerError, RunningProjections,
@@ -210,6 +211,13 @@ where
 {
     type Event = P::Event;
 
+    /// Inputs handled before are recognised (each instance keeps the keys of its last 1,000) and commands carry
+    /// ids derived from their cause, so a replay sends no command twice; an input older than its instance's last
+    /// 1,000 is folded into the state again.
+    fn idempotent(&self) -> bool {
+        true
+    }
+
     fn name(&self) -> &str {
         &self.engine.name
     }
@@ -241,6 +249,7 @@ where
         let input = Input::Event {
             event,
             at: record.recorded_at,
+            origin: Origin::of(record),
         };
         let span = tracing::info_span!(
             "process_step",
@@ -330,6 +339,7 @@ pub struct ProcessRunner<P, R, S> {
     engine: Arc<Engine<P, R, S>>,
     options: ProjectionOptions,
     timer_poll: Duration,
+    supervisor: Option<Arc<dyn Supervisor>>,
 }
 
 impl<P, R, S> std::fmt::Debug for ProcessRunner<P, R, S> {
@@ -358,7 +368,15 @@ where
             }),
             options: ProjectionOptions::default(),
             timer_poll: Duration::from_secs(1),
+            supervisor: None,
         }
+    }
+
+    /// Runs `supervisor` beside its event side (the control plane's agent: see
+    /// [`control_plane`](Self::control_plane)).
+    pub(crate) fn supervised(mut self, supervisor: Arc<dyn Supervisor>) -> Self {
+        self.supervisor = Some(supervisor);
+        self
     }
 
     /// Batch size, retries, failure policy and concurrency of its event side (as a projection's). With
@@ -398,9 +416,15 @@ where
         C: CheckpointStore + DeadLetterStore + 'static,
     {
         let name = self.engine.name.clone();
-        let projections = ProjectionRunner::new(events)
-            .with_projection(self.projection(), checkpoints, self.options.clone())
-            .start();
+        let mut runner = ProjectionRunner::new(events).with_projection(
+            self.projection(),
+            checkpoints,
+            self.options.clone(),
+        );
+        if let Some(supervisor) = self.supervisor.clone() {
+            runner = runner.supervised(supervisor);
+        }
+        let projections = runner.start();
         let (stop, mut stopped) = watch::channel(false);
         let engine = Arc::clone(&self.engine);
         let poll = self.timer_poll;

@@ -7,6 +7,7 @@ use futures::StreamExt;
 
 use crate::projection::CheckpointStore;
 use crate::projection::handler::{describe, wants};
+use crate::projection::replay::{rebuild_allowed, reset_allowed};
 use crate::projection::worker::ApplyError;
 use crate::projection::worker::{Acquired, BatchError, ProjectionWorker, WorkerError};
 use crate::projection::{DeadLetter, DeadLetterStore, Projection, ProjectionOptions};
@@ -230,18 +231,16 @@ impl<P: Projection, C: CheckpointStore + DeadLetterStore + 'static> ProjectionWo
         from: Option<Position>,
         to: Option<Position>,
     ) -> Result<(), WorkerError> {
+        let idempotent = self.projection.idempotent();
         match to {
             None => {
-                self.projection
-                    .reset()
-                    .await
-                    .map_err(|e| WorkerError::Reset {
-                        projection: self.name.clone(),
-                        error: e.to_string(),
-                    })?;
+                rebuild_allowed(&self.name, self.projection.reset().await, idempotent)?;
                 Ok(self.store.delete_checkpoint(&self.name).await?)
             }
-            Some(to) => self.move_checkpoint(from, to).await,
+            Some(to) => {
+                reset_allowed(&self.name, from, to, idempotent)?;
+                self.move_checkpoint(from, to).await
+            }
         }
     }
 

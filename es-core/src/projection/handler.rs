@@ -80,12 +80,23 @@ pub trait Projection: Send + Sync + 'static {
         None
     }
 
-    /// Empties the read model before a rebuild replays every event (nothing by default).
+    /// Empties the read model before a rebuild replays every event. Not implemented, it returns
+    /// [`NoReset`](crate::projection::NoReset), and a rebuild is refused
+    /// ([`WorkerError::ReplayRefused`](crate::backend::WorkerError::ReplayRefused), nothing changed) unless the
+    /// handlers are [`idempotent`](Self::idempotent): a replay onto the rows the model holds would count every
+    /// event twice.
     ///
     /// # Errors
-    /// Any error; the rebuild stops with it.
+    /// Any error; the rebuild stops with it, the checkpoint where it was.
     async fn reset(&self) -> Result<(), HandlerError> {
-        Ok(())
+        Err(Box::new(crate::projection::NoReset))
+    }
+
+    /// Whether applying an event it already applied changes nothing (an upsert keyed by the event, a
+    /// de-duplication by event id): then a rebuild may replay onto the read model as it is, and a reset may move
+    /// the checkpoint back. False by default: a reset back is refused, and a rebuild needs [`reset`](Self::reset).
+    fn idempotent(&self) -> bool {
+        false
     }
 }
 

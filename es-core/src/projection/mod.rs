@@ -64,6 +64,7 @@ pub(crate) mod checkpointed;
 mod dead_letter;
 pub(crate) mod handler;
 mod options;
+pub(crate) mod replay;
 pub(crate) mod runner;
 mod sampler;
 mod shared_feed;
@@ -76,6 +77,7 @@ pub use checkpoint::CheckpointStore;
 pub use dead_letter::{DeadLetter, DeadLetterStore};
 pub use handler::{HandlerError, Projection, TransientError};
 pub use options::{FailurePolicy, ProjectionOptions};
+pub use replay::{NoReset, Replay};
 pub use runner::{
     DEFAULT_METRICS_INTERVAL, DEFAULT_SHUTDOWN_GRACE, ProjectionRunner, RunnerError,
     RunningProjections,

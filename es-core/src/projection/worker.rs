@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::projection::replay::Replay;
 use crate::projection::{DeadLetter, Holder, ProjectionOptions};
 use crate::store::FeedFilter;
 use crate::store::error::StoreError;
@@ -43,6 +44,14 @@ pub enum WorkerError {
         expected: Option<Position>,
         /// Where it is.
         actual: Option<Position>,
+    },
+    /// A rebuild or a reset back was refused before anything changed: the read model would count events twice.
+    #[error("projection `{projection}` refused the replay: {replay}")]
+    ReplayRefused {
+        /// The projection.
+        projection: String,
+        /// What was asked, and what the projection must implement to allow it.
+        replay: Replay,
     },
     /// The read model's reset failed during a rebuild.
     #[error("resetting projection `{projection}` failed: {error}")]

@@ -8,8 +8,8 @@ use crate::process::{Input, ProcessManager, Reaction};
 ///
 /// ```
 /// use chrono::Utc;
-/// use es_core::{DomainEvent, RecordedEvent};
-/// use es_core::process::{Input, ProcessManager, Reaction};
+/// use es_core::{DomainEvent, Position, RecordedEvent, StreamId, Version};
+/// use es_core::process::{Input, Origin, ProcessManager, Reaction};
 /// use es_core::testing::process_given;
 ///
 /// #[derive(DomainEvent)]
@@ -29,9 +29,11 @@ use crate::process::{Input, ProcessManager, Reaction};
 ///     }
 /// }
 ///
-/// let placed = || Input::Event { event: Ev::Placed { id: "1".into() }, at: Utc::now() };
+/// let origin = Origin::new(StreamId::new("order-1")?, Version::new(1), Position::new(1, 1));
+/// let placed = || Input::Event { event: Ev::Placed { id: "1".into() }, at: Utc::now(), origin: origin.clone() };
 /// process_given(&Greeter, []).when(placed()).then(Reaction::none().send("welcome".to_owned()));
 /// process_given(&Greeter, [placed()]).when(placed()).then(Reaction::none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn process_given<P: ProcessManager>(
     process: &P,

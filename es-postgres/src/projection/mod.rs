@@ -146,13 +146,22 @@ pub trait PgProjection: Send + Sync + 'static {
         Ok(())
     }
 
-    /// Empties the read model, in the transaction that also deletes the checkpoint (for a rebuild).
+    /// Empties the read model, in the transaction that also deletes the checkpoint (for a rebuild). Not
+    /// implemented, it returns [`NoReset`](es_core::projection::NoReset) and a rebuild is refused, nothing changed
+    /// — unless the worker owns the read model ([`read_model`](Self::read_model)) or the handlers are
+    /// [`idempotent`](Self::idempotent).
     ///
     /// # Errors
     /// Any error; the rebuild rolls back.
     async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
         let _ = tx;
-        Ok(())
+        Err(Box::new(es_core::projection::NoReset))
+    }
+
+    /// Whether applying an event it already applied changes nothing: then a rebuild may replay onto the read model
+    /// as it is and a reset may move the checkpoint back. False by default.
+    fn idempotent(&self) -> bool {
+        false
     }
 }
 
@@ -192,5 +201,9 @@ impl<P: PgProjection> PgProjection for Arc<P> {
 
     async fn reset(&self, tx: &mut PgConnection) -> Result<(), HandlerError> {
         (**self).reset(tx).await
+    }
+
+    fn idempotent(&self) -> bool {
+        (**self).idempotent()
     }
 }

@@ -78,12 +78,20 @@ pub trait SqliteProjection: Send + Sync + 'static {
         record: &RecordedEvent,
     ) -> Result<(), HandlerError>;
 
-    /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint.
+    /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint. Not implemented, it
+    /// returns [`NoReset`](es_core::projection::NoReset) and a rebuild is refused, nothing changed — unless the
+    /// handlers are [`idempotent`](Self::idempotent).
     ///
     /// # Errors
     /// Any error: the rebuild is refused and nothing changes.
     async fn reset(&self, tx: &mut SqliteConnection) -> Result<(), HandlerError> {
         let _ = tx;
-        Ok(())
+        Err(Box::new(es_core::projection::NoReset))
+    }
+
+    /// Whether applying an event it already applied changes nothing: then a rebuild may replay onto the read model
+    /// as it is and a reset may move the checkpoint back. False by default.
+    fn idempotent(&self) -> bool {
+        false
     }
 }

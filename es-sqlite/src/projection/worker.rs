@@ -5,7 +5,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use es_core::backend::{
-    Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, wants,
+    Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, rebuild_allowed,
+    reset_allowed, wants,
 };
 use es_core::projection::{DeadLetter, Holder, ProjectionOptions};
 use es_core::store::FeedFilter;
@@ -91,6 +92,7 @@ impl<P: SqliteProjection> SqliteProjectionWorker<P> {
                 projection: self.name.clone(),
                 error: batch.error,
             },
+            Failure::Replay(error) => error,
         }
     }
 
@@ -269,6 +271,10 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     ) -> Result<(), WorkerError> {
         let (name, owner, projection) = (self.name.as_str(), self.owner.as_str(), &self.projection);
         let expires = self.expires();
+        let idempotent = projection.idempotent();
+        if let Some(to) = to {
+            reset_allowed(name, from, to, idempotent)?;
+        }
         let result = self
             .store
             .in_transaction(async |conn| {
@@ -276,15 +282,8 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
                 match to {
                     Some(to) => checkpoints::move_to(conn, name, from, to).await,
                     None => {
-                        projection.reset(conn).await.map_err(|e| {
-                            Failure::Handler(BatchError {
-                                index: 0,
-                                error: e.to_string(),
-                                kept_before: false,
-                                transient: false,
-                                attempts: 1,
-                            })
-                        })?;
+                        let reset = projection.reset(conn).await;
+                        rebuild_allowed(name, reset, idempotent).map_err(Failure::Replay)?;
                         sqlx::query("DELETE FROM checkpoints WHERE name = ?1")
                             .bind(name)
                             .execute(&mut *conn)
@@ -294,13 +293,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
                 }
             })
             .await;
-        result.map_err(|failure| match failure {
-            Failure::Handler(batch) => WorkerError::Reset {
-                projection: self.name.clone(),
-                error: batch.error,
-            },
-            other => self.worker_error(other, from),
-        })
+        result.map_err(|failure| self.worker_error(failure, from))
     }
 
     async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError> {

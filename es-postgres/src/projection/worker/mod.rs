@@ -94,6 +94,8 @@ pub(crate) enum Failure {
     Lost(String),
     /// The read model version this worker builds was replaced: it must stop.
     Retired(String),
+    /// A replay the read model cannot take (rolled back: nothing changed).
+    Refused(es_core::backend::WorkerError),
     Db(sqlx::Error),
 }
 

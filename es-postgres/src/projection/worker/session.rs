@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use es_core::backend::{Acquired, ApplyError, BatchError, WorkerError, describe};
+use es_core::backend::{rebuild_allowed, reset_allowed};
 use es_core::projection::HandlerError;
+use es_core::projection::NoReset;
 use es_core::{DomainEvent, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
 
@@ -176,6 +178,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                     error,
                 })
             }
+            Failure::Refused(error) => ApplyError::Worker(error),
             Failure::Db(error) => ApplyError::Worker(self.lost(error, operation)),
         }
     }
@@ -191,13 +194,23 @@ impl<P: PgProjection> PgProjectionWorker<P> {
         let mut tx = self.begin(conn).await?;
         match to {
             None => {
-                if let Some(Ok(model)) = &self.model {
-                    model.truncate(&mut tx).await?;
-                }
-                self.projection
-                    .reset(&mut tx)
-                    .await
-                    .map_err(|e| Failure::Handler(0, e.to_string(), false))?;
+                let reset = self.projection.reset(&mut tx).await;
+                let reset = match &self.model {
+                    // The worker owns a declared read model: it empties it, whatever the projection's own reset.
+                    Some(Ok(model)) => {
+                        model.truncate(&mut tx).await?;
+                        reset.or_else(|error| {
+                            if error.is::<NoReset>() {
+                                Ok(())
+                            } else {
+                                Err(error)
+                            }
+                        })
+                    }
+                    _ => reset,
+                };
+                rebuild_allowed(&self.name, reset, self.projection.idempotent())
+                    .map_err(Failure::Refused)?;
                 match &mut self.claim {
                     Claim::Lock(_) => {
                         sqlx::query(&self.store.inner.sql.checkpoints.delete)
@@ -208,7 +221,11 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                     Claim::Lease(lease) => lease.rebuild(&mut tx).await?,
                 }
             }
-            Some(to) => self.move_checkpoint(&mut tx, from, to).await?,
+            Some(to) => {
+                reset_allowed(&self.name, from, to, self.projection.idempotent())
+                    .map_err(Failure::Refused)?;
+                self.move_checkpoint(&mut tx, from, to).await?
+            }
         }
         tx.commit().await?;
         Ok(())
