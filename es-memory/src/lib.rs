@@ -21,6 +21,7 @@ mod catalog;
 mod checkpoints;
 mod control;
 mod dead_letters;
+mod documents;
 mod inbox;
 mod log;
 mod processes;

@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) snapshots: RwLock<HashMap<(StreamId, String), Snapshot>>,
     /// One position per reader name.
     pub(crate) checkpoints: Mutex<HashMap<String, Position>>,
+    /// Document projections' documents: projection → id → document. Written under the checkpoints' lock.
+    pub(crate) documents:
+        Mutex<HashMap<String, std::collections::BTreeMap<String, serde_json::Value>>>,
     /// Parked events of every projection.
     pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
     /// Process managers' instances and timers.
@@ -97,6 +100,7 @@ impl InMemoryEventStore {
                 head: watch::Sender::new(0),
                 snapshots: RwLock::default(),
                 checkpoints: Mutex::default(),
+                documents: Mutex::default(),
                 dead_letters: Mutex::default(),
                 processes: Mutex::default(),
                 control: Mutex::default(),

@@ -62,6 +62,7 @@
 mod checkpoint;
 pub(crate) mod checkpointed;
 mod dead_letter;
+pub mod document;
 pub(crate) mod handler;
 mod options;
 pub(crate) mod replay;
