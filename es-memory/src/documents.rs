@@ -1,7 +1,7 @@
 //! Document projections' documents in memory, written with the checkpoint under one lock.
 
 use async_trait::async_trait;
-use es_core::projection::document::{DocumentChange, DocumentStore, Filter};
+use es_core::projection::document::{DocumentChange, DocumentStore, Filter, valid_field};
 use es_core::{Position, StoreError};
 use serde_json::Value;
 
@@ -74,6 +74,12 @@ impl DocumentStore for InMemoryEventStore {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Value)>, StoreError> {
+        if let Some((field, _)) = filter.equals().filter(|(field, _)| !valid_field(field)) {
+            return Err(StoreError::Backend {
+                operation: "list documents",
+                source: format!("`{field}` is not a valid document field name").into(),
+            });
+        }
         let documents = self.shared.documents.lock();
         let Some(stored) = documents.get(projection) else {
             return Ok(Vec::new());

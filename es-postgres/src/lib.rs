@@ -37,6 +37,7 @@ mod catalog;
 mod checkpoints;
 mod control;
 mod dead_letters;
+mod documents;
 mod error;
 mod group_commit;
 mod live;

@@ -6,6 +6,7 @@ use crate::append::AppendSql;
 use crate::catalog::CatalogSql;
 use crate::checkpoints::CheckpointSql;
 use crate::dead_letters::DeadLetterSql;
+use crate::documents::DocumentSql;
 use crate::error::PgSetupError;
 use crate::processes::ProcessSql;
 use crate::snapshots::SnapshotSql;
@@ -90,6 +91,7 @@ pub(crate) struct Sql {
     pub(crate) dead_letters: DeadLetterSql,
     pub(crate) processes: ProcessSql,
     pub(crate) catalog: CatalogSql,
+    pub(crate) documents: DocumentSql,
     pub(crate) mark_processed: String,
     pub(crate) projection_lock_prefix: String,
     pub(crate) control: crate::control::ControlSql,
@@ -121,6 +123,7 @@ impl Sql {
             dead_letters: DeadLetterSql::new(schema),
             processes: ProcessSql::new(schema),
             catalog: CatalogSql::new(schema),
+            documents: DocumentSql::new(schema),
         }
     }
 }

@@ -53,6 +53,7 @@ mod catalog;
 mod checkpoints;
 mod control;
 mod dead_letters;
+mod documents;
 mod error;
 mod fold;
 mod inbox;

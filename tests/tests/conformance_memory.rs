@@ -7,3 +7,4 @@ es_core::snapshot_store_conformance_tests!(|| async { es_memory::InMemoryEventSt
 es_core::checkpoint_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
 es_core::control_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
 es_core::operator_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+es_core::document_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });

@@ -7,3 +7,4 @@ es_core::snapshot_store_conformance_tests!(tests::sqlite_store);
 es_core::checkpoint_store_conformance_tests!(tests::sqlite_store);
 es_core::control_store_conformance_tests!(tests::sqlite_store);
 es_core::operator_store_conformance_tests!(tests::sqlite_store);
+es_core::document_store_conformance_tests!(tests::sqlite_store);

@@ -193,3 +193,23 @@ macro_rules! operator_store_conformance_tests {
         );
     };
 }
+
+/// Expands the document store conformance suite into one `#[tokio::test]` per case; see
+/// [`store_conformance_tests!`](crate::store_conformance_tests).
+///
+/// ```
+/// # mod wrapper {
+/// es_core::document_store_conformance_tests!(|| async { es_memory::InMemoryEventStore::new() });
+/// # }
+/// ```
+#[macro_export]
+macro_rules! document_store_conformance_tests {
+    ($factory:expr) => {
+        $crate::store_conformance_tests!(@module documents $factory;
+            commits_documents_with_the_checkpoint,
+            replaces_and_deletes_documents,
+            lists_documents_by_field_in_pages,
+            reset_empties_one_projection,
+        );
+    };
+}

@@ -9,6 +9,7 @@
 
 pub mod checkpoints;
 pub mod control;
+pub mod documents;
 pub mod events;
 pub mod operator;
 pub mod snapshots;

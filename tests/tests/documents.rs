@@ -1,0 +1,224 @@
+//! Document projections on every store: loans per member (one document per member, from events in many loan
+//! streams), read back by id, by many ids and by a filtered page; a rebuild gives the documents of a clean run; a
+//! poison event is dead-lettered while the other documents move on; a stored document that no longer fits its type
+//! is a typed error naming the projection and the id, not its values.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use es_core::projection::document::{
+    DocumentChange, DocumentError, DocumentProjection, DocumentStore, DocumentWorker, Documents,
+    Filter,
+};
+use es_core::projection::{CheckpointStore, DeadLetterStore, FailurePolicy, ProjectionOptions};
+use es_core::{
+    DomainEvent, EventStore, ExpectedVersion, NewEvent, Position, ProjectionRunner, RecordedEvent,
+    StreamId,
+};
+use serde::{Deserialize, Serialize};
+
+const WAIT: Duration = Duration::from_secs(10);
+const NAME: &str = "loans-per-member";
+
+#[derive(DomainEvent)]
+#[event(category = "loan")]
+enum LoanEvent {
+    Lent { member: String, book: String },
+    Returned { member: String, book: String },
+}
+
+#[derive(Debug, Default, PartialEq, Serialize, Deserialize)]
+struct MemberLoans {
+    member: String,
+    books: Vec<String>,
+    count: usize,
+}
+
+struct LoansPerMember;
+
+impl DocumentProjection for LoansPerMember {
+    type Event = LoanEvent;
+    type Document = MemberLoans;
+    fn name(&self) -> &str {
+        NAME
+    }
+    fn document_id(&self, event: &LoanEvent, _: &RecordedEvent) -> Option<String> {
+        match event {
+            LoanEvent::Lent { member, .. } | LoanEvent::Returned { member, .. } => {
+                Some(member.clone())
+            }
+        }
+    }
+    fn apply(
+        &self,
+        doc: Option<MemberLoans>,
+        event: &LoanEvent,
+        _: &RecordedEvent,
+    ) -> Option<MemberLoans> {
+        let mut doc = doc.unwrap_or_default();
+        match event {
+            LoanEvent::Lent { member, book } => {
+                doc.member = member.clone();
+                doc.books.push(book.clone());
+            }
+            LoanEvent::Returned { book, .. } => doc.books.retain(|b| b != book),
+        }
+        doc.count = doc.books.len();
+        // A member with nothing out has no document.
+        (doc.count > 0).then_some(doc)
+    }
+    fn indexed_fields(&self) -> &[&str] {
+        &["count"]
+    }
+}
+
+async fn loan<S: EventStore>(store: &S, stream: &str, event: LoanEvent) -> Position {
+    let event = NewEvent::from_domain(&event, Default::default()).unwrap();
+    let stream = StreamId::new(stream).unwrap();
+    store
+        .append(&stream, ExpectedVersion::Any, vec![event])
+        .await
+        .unwrap()
+        .last_position
+}
+
+fn lent(member: &str, book: &str) -> LoanEvent {
+    LoanEvent::Lent {
+        member: member.into(),
+        book: book.into(),
+    }
+}
+
+async fn scenario<S>(store: S)
+where
+    S: EventStore + DocumentStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+{
+    let options = ProjectionOptions::default()
+        .max_attempts(1)
+        .on_failure(FailurePolicy::DeadLetter);
+    let running = ProjectionRunner::new(store.clone())
+        .with(DocumentWorker::new(LoansPerMember, store.clone(), options))
+        .start();
+    // 60 loans over 20 loan streams, for 6 members; then every member returns one book.
+    let mut last = Position::START;
+    for n in 0..60 {
+        let member = format!("member-{}", n % 6);
+        last = loan(
+            &store,
+            &format!("loan-{}", n % 20),
+            lent(&member, &format!("book-{n}")),
+        )
+        .await;
+    }
+    for m in 0..6 {
+        let returned = LoanEvent::Returned {
+            member: format!("member-{m}"),
+            book: format!("book-{m}"),
+        };
+        last = loan(&store, "loan-returns", returned).await;
+    }
+    // A poison: a stored `Lent` without a book.
+    let poison = NewEvent::new("Lent", 1, serde_json::json!({ "member": "member-0" }));
+    store
+        .append(
+            &StreamId::new("loan-bad").unwrap(),
+            ExpectedVersion::Any,
+            vec![poison],
+        )
+        .await
+        .unwrap();
+    last = loan(&store, "loan-7", lent("member-7", "book-x"))
+        .await
+        .max(last);
+    running.wait_for(NAME, last, WAIT).await.unwrap();
+
+    let loans = Documents::<MemberLoans, _>::new(store.clone(), NAME);
+    let ada = loans.get("member-0").await.unwrap().unwrap();
+    assert_eq!(
+        (ada.count, ada.books.len()),
+        (9, 9),
+        "ten lent, one returned: {ada:?}"
+    );
+    assert!(!ada.books.contains(&"book-0".to_owned()));
+    let many = loans
+        .get_many(&["member-5".into(), "nobody".into(), "member-1".into()])
+        .await
+        .unwrap();
+    let found: Vec<&str> = many.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        found,
+        ["member-5", "member-1"],
+        "the ids that exist, in the order asked"
+    );
+    let nine = loans
+        .list(Filter::field("count", 9), None, 4)
+        .await
+        .unwrap();
+    let next = loans
+        .list(Filter::field("count", 9), Some(&nine[3].0), 4)
+        .await
+        .unwrap();
+    assert_eq!(
+        (nine.len(), next.len()),
+        (4, 2),
+        "six members with nine books, in pages of four"
+    );
+    assert_eq!(
+        loans
+            .list(Filter::field("count", 1), None, 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "member-7"
+    );
+    assert_eq!(
+        store.dead_letters(NAME).await.unwrap().len(),
+        1,
+        "the poison is parked, the rest went on"
+    );
+
+    let before = loans.list(Filter::all(), None, 100).await.unwrap();
+    running.rebuild(NAME).await.unwrap();
+    running.wait_for(NAME, last, WAIT).await.unwrap();
+    assert_eq!(
+        loans.list(Filter::all(), None, 100).await.unwrap(),
+        before,
+        "a rebuild gives the same documents"
+    );
+
+    // A document stored in an older shape no longer reads: a typed error naming it, not its values.
+    let old = DocumentChange {
+        id: "member-9".into(),
+        document: Some(serde_json::json!({ "member": "secret-9" })),
+    };
+    store.commit_documents(NAME, &[old], None).await.unwrap();
+    match loans.get("member-9").await {
+        Err(DocumentError::Corrupt {
+            projection,
+            id,
+            reason,
+        }) => {
+            assert_eq!((projection.as_str(), id.as_str()), (NAME, "member-9"));
+            assert!(!reason.contains("secret"), "{reason}");
+        }
+        other => panic!("expected a corrupt document, got {other:?}"),
+    }
+    running.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loans_per_member_in_memory() {
+    scenario(es_memory::InMemoryEventStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loans_per_member_on_postgres() {
+    scenario(tests::pg_store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn loans_per_member_on_sqlite() {
+    scenario(tests::sqlite_store().await).await;
+}
