@@ -47,6 +47,23 @@ impl Projection for Counter {
     }
 }
 
+/// One document per stream holding its tick count: a document projection the framework stores.
+struct TickCounts;
+
+impl es_core::projection::document::DocumentProjection for TickCounts {
+    type Event = Tick;
+    type Document = u64;
+    fn name(&self) -> &str {
+        "bench-documents"
+    }
+    fn document_id(&self, _: &Tick, record: &RecordedEvent) -> Option<String> {
+        Some(record.stream_id.as_str().to_owned())
+    }
+    fn apply(&self, count: Option<u64>, _: &Tick, _: &RecordedEvent) -> Option<u64> {
+        Some(count.unwrap_or(0) + 1)
+    }
+}
+
 /// Upserts one row per event's stream, in the batch transaction: one statement per event, or (`batched`) one
 /// multi-row statement per batch.
 #[derive(Clone)]
@@ -320,6 +337,12 @@ pub(crate) async fn postgres(
         events,
     )
     .await?;
+    let documents = catch_up(
+        store,
+        es_core::projection::document::DocumentWorker::new(TickCounts, store.clone(), options()),
+        events,
+    )
+    .await?;
     let mut latency = live_latency(store, upserter, latency_samples).await?;
     let scaling = partition_scaling(store, events).await?;
     let figure = |workers: usize| {
@@ -353,6 +376,13 @@ pub(crate) async fn postgres(
         )
         .against("one statement per event (above)", upsert)
         .note("`handle_batch`: one UNNEST upsert per batch of 1,000, same transaction"),
+        Figure::new(
+            "postgres: document projection catch-up, one document per stream",
+            documents,
+            "events/s",
+        )
+        .against("projection catch-up, trivial handler", trivial)
+        .note("documents loaded, folded and written with the checkpoint: one read and one upsert per batch"),
         Figure::new(
             "postgres: partitioned catch-up, 1 ms per batch, 1 worker",
             one,
