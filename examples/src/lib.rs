@@ -2,6 +2,7 @@
 
 pub mod bank;
 pub mod inventory;
+pub mod lending;
 pub mod read_model;
 pub mod service;
 pub mod shop;
