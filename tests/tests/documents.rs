@@ -222,3 +222,64 @@ async fn loans_per_member_on_postgres() {
 async fn loans_per_member_on_sqlite() {
     scenario(tests::sqlite_store().await).await;
 }
+
+/// Two runners (as two processes would) run the same document projection on one store: each batch commits only
+/// from the checkpoint it read, the loser reads on from the winner's, and every loan is counted once.
+async fn racing_runners<S>(store: S)
+where
+    S: EventStore + DocumentStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+{
+    let options = || ProjectionOptions::default().batch_size(7);
+    let runners: Vec<_> = (0..2)
+        .map(|_| {
+            ProjectionRunner::new(store.clone())
+                .with(DocumentWorker::new(
+                    LoansPerMember,
+                    store.clone(),
+                    options(),
+                ))
+                .start()
+        })
+        .collect();
+    let mut last = Position::START;
+    for n in 0..120 {
+        last = loan(
+            &store,
+            &format!("loan-{}", n % 13),
+            lent(&format!("member-{}", n % 4), &format!("book-{n}")),
+        )
+        .await;
+    }
+    for running in &runners {
+        running.wait_for(NAME, last, WAIT).await.unwrap();
+    }
+    let loans = Documents::<MemberLoans, _>::new(store.clone(), NAME);
+    for m in 0..4 {
+        let doc = loans.get(&format!("member-{m}")).await.unwrap().unwrap();
+        let mut books = doc.books.clone();
+        books.dedup();
+        assert_eq!(
+            (doc.count, books.len()),
+            (30, 30),
+            "member-{m}: every loan once"
+        );
+    }
+    for running in runners {
+        running.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_runners_count_once_in_memory() {
+    racing_runners(es_memory::InMemoryEventStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_runners_count_once_on_postgres() {
+    racing_runners(tests::pg_store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_runners_count_once_on_sqlite() {
+    racing_runners(tests::sqlite_store().await).await;
+}

@@ -14,7 +14,9 @@ use crate::store::{FeedFilter, Position, RecordedEvent, StoreError, serde_summar
 
 /// Runs a [`DocumentProjection`]: per batch, one read of the documents it touches, the fold in event order, one
 /// write of the changed documents with the checkpoint (compare-and-set) in the same transaction — exactly once
-/// per event on PostgreSQL and SQLite. Rebuild and reset empty the documents (the framework owns them); a reset
+/// per event on PostgreSQL and SQLite. Several processes may run the same projection: a batch commits only if the
+/// checkpoint is still where it was read, and the instance that lost the race reads on from the new checkpoint
+/// (optimistic: no claim, so the losers' work is wasted — run one instance where batches are expensive). Rebuild and reset empty the documents (the framework owns them); a reset
 /// back is refused (folding an event twice is not idempotent in general). See the
 /// [module](crate::projection::document) for an example.
 #[derive(Debug)]
@@ -145,12 +147,15 @@ where
             .await
         {
             Ok(()) => Ok(()),
+            // Another instance committed from the same checkpoint first: this batch wrote nothing; read on from
+            // the stored checkpoint (the runner recovers from a lost worker that way).
             Err(StoreError::CheckpointConflict {
                 expected, actual, ..
-            }) => Err(WorkerError::Fenced {
+            }) => Err(WorkerError::Lost {
                 projection: self.name.clone(),
-                expected,
-                actual,
+                error: format!(
+                    "another instance moved the checkpoint from {expected:?} to {actual:?} first; reading on from it"
+                ),
             }),
             Err(other) => Err(other.into()),
         }
