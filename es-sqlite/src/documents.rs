@@ -82,13 +82,13 @@ impl DocumentStore for SqliteEventStore {
         changes: &[DocumentChange],
         checkpoint: Option<(Option<Position>, Position)>,
     ) -> Result<(), StoreError> {
-        let (written, deleted): (Vec<_>, Vec<_>) =
-            changes.iter().partition(|c| c.document.is_some());
-        let written: Vec<(&str, &Value)> = written
-            .iter()
-            .filter_map(|c| c.document.as_ref().map(|d| (c.id.as_str(), d)))
-            .collect();
-        let deleted: Vec<&str> = deleted.iter().map(|c| c.id.as_str()).collect();
+        let (mut written, mut deleted) = (Vec::new(), Vec::new());
+        for change in changes {
+            match &change.document {
+                Some(document) => written.push((change.id.as_str(), document)),
+                None => deleted.push(change.id.as_str()),
+            }
+        }
         let (written, deleted) = (json_text(&written)?, json_text(&deleted)?);
         self.in_write("commit documents", async |conn| {
             if let Some((from, to)) = checkpoint {

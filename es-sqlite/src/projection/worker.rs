@@ -8,7 +8,9 @@ use es_core::backend::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError, describe, rebuild_allowed,
     reset_allowed, wants,
 };
-use es_core::projection::{DeadLetter, Holder, ProjectionOptions};
+use es_core::projection::{
+    CheckpointStore, DeadLetter, DeadLetterStore, Holder, ProjectionOptions,
+};
 use es_core::store::FeedFilter;
 use es_core::{Position, RecordedEvent, StoreError};
 use sqlx::SqliteConnection;
@@ -214,15 +216,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     }
 
     async fn checkpoint(&mut self) -> Result<Option<Position>, WorkerError> {
-        let mut conn = self
-            .store
-            .readers()
-            .acquire()
-            .await
-            .map_err(|e| WorkerError::Store(backend("load_checkpoint")(e)))?;
-        checkpoints::load(&mut conn, &self.name)
-            .await
-            .map_err(|e| WorkerError::Store(backend("load_checkpoint")(e)))
+        Ok(CheckpointStore::load_checkpoint(&self.store, &self.name).await?)
     }
 
     async fn apply(
@@ -297,15 +291,7 @@ impl<P: SqliteProjection> ProjectionWorker for SqliteProjectionWorker<P> {
     }
 
     async fn dead_letters(&mut self) -> Result<Vec<DeadLetter>, WorkerError> {
-        let mut conn = self
-            .store
-            .readers()
-            .acquire()
-            .await
-            .map_err(|e| WorkerError::Store(backend("dead_letters")(e)))?;
-        dead_letters::list(&mut conn, &self.name)
-            .await
-            .map_err(|e| WorkerError::Store(backend("dead_letters")(e)))
+        Ok(DeadLetterStore::dead_letters(&self.store, &self.name).await?)
     }
 
     async fn discard(&mut self, letter: &DeadLetter) -> Result<(), WorkerError> {

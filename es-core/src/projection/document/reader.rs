@@ -29,7 +29,8 @@ pub enum DocumentError {
 }
 
 /// The documents of projection `projection`, typed as `D`. Wait for a write to show with the runner's
-/// [`wait_for`](crate::projection::RunningProjections::wait_for) (read-your-writes), then read.
+/// [`wait_for`](crate::projection::RunningProjections::wait_for) (read-your-writes), then read. The
+/// [module](crate::projection::document) has a runnable example.
 #[derive(Debug)]
 pub struct Documents<D, S> {
     store: S,
