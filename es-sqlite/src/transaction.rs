@@ -38,6 +38,17 @@ impl WriteTx {
     }
 }
 
+impl WriteTx {
+    /// Rolls it back (dropped instead, a task rolls it back later).
+    pub(crate) async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("ROLLBACK")
+            .execute(&mut self.writer.conn)
+            .await?;
+        self.writer.open = false;
+        Ok(())
+    }
+}
+
 impl Drop for WriteTx {
     fn drop(&mut self) {
         if !self.writer.open {
@@ -77,16 +88,13 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
-/// Why a write transaction did not commit: SQLite, the caller's own typed error, a projection handler, or a lost
-/// lease (nothing was written in each case).
+/// Why a write transaction did not commit: SQLite, the caller's own typed error, or a lost lease (nothing was
+/// written in each case).
 #[derive(Debug)]
 pub(crate) enum Failure {
     Db(sqlx::Error),
     Refused(StoreError),
-    Handler(es_core::backend::BatchError),
     Lost(String),
-    /// A projection's rebuild or reset it refused or whose reset failed (rolled back: nothing changed).
-    Replay(es_core::backend::WorkerError),
 }
 
 impl Failure {
@@ -94,15 +102,7 @@ impl Failure {
         match self {
             Self::Db(error) => backend(operation)(error),
             Self::Refused(error) => error,
-            Self::Handler(batch) => StoreError::Backend {
-                operation,
-                source: batch.error.into(),
-            },
             Self::Lost(error) => StoreError::Backend {
-                operation,
-                source: error.into(),
-            },
-            Self::Replay(error) => StoreError::Backend {
                 operation,
                 source: error.into(),
             },

@@ -70,6 +70,7 @@ pub(crate) mod runner;
 mod sampler;
 mod shared_feed;
 mod status;
+pub(crate) mod transactional;
 pub(crate) mod worker;
 
 /// Re-exported from [`store`](crate::store), where the store reports it; the path users know stays.

@@ -1,6 +1,7 @@
 //! Transactional projections on SQLite: the read model and the checkpoint in one transaction (exactly-once), one
 //! active worker per projection across the processes sharing the file (a lease).
 
+mod backend;
 mod lease;
 mod worker;
 
@@ -77,6 +78,27 @@ pub trait SqliteProjection: Send + Sync + 'static {
         event: Self::Event,
         record: &RecordedEvent,
     ) -> Result<(), HandlerError>;
+
+    /// Applies a batch of events, in order, writing through `tx` (the batch's transaction, which also moves the
+    /// checkpoint: do not commit it). By default it calls [`handle`](Self::handle) for each event; override it to
+    /// write the whole batch with fewer statements (one multi-row `INSERT ... ON CONFLICT`).
+    ///
+    /// When it fails, the worker rolls the batch back and applies its events again one at a time (each as a batch
+    /// of one), in a new transaction, to find the event that fails: the events before it are kept, and the failure
+    /// policy applies to that event alone. Events are in the feed's order, so each stream's are in stream order.
+    ///
+    /// # Errors
+    /// Any error: as for [`handle`](Self::handle).
+    async fn handle_batch(
+        &self,
+        tx: &mut SqliteConnection,
+        events: Vec<(Self::Event, &RecordedEvent)>,
+    ) -> Result<(), HandlerError> {
+        for (event, record) in events {
+            self.handle(tx, event, record).await?;
+        }
+        Ok(())
+    }
 
     /// Empties the read model for a rebuild, in the transaction that deletes the checkpoint. Not implemented, it
     /// returns [`NoReset`](es_core::projection::NoReset) and a rebuild is refused, nothing changed — unless the

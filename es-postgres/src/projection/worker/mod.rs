@@ -1,20 +1,21 @@
 //! The transactional worker: each batch's read-model writes and its checkpoint commit in one transaction, on a
 //! dedicated connection that holds the claim (an advisory lock, or a partition's lease).
 
-mod contract;
+mod backend;
 mod session;
 
 use std::time::Duration;
 
 use es_core::Position;
+use es_core::backend::TransactionalWorker;
 use es_core::projection::ProjectionOptions;
-use sqlx::PgConnection;
 
 use super::PgProjection;
 use super::lease::Lease;
 use super::lock::Lock;
-use super::read_model::{Bound, Stage};
+use super::read_model::Bound;
 use crate::PgEventStore;
+use backend::PgBackend;
 pub use session::DEFAULT_LEASE;
 pub(crate) use session::connect;
 
@@ -24,6 +25,9 @@ pub(crate) use session::connect;
 /// same connection, so losing the connection releases both and nothing can commit without the lock. Other
 /// processes running the same projection wait as standbys (their status names the holder) and take over within
 /// `standby_poll` (1 s by default) of the active one's connection closing.
+///
+/// It is [`TransactionalWorker`] (the exactly-once worker every transactional store shares) on PostgreSQL: the
+/// claim, the transaction and the statements are this crate's.
 ///
 /// **Failures.** When its connection fails (a server restart, a terminated backend, a network drop), the worker
 /// reports [`WorkerError::Lost`](es_core::backend::WorkerError::Lost): the runner opens a new connection, takes the lock again (or goes standby when
@@ -61,19 +65,10 @@ pub(crate) use session::connect;
 /// ```
 #[derive(Debug)]
 pub struct PgProjectionWorker<P> {
-    store: PgEventStore,
-    projection: P,
-    options: ProjectionOptions,
-    name: String,
-    claim: Claim,
-    standby_poll: Duration,
-    lease: Duration,
-    /// The dedicated connection holding the claim; `None` until acquired or after it failed.
-    conn: Option<PgConnection>,
-    /// The declared read model (or why it is invalid), and where it stood when this worker became active.
-    model: Option<Result<Bound, String>>,
-    stage: Option<Stage>,
+    inner: TransactionalWorker<PgBackend<P>>,
 }
+
+es_core::transactional_worker!(PgProjectionWorker<P: PgProjection>, inner);
 
 /// What makes a worker the active one.
 #[derive(Debug)]
@@ -85,17 +80,9 @@ pub(super) enum Claim {
 }
 
 pub(crate) enum Failure {
-    /// The event at this index failed (its error, whether transient).
-    Handler(usize, String, bool),
-    /// A batch handler failed without saying which event: the batch is applied again one event at a time.
-    Batch,
     Fenced(Option<Position>),
     /// The claim is gone (a partition's lease was taken over or expired).
     Lost(String),
-    /// The read model version this worker builds was replaced: it must stop.
-    Retired(String),
-    /// A replay the read model cannot take (rolled back: nothing changed).
-    Refused(es_core::backend::WorkerError),
     Db(sqlx::Error),
 }
 
@@ -114,17 +101,32 @@ impl<P: PgProjection> PgProjectionWorker<P> {
             None => projection.name().to_owned(),
         };
         let model = declared.map(|model| Bound::new(store, projection.name(), model));
-        Self {
-            store: store.clone(),
-            claim: Claim::Lock(Lock::new(store, &name)),
+        let claim = Claim::Lock(Lock::new(store, &name));
+        Self::with(store.clone(), projection, options, name, claim, model)
+    }
+
+    fn with(
+        store: PgEventStore,
+        projection: P,
+        options: ProjectionOptions,
+        name: String,
+        claim: Claim,
+        model: Option<Result<Bound, String>>,
+    ) -> Self {
+        let backend = PgBackend {
+            store,
             projection,
-            options,
             name,
+            claim,
             standby_poll: Duration::from_secs(1),
             lease: DEFAULT_LEASE,
             conn: None,
+            open: false,
             model,
             stage: None,
+        };
+        Self {
+            inner: TransactionalWorker::new(backend, options),
         }
     }
 
@@ -136,23 +138,13 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                  projections yet; create the tables in the application"
                 .to_owned())
         });
-        Self {
-            store: lease.shared.store.clone(),
-            projection,
-            options,
-            name,
-            model,
-            claim: Claim::Lease(lease),
-            standby_poll: Duration::from_secs(1),
-            lease: DEFAULT_LEASE,
-            conn: None,
-            stage: None,
-        }
+        let store = lease.shared.store.clone();
+        Self::with(store, projection, options, name, Claim::Lease(lease), model)
     }
 
     /// How often a standby tries to take over (default 1 s).
     pub fn standby_poll(mut self, interval: Duration) -> Self {
-        self.standby_poll = interval;
+        self.inner.backend_mut().standby_poll = interval;
         self
     }
 
@@ -182,7 +174,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
     /// # }
     /// ```
     pub fn lease(mut self, lease: Duration) -> Self {
-        self.lease = lease.max(Duration::from_secs(1));
+        self.inner.backend_mut().lease = lease.max(Duration::from_secs(1));
         self
     }
 }

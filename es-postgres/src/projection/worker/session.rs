@@ -1,245 +1,23 @@
-//! The worker's connection: claiming it, the batch transaction with its checkpoint compare-and-set, failures.
+//! The worker's claim: taking it, setting up the declared read model, switching it over, handing a partition
+//! over; and the helpers of the batch transaction.
 
 use std::time::Duration;
 
-use es_core::backend::{Acquired, ApplyError, BatchError, WorkerError, describe};
-use es_core::backend::{rebuild_allowed, reset_allowed};
+use es_core::backend::{Acquired, TxFailure, WorkerError, describe};
 use es_core::projection::HandlerError;
-use es_core::projection::NoReset;
 use es_core::{DomainEvent, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
 
-use super::{Claim, Failure, PgProjectionWorker};
+use super::Claim;
+use super::backend::PgBackend;
 use crate::PgEventStore;
 use crate::error::backend;
 use crate::projection::PgProjection;
 use crate::projection::lease::{BeatError, Claimed};
 use crate::projection::read_model::{ModelError, Stage, caught_up};
-use crate::rows::{bind_half, position};
+use crate::rows::position;
 
-impl<P: PgProjection> PgProjectionWorker<P> {
-    pub(super) fn lost(&mut self, error: sqlx::Error, operation: &'static str) -> WorkerError {
-        // The connection may be gone, and the lock with it: acquire again before the next batch.
-        self.conn = None;
-        WorkerError::Lost {
-            projection: self.name.clone(),
-            error: crate::error::describe(operation, &error),
-        }
-    }
-
-    pub(super) fn conn(&mut self) -> Result<&mut PgConnection, WorkerError> {
-        self.conn.as_mut().ok_or_else(|| not_active(&self.name))
-    }
-
-    /// Takes the lock-holding connection out for one transaction; put it back with `self.conn = Some(..)`.
-    pub(super) fn take_conn(&mut self) -> Result<PgConnection, WorkerError> {
-        self.conn.take().ok_or_else(|| not_active(&self.name))
-    }
-
-    /// Begins a batch's transaction; for a declared read model, first makes sure its version is still current
-    /// (a retired version's worker handles nothing more).
-    pub(super) async fn begin<'c>(
-        &self,
-        conn: &'c mut PgConnection,
-    ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, Failure> {
-        let mut tx = Connection::begin(conn).await?;
-        if let Some(Ok(model)) = &self.model
-            && !model.still_current(&mut tx).await?
-        {
-            return Err(Failure::Retired(model.retired()));
-        }
-        Ok(tx)
-    }
-
-    /// Moves the checkpoint from `from` to `to` inside `tx`; `Fenced` when it was elsewhere, `Lost` when a
-    /// partition's lease is gone.
-    pub(super) async fn move_checkpoint(
-        &self,
-        tx: &mut PgConnection,
-        from: Option<Position>,
-        to: Position,
-    ) -> Result<(), Failure> {
-        if let Claim::Lease(lease) = &self.claim {
-            return lease.move_checkpoint(tx, from, to).await;
-        }
-
-        let sql = &self.store.inner.sql;
-        let query = match from {
-            None => sqlx::query(&sql.checkpoints.create)
-                .bind(&self.name)
-                .bind(bind_half(to.commit))
-                .bind(bind_half(to.prepare)),
-            Some(from) => sqlx::query(&sql.checkpoints.move_to)
-                .bind(&self.name)
-                .bind(bind_half(from.commit))
-                .bind(bind_half(from.prepare))
-                .bind(bind_half(to.commit))
-                .bind(bind_half(to.prepare)),
-        };
-        if query.execute(&mut *tx).await?.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(Failure::Fenced(
-                load_checkpoint(&self.store, tx, &self.name).await?,
-            ))
-        }
-    }
-
-    /// Handles the event at `index` of a batch as a batch of one.
-    pub(super) async fn handle_one(
-        &self,
-        tx: &mut PgConnection,
-        index: usize,
-        event: &RecordedEvent,
-    ) -> Result<(), Failure> {
-        let typed = decode::<P::Event>(index, event)?;
-        self.projection
-            .handle_batch(tx, vec![(typed, event)])
-            .await
-            .map_err(|e| handler_failure(index, e))
-    }
-
-    /// Applies `events` and moves the checkpoint in one transaction: as one batch, or one event at a time.
-    pub(super) async fn apply_in_tx(
-        &self,
-        conn: &mut PgConnection,
-        events: &[RecordedEvent],
-        from: Option<Position>,
-        to: Position,
-        one_by_one: bool,
-    ) -> Result<(), Failure> {
-        let mut tx = self.begin(conn).await?;
-        if one_by_one {
-            for (index, event) in events.iter().enumerate() {
-                self.handle_one(&mut tx, index, event).await?;
-            }
-        } else {
-            let batch = events
-                .iter()
-                .enumerate()
-                .map(|(index, event)| Ok((decode::<P::Event>(index, event)?, event)))
-                .collect::<Result<Vec<_>, Failure>>()?;
-            let single = batch.len() == 1;
-            match self.projection.handle_batch(&mut tx, batch).await {
-                Ok(()) => {}
-                Err(error) => match handler_failure(0, error) {
-                    Failure::Handler(..) if !single => return Err(Failure::Batch),
-                    failure => return Err(failure),
-                },
-            }
-        }
-        self.move_checkpoint(&mut tx, from, to).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    pub(super) fn failure(
-        &mut self,
-        failure: Failure,
-        expected: Option<Position>,
-        operation: &'static str,
-    ) -> ApplyError {
-        self.failure_after(failure, expected, operation, 1)
-    }
-
-    /// [`failure`](Self::failure) of a call that tried the failing event `attempts` times.
-    pub(super) fn failure_after(
-        &mut self,
-        failure: Failure,
-        expected: Option<Position>,
-        operation: &'static str,
-        attempts: u32,
-    ) -> ApplyError {
-        match failure {
-            Failure::Handler(index, error, transient) => ApplyError::Handler(BatchError {
-                index,
-                error,
-                transient,
-                kept_before: false,
-                attempts,
-            }),
-            Failure::Batch => ApplyError::Worker(WorkerError::Other {
-                projection: self.name.clone(),
-                error: "a batch handler failed".to_owned(),
-            }),
-            Failure::Fenced(actual) => ApplyError::Worker(WorkerError::Fenced {
-                projection: self.name.clone(),
-                expected,
-                actual,
-            }),
-            Failure::Retired(error) => ApplyError::Worker(WorkerError::Other {
-                projection: self.name.clone(),
-                error,
-            }),
-            Failure::Lost(error) => {
-                self.conn = None;
-                ApplyError::Worker(WorkerError::Lost {
-                    projection: self.name.clone(),
-                    error,
-                })
-            }
-            Failure::Refused(error) => ApplyError::Worker(error),
-            Failure::Db(error) => ApplyError::Worker(self.lost(error, operation)),
-        }
-    }
-
-    /// Moves the checkpoint to `to`, or (`None`) empties the read model and goes back to the start: for a
-    /// partition, every partition goes back (see [`PgPartitions::rebuild`](super::PgPartitions::rebuild)).
-    pub(super) async fn reset_in_tx(
-        &mut self,
-        conn: &mut PgConnection,
-        from: Option<Position>,
-        to: Option<Position>,
-    ) -> Result<(), Failure> {
-        let mut tx = self.begin(conn).await?;
-        match to {
-            None => {
-                let reset = self.projection.reset(&mut tx).await;
-                let reset = match &self.model {
-                    // The worker owns a declared read model: it empties it, whatever the projection's own reset.
-                    Some(Ok(model)) => {
-                        model.truncate(&mut tx).await?;
-                        reset.or_else(|error| {
-                            if error.is::<NoReset>() {
-                                Ok(())
-                            } else {
-                                Err(error)
-                            }
-                        })
-                    }
-                    _ => reset,
-                };
-                rebuild_allowed(&self.name, reset, self.projection.idempotent())
-                    .map_err(Failure::Refused)?;
-                match &mut self.claim {
-                    Claim::Lock(_) => {
-                        sqlx::query(&self.store.inner.sql.checkpoints.delete)
-                            .bind(&self.name)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    Claim::Lease(lease) => lease.rebuild(&mut tx).await?,
-                }
-            }
-            Some(to) => {
-                reset_allowed(&self.name, from, to, self.projection.idempotent())
-                    .map_err(Failure::Refused)?;
-                self.move_checkpoint(&mut tx, from, to).await?
-            }
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// The stored checkpoint, read on the claim's connection.
-    pub(super) async fn load(&mut self) -> Result<Option<Position>, sqlx::Error> {
-        let conn = self.conn.as_mut().ok_or(sqlx::Error::PoolClosed)?;
-        match &self.claim {
-            Claim::Lock(_) => load_checkpoint(&self.store, conn, &self.name).await,
-            Claim::Lease(lease) => lease.checkpoint(conn).await,
-        }
-    }
-
+impl<P: PgProjection> PgBackend<P> {
     /// Tries to become the active instance once.
     pub(super) async fn try_claim(&mut self) -> Result<Acquired, WorkerError> {
         let failed = |error: sqlx::Error| WorkerError::Store(backend("acquire")(error));
@@ -270,6 +48,7 @@ impl<P: PgProjection> PgProjectionWorker<P> {
                 };
                 tracing::info!(projection = %self.name, stage = ?self.stage, "became the active instance");
                 self.conn = Some(conn);
+                self.open = false;
                 Ok(Acquired::Active)
             }
             Claimed::Busy(holder) => Ok(standby(holder)),
@@ -350,22 +129,27 @@ pub(crate) async fn connect(store: &PgEventStore) -> Result<PgConnection, sqlx::
 }
 
 /// Decodes the event at `index` of a batch; failing, that event's failure.
-pub(super) fn decode<E: DomainEvent>(index: usize, event: &RecordedEvent) -> Result<E, Failure> {
-    event
-        .decode::<E>()
-        .map_err(|e| Failure::Handler(index, e.to_string(), false))
+pub(super) fn decode<E: DomainEvent>(index: usize, event: &RecordedEvent) -> Result<E, TxFailure> {
+    event.decode::<E>().map_err(|e| TxFailure::Handler {
+        index,
+        error: e.to_string(),
+        transient: false,
+    })
 }
 
-/// A handler's error; one that says the connection is gone is the worker's failure, not the event's.
-pub(super) fn handler_failure(index: usize, error: HandlerError) -> Failure {
-    match error.downcast::<sqlx::Error>() {
-        Ok(error) if crate::error::connection_lost(&error) => Failure::Db(*error),
-        Ok(error) => Failure::Handler(index, error.to_string(), false),
-        Err(error) => {
-            let (error, transient) = describe(&error);
-            Failure::Handler(index, error, transient)
-        }
-    }
+/// A handler's error, as the failure of the event at `index`; `Err` when it says the connection is gone (the
+/// worker's failure, not the event's).
+pub(super) fn handler_failure(index: usize, error: HandlerError) -> Result<TxFailure, sqlx::Error> {
+    let (error, transient) = match error.downcast::<sqlx::Error>() {
+        Ok(error) if crate::error::connection_lost(&error) => return Err(*error),
+        Ok(error) => (error.to_string(), false),
+        Err(error) => describe(&error),
+    };
+    Ok(TxFailure::Handler {
+        index,
+        error,
+        transient,
+    })
 }
 
 /// How long the server keeps a silent holder's lock by default.

@@ -20,10 +20,13 @@
 //! # Ok::<(), es_core::store::StreamIdError>(())
 //! ```
 
+mod delegate;
+
 pub use crate::aggregate::snapshot::store::validate_snapshot;
 pub use crate::projection::checkpointed::CheckpointedWorker;
 pub use crate::projection::handler::{describe, wants};
 pub use crate::projection::replay::{rebuild_allowed, reset_allowed};
+pub use crate::projection::transactional::{TransactionalBackend, TransactionalWorker, TxFailure};
 pub use crate::projection::worker::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError,
 };
