@@ -68,6 +68,6 @@ mod transaction;
 
 pub use error::SqliteSetupError;
 pub use inbox::SqliteTransaction;
-pub use projection::{SqliteProjection, SqliteProjectionWorker};
+pub use projection::{ReadModel, SqliteProjection, SqliteProjectionWorker};
 pub use sqlx;
 pub use store::{Durability, SqliteEventStore, SqliteEventStoreBuilder};

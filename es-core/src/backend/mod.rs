@@ -25,7 +25,7 @@ mod delegate;
 pub use crate::aggregate::snapshot::store::validate_snapshot;
 pub use crate::projection::checkpointed::CheckpointedWorker;
 pub use crate::projection::handler::{describe, wants};
-pub use crate::projection::replay::{rebuild_allowed, reset_allowed};
+pub use crate::projection::replay::{owned_reset, rebuild_allowed, reset_allowed};
 pub use crate::projection::transactional::{TransactionalBackend, TransactionalWorker, TxFailure};
 pub use crate::projection::worker::{
     Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError,

@@ -52,6 +52,26 @@ impl std::fmt::Display for Replay {
     }
 }
 
+/// What the projection's `reset` returned, when the worker owns the read model and has emptied it itself: then a
+/// projection without a reset of its own ([`NoReset`]) is fine.
+///
+/// ```
+/// use es_core::backend::owned_reset;
+/// use es_core::projection::NoReset;
+///
+/// assert!(owned_reset(Err(Box::new(NoReset))).is_ok());
+/// assert!(owned_reset(Err("disk full".into())).is_err());
+/// ```
+///
+/// # Errors
+/// The projection's own error, other than [`NoReset`].
+pub fn owned_reset(reset: Result<(), HandlerError>) -> Result<(), HandlerError> {
+    reset.or_else(|error| match error.is::<NoReset>() {
+        true => Ok(()),
+        false => Err(error),
+    })
+}
+
 /// Whether a rebuild may go on, given what the projection's `reset` returned: yes when it reset its read model,
 /// or when it has none to reset ([`NoReset`]) and its handlers are idempotent.
 ///

@@ -4,13 +4,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use es_core::backend::{Acquired, TransactionalBackend, TxFailure, WorkerError, describe, wants};
+use es_core::backend::{
+    Acquired, TransactionalBackend, TxFailure, WorkerError, describe, owned_reset, wants,
+};
 use es_core::projection::{CheckpointStore, DeadLetter, DeadLetterStore, HandlerError, Holder};
 use es_core::store::FeedFilter;
 use es_core::{EventId, Position, RecordedEvent, StoreError};
 
 use super::SqliteProjection;
 use super::lease::renew;
+use super::read_model::{ReadModel, SetUpError};
 use crate::SqliteEventStore;
 use crate::error::backend;
 use crate::rows::micros;
@@ -27,6 +30,8 @@ pub(crate) struct SqliteBackend<P> {
     pub(super) lease: Duration,
     pub(super) standby_poll: Duration,
     pub(super) tx: Option<WriteTx>,
+    /// The declared read model, or why it is invalid.
+    pub(super) model: Option<Result<ReadModel, String>>,
 }
 
 impl<P: SqliteProjection> SqliteBackend<P> {
@@ -46,6 +51,36 @@ impl<P: SqliteProjection> SqliteBackend<P> {
             Failure::Lost(error) => TxFailure::Worker(WorkerError::Lost {
                 projection: self.name.clone(),
                 error,
+            }),
+        }
+    }
+
+    /// Creates or rebuilds the declared read model, once the lease is won.
+    async fn set_up(&mut self) -> Result<(), WorkerError> {
+        let invalid = |error| WorkerError::Other {
+            projection: self.name.clone(),
+            error,
+        };
+        let model = match &self.model {
+            None => return Ok(()),
+            Some(Err(error)) => return Err(invalid(error.clone())),
+            Some(Ok(model)) => model,
+        };
+        let name = self.name.as_str();
+        let set_up = self
+            .store
+            .in_transaction(async |conn| match model.set_up(conn, name).await {
+                Ok(()) => Ok(Ok(())),
+                Err(SetUpError::Invalid(error)) => Ok(Err(error)),
+                Err(SetUpError::Db(error)) => Err(Failure::Db(error)),
+            })
+            .await;
+        match set_up {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(invalid(error)),
+            Err(failure) => Err(match self.fail(failure) {
+                TxFailure::Worker(error) => error,
+                _ => invalid("setting up the read model failed".to_owned()),
             }),
         }
     }
@@ -95,6 +130,10 @@ impl<P: SqliteProjection> TransactionalBackend for SqliteBackend<P> {
             .await?)
         }).await?;
         if won.is_some() {
+            if let Err(error) = self.set_up().await {
+                self.release().await;
+                return Err(error);
+            }
             tracing::info!(projection = %self.name, owner = %self.owner, "became the active instance");
             return Ok(Acquired::Active);
         }
@@ -232,7 +271,13 @@ impl<P: SqliteProjection> TransactionalBackend for SqliteBackend<P> {
                 projection: self.name.clone(),
             })
         })?;
-        Ok(self.projection.reset(tx).await)
+        let reset = self.projection.reset(tx).await;
+        let Some(Ok(model)) = &self.model else {
+            return Ok(reset);
+        };
+        // The worker owns a declared read model: it empties it, whatever the projection's own reset says.
+        model.empty(tx).await.map_err(|e| self.fail(e.into()))?;
+        Ok(owned_reset(reset))
     }
 
     async fn delete_checkpoint(&mut self) -> Result<(), TxFailure> {

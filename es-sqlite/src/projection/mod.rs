@@ -3,8 +3,10 @@
 
 mod backend;
 mod lease;
+mod read_model;
 mod worker;
 
+pub use read_model::ReadModel;
 pub use worker::SqliteProjectionWorker;
 
 use async_trait::async_trait;
@@ -78,6 +80,13 @@ pub trait SqliteProjection: Send + Sync + 'static {
         event: Self::Event,
         record: &RecordedEvent,
     ) -> Result<(), HandlerError>;
+
+    /// The tables of its read model, when the worker is to own them (created before the first batch, emptied for a
+    /// rebuild, rebuilt when their version rises: see [`ReadModel`]). By default `None`: the tables are the
+    /// application's, and [`reset`](Self::reset) empties them.
+    fn read_model(&self) -> Option<ReadModel> {
+        None
+    }
 
     /// Applies a batch of events, in order, writing through `tx` (the batch's transaction, which also moves the
     /// checkpoint: do not commit it). By default it calls [`handle`](Self::handle) for each event; override it to

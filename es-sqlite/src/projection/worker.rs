@@ -27,9 +27,11 @@ es_core::transactional_worker!(SqliteProjectionWorker<P: SqliteProjection>, inne
 impl<P: SqliteProjection> SqliteProjectionWorker<P> {
     /// A worker for `projection` on `store`'s file.
     pub fn new(store: &SqliteEventStore, projection: P, options: ProjectionOptions) -> Self {
+        let name = projection.name().to_owned();
+        let model = projection.read_model().map(|model| model.validated(&name));
         let backend = SqliteBackend {
             store: store.clone(),
-            name: projection.name().to_owned(),
+            name,
             projection,
             owner: format!(
                 "pid {} ({})",
@@ -39,6 +41,7 @@ impl<P: SqliteProjection> SqliteProjectionWorker<P> {
             lease: Duration::from_secs(10),
             standby_poll: Duration::from_secs(1),
             tx: None,
+            model,
         };
         Self {
             inner: TransactionalWorker::new(backend, options),

@@ -3,8 +3,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use es_core::backend::{Acquired, TransactionalBackend, TxFailure, WorkerError, wants};
-use es_core::projection::{DeadLetter, HandlerError, NoReset};
+use es_core::backend::{
+    Acquired, TransactionalBackend, TxFailure, WorkerError, owned_reset, wants,
+};
+use es_core::projection::{DeadLetter, HandlerError};
 use es_core::store::{FeedFilter, partition_of};
 use es_core::{EventId, Position, RecordedEvent};
 use sqlx::{Connection, PgConnection};
@@ -264,13 +266,7 @@ impl<P: PgProjection> TransactionalBackend for PgBackend<P> {
         // The worker owns a declared read model: it empties it, whatever the projection's own reset says.
         let truncated = model.truncate(conn).await;
         match truncated {
-            Ok(()) => Ok(reset.or_else(|error| {
-                if error.is::<NoReset>() {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
-            })),
+            Ok(()) => Ok(owned_reset(reset)),
             Err(error) => Err(self.lost(error, "reset").into()),
         }
     }
