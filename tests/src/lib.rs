@@ -13,6 +13,7 @@ pub mod sqlite_ledger;
 pub mod tally;
 pub mod webdriver;
 pub mod wire;
+pub mod worker_suite;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

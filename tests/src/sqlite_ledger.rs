@@ -1,6 +1,8 @@
 //! The ledger projection (see [`crate::ledger`]) in tables of a SQLite store's file, exactly-once:
 //! `ledger_applied` (one row per event id; a second application would violate its key) and `ledger_totals`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,13 +11,15 @@ use es_core::projection::HandlerError;
 use es_sqlite::{SqliteEventStore, SqliteProjection};
 use sqlx::SqliteConnection;
 
-use crate::ledger::{LedgerEvent, Totals};
+use crate::ledger::{LedgerEvent, POISON, Totals};
 
 /// The ledger in the store's file.
 #[derive(Clone, Debug, Default)]
 pub struct SqliteLedger {
     /// A pause per event, to make batches long enough to be killed in the middle.
     pub slow: Duration,
+    /// Whether [`POISON`] fails.
+    pub poisoned: Arc<AtomicBool>,
 }
 
 impl SqliteLedger {
@@ -28,7 +32,10 @@ impl SqliteLedger {
         .execute(store.writer())
         .await
         .expect("create ledger tables");
-        Self::default()
+        Self {
+            slow: Duration::ZERO,
+            poisoned: Arc::new(AtomicBool::new(true)),
+        }
     }
 
     /// The totals as stored.
@@ -70,6 +77,9 @@ impl SqliteProjection for SqliteLedger {
         record: &RecordedEvent,
     ) -> Result<(), HandlerError> {
         let LedgerEvent::Posted { amount } = event;
+        if amount == POISON && self.poisoned.load(Ordering::SeqCst) {
+            return Err(format!("poisoned posting in {}", record.stream_id).into());
+        }
         if !self.slow.is_zero() {
             tokio::time::sleep(self.slow).await;
         }

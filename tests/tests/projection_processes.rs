@@ -1,70 +1,12 @@
-//! Projection processes on PostgreSQL, killed with SIGKILL: the read model still ends exactly once; a standby takes
-//! over from a dead active instance.
+//! Process managers on PostgreSQL, killed with SIGKILL again and again: the streams end as in a clean run. (A
+//! projection's processes killed mid-batch and taken over: the worker suite, `worker_conformance.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
-use tests::child::{ChildProcess, kill_mid_work};
-use tests::ledger::{PgLedger, post};
+use tests::child::ChildProcess;
 use tests::{all_streams, pg_store};
-
-const EVENTS: usize = 3_000;
-
-/// A `ledger_worker` process relaying at `pause_ms` per event.
-fn spawn_ledger(schema: &str, pause_ms: u64) -> ChildProcess {
-    ChildProcess::spawn(
-        env!("CARGO_BIN_EXE_ledger_worker"),
-        &[schema, &EVENTS.to_string(), &pause_ms.to_string()],
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_projection_killed_mid_batch_again_and_again_ends_exactly_once() {
-    let store = pg_store().await;
-    let ledger = PgLedger::create(&store).await;
-    let (expected, _) = post(&store, "acct", EVENTS, 11, 7).await;
-    let schema = store.schema().as_str().to_owned();
-    // Batches of 50 at ~1 ms per event: a kill at a random moment lands inside a batch's transaction.
-    let kills = kill_mid_work(
-        5,
-        || spawn_ledger(&schema, 1),
-        || ledger.applied(&store),
-        EVENTS as i64,
-    )
-    .await;
-    spawn_ledger(&schema, 0).finish(Duration::from_secs(120));
-    assert_eq!(kills, 5);
-    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
-    assert_eq!(
-        ledger.totals(&store).await,
-        expected,
-        "a killed batch was applied twice or lost"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_takes_over_when_the_active_process_dies_without_double_application() {
-    let store = pg_store().await;
-    let ledger = PgLedger::create(&store).await;
-    let (expected, _) = post(&store, "acct", EVENTS, 5, 10).await;
-    let schema = store.schema().as_str().to_owned();
-    let active = spawn_ledger(&schema, 1);
-    active.expect("running", Duration::from_secs(30));
-    let standby = spawn_ledger(&schema, 0);
-    standby.expect("standby", Duration::from_secs(30));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        ledger.applied(&store).await < EVENTS as i64,
-        "the active process finished too early"
-    );
-    active.kill();
-    // The standby polls the lock every 100 ms; the bound here only keeps a broken takeover from hanging the suite.
-    standby.expect("running", Duration::from_secs(30));
-    standby.finish(Duration::from_secs(120));
-    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
-    assert_eq!(ledger.totals(&store).await, expected);
-}
 
 /// Places `orders` orders (one book each) against 30 books; the rest run out of stock.
 async fn place_orders(store: &es_postgres::PgEventStore, orders: usize) {

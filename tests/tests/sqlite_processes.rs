@@ -1,5 +1,6 @@
-//! Processes sharing one SQLite file: writers in two processes and eight tasks against a live reader; writers and
-//! projections SIGKILLed in the middle of their work; a standby process taking over a projection's lease.
+//! Processes sharing one SQLite file: writers in two processes and eight tasks against a live reader; writers
+//! SIGKILLed in the middle of their appends. (Projection processes killed mid-batch and taken over: the worker suite,
+//! `worker_conformance.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,10 +11,8 @@ use std::time::Duration;
 use es_core::{EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId};
 use es_sqlite::SqliteEventStore;
 use futures::StreamExt;
-use tests::child::{ChildProcess, kill_mid_work};
+use tests::child::ChildProcess;
 use tests::fresh_sqlite_path;
-use tests::ledger::post;
-use tests::sqlite_ledger::SqliteLedger;
 
 const BATCHES: usize = 60;
 
@@ -182,66 +181,4 @@ async fn a_writer_killed_mid_append_ten_times_leaves_whole_batches_and_every_ack
         drop(store);
     }
     assert!(acked.len() >= 10, "every round acknowledged a batch");
-}
-
-const EVENTS: usize = 2_000;
-
-fn spawn_ledger(file: &Path, pause_ms: u64, lease_ms: u64) -> ChildProcess {
-    ChildProcess::spawn(
-        env!("CARGO_BIN_EXE_sqlite_worker"),
-        &[
-            "project",
-            &file.display().to_string(),
-            &EVENTS.to_string(),
-            &pause_ms.to_string(),
-            &lease_ms.to_string(),
-        ],
-    )
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_projection_process_killed_mid_batch_ends_with_the_read_model_of_a_clean_fold() {
-    let file = fresh_sqlite_path();
-    let store = SqliteEventStore::open(&file).await.unwrap();
-    let ledger = SqliteLedger::create(&store).await;
-    let (expected, _) = post(&store, "acct", EVENTS, 11, 7).await;
-    // A lease of 1 s: the next process takes over from the killed one soon. Batches of 50 at ~1 ms per event: a
-    // kill at a random moment lands inside a batch's transaction.
-    kill_mid_work(
-        5,
-        || spawn_ledger(&file, 1, 1_000),
-        || ledger.applied(&store),
-        EVENTS as i64,
-    )
-    .await;
-    spawn_ledger(&file, 0, 1_000).finish(Duration::from_secs(120));
-    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
-    assert_eq!(
-        ledger.totals(&store).await,
-        expected,
-        "a killed batch was applied twice or lost"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_standby_process_takes_the_lease_when_the_active_one_dies() {
-    let file = fresh_sqlite_path();
-    let store = SqliteEventStore::open(&file).await.unwrap();
-    let ledger = SqliteLedger::create(&store).await;
-    // Half the events before the active process starts, the other half only after it was killed: it cannot finish
-    // first, however fast it runs.
-    let (mut expected, _) = post(&store, "acct", EVENTS / 2, 5, 10).await;
-    let active = spawn_ledger(&file, 1, 1_000);
-    active.expect("running", Duration::from_secs(30));
-    let standby = spawn_ledger(&file, 0, 1_000);
-    standby.expect("standby", Duration::from_secs(30));
-    active.kill();
-    let (rest, _) = post(&store, "later", EVENTS - EVENTS / 2, 5, 10).await;
-    expected.totals.extend(rest.totals);
-    expected.counts.extend(rest.counts);
-    // The lease runs out 1 s after the last renewal; the bound only keeps a broken takeover from hanging the suite.
-    standby.expect("running", Duration::from_secs(30));
-    standby.finish(Duration::from_secs(120));
-    assert_eq!(ledger.applied(&store).await, EVENTS as i64);
-    assert_eq!(ledger.totals(&store).await, expected);
 }

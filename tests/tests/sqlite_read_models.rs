@@ -136,7 +136,11 @@ async fn a_declared_read_model_is_created_rebuilt_without_a_reset_and_rebuilt_fo
     let stopped = wait_until_failed(&running).await;
     assert!(stopped.contains("version 2"), "{stopped}");
     running.shutdown().await;
-    assert_eq!(postings(&store).await, 300, "the old worker changed nothing");
+    assert_eq!(
+        postings(&store).await,
+        300,
+        "the old worker changed nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
