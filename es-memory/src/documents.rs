@@ -1,11 +1,32 @@
 //! Document projections' documents in memory, written with the checkpoint under one lock.
 
 use async_trait::async_trait;
-use es_core::projection::document::{DocumentChange, DocumentStore, Filter, valid_field};
+use es_core::projection::document::{
+    DocumentChange, DocumentStore, Filter, valid_field, version_key,
+};
 use es_core::{Position, StoreError};
 use serde_json::Value;
 
 use crate::InMemoryEventStore;
+
+impl InMemoryEventStore {
+    /// The key `projection` reads: its live version's when it is a projection's name, else itself.
+    fn read_key(&self, projection: &str) -> String {
+        self.shared
+            .document_versions
+            .lock()
+            .get(projection)
+            .map_or_else(|| projection.to_owned(), |(_, key)| key.clone())
+    }
+}
+
+/// Whether `key` is a version of `projection`'s documents (its name, or `name@vN`).
+fn is_version_of(key: &str, projection: &str) -> bool {
+    key == projection
+        || key
+            .strip_prefix(projection)
+            .is_some_and(|rest| rest.starts_with("@v"))
+}
 
 #[async_trait]
 impl DocumentStore for InMemoryEventStore {
@@ -19,8 +40,9 @@ impl DocumentStore for InMemoryEventStore {
         projection: &str,
         ids: &[String],
     ) -> Result<Vec<(String, Value)>, StoreError> {
+        let key = self.read_key(projection);
         let documents = self.shared.documents.lock();
-        let Some(stored) = documents.get(projection) else {
+        let Some(stored) = documents.get(&key) else {
             return Ok(Vec::new());
         };
         Ok(ids
@@ -67,6 +89,35 @@ impl DocumentStore for InMemoryEventStore {
         Ok(())
     }
 
+    async fn live_documents(&self, projection: &str, version: u32) -> Result<u32, StoreError> {
+        let _checkpoints = self.shared.checkpoints.lock();
+        let mut versions = self.shared.document_versions.lock();
+        let (live, _) = versions
+            .entry(projection.to_owned())
+            .or_insert_with(|| (version, version_key(projection, version)));
+        Ok(*live)
+    }
+
+    async fn switch_documents(&self, projection: &str, version: u32) -> Result<(), StoreError> {
+        let key = version_key(projection, version);
+        let retired = |other: &String| other != &key && is_version_of(other, projection);
+        let mut checkpoints = self.shared.checkpoints.lock();
+        checkpoints.retain(|name, _| !retired(name));
+        self.shared
+            .dead_letters
+            .lock()
+            .retain(|letter| !retired(&letter.projection));
+        self.shared
+            .documents
+            .lock()
+            .retain(|name, _| !retired(name));
+        self.shared
+            .document_versions
+            .lock()
+            .insert(projection.to_owned(), (version, key.clone()));
+        Ok(())
+    }
+
     async fn list_documents(
         &self,
         projection: &str,
@@ -80,8 +131,9 @@ impl DocumentStore for InMemoryEventStore {
                 source: format!("`{field}` is not a valid document field name").into(),
             });
         }
+        let key = self.read_key(projection);
         let documents = self.shared.documents.lock();
-        let Some(stored) = documents.get(projection) else {
+        let Some(stored) = documents.get(&key) else {
             return Ok(Vec::new());
         };
         let from = match after {

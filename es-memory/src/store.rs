@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     /// Document projections' documents: projection → id → document. Written under the checkpoints' lock.
     pub(crate) documents:
         Mutex<HashMap<String, std::collections::BTreeMap<String, serde_json::Value>>>,
+    /// Document projections' live versions: projection → (version, key). Written under the checkpoints' lock.
+    pub(crate) document_versions: Mutex<HashMap<String, (u32, String)>>,
     /// Parked events of every projection.
     pub(crate) dead_letters: Mutex<Vec<DeadLetter>>,
     /// Process managers' instances and timers.
@@ -101,6 +103,7 @@ impl InMemoryEventStore {
                 snapshots: RwLock::default(),
                 checkpoints: Mutex::default(),
                 documents: Mutex::default(),
+                document_versions: Mutex::default(),
                 dead_letters: Mutex::default(),
                 processes: Mutex::default(),
                 control: Mutex::default(),

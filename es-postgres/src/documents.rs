@@ -2,7 +2,9 @@
 //! transaction that moves the checkpoint (compare-and-set).
 
 use async_trait::async_trait;
-use es_core::projection::document::{DocumentChange, DocumentStore, Filter, valid_field};
+use es_core::projection::document::{
+    DocumentChange, DocumentStore, Filter, valid_field, version_key,
+};
 use es_core::{Position, StoreError};
 use serde_json::Value;
 
@@ -20,14 +22,28 @@ pub(crate) struct DocumentSql {
     delete: String,
     reset: String,
     list: String,
+    register: String,
+    live: String,
+    retire: [String; 3],
+    switch: String,
 }
 
 impl DocumentSql {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         let s = schema.quoted();
+        // A projection's name reads its live version; a version key, that version.
+        let key = format!(
+            "coalesce((SELECT live_key FROM {s}.document_versions WHERE projection = $1), $1)"
+        );
+        // The other versions of projection $1: the name itself and `name@v…`, but not the key $2.
+        let others = |column: &str| {
+            format!(
+                "({column} = $1 OR left({column}, length($1) + 2) = $1 || '@v') AND {column} <> $2"
+            )
+        };
         Self {
             load: format!(
-                "SELECT id, document FROM {s}.documents WHERE projection = $1 AND id = ANY($2)"
+                "SELECT id, document FROM {s}.documents WHERE projection = {key} AND id = ANY($2)"
             ),
             upsert: format!(
                 "INSERT INTO {s}.documents (projection, id, document) \
@@ -37,8 +53,27 @@ impl DocumentSql {
             delete: format!("DELETE FROM {s}.documents WHERE projection = $1 AND id = ANY($2)"),
             reset: format!("DELETE FROM {s}.documents WHERE projection = $1"),
             list: format!(
-                "SELECT id, document FROM {s}.documents WHERE projection = $1 AND ($2::text IS NULL OR id > $2) \
-                 ORDER BY id LIMIT $3"
+                "SELECT id, document FROM {s}.documents WHERE projection = {key} \
+                 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+            ),
+            register: format!(
+                "INSERT INTO {s}.document_versions (projection, version, live_key) VALUES ($1, $2, $3) \
+                 ON CONFLICT (projection) DO NOTHING"
+            ),
+            live: format!("SELECT version FROM {s}.document_versions WHERE projection = $1"),
+            // Checkpoints first: their row locks wait for a retired version's batch in flight, whose documents the
+            // next statement then sees and deletes.
+            retire: [
+                format!("DELETE FROM {s}.checkpoints WHERE {}", others("name")),
+                format!(
+                    "DELETE FROM {s}.dead_letters WHERE {}",
+                    others("projection")
+                ),
+                format!("DELETE FROM {s}.documents WHERE {}", others("projection")),
+            ],
+            switch: format!(
+                "INSERT INTO {s}.document_versions (projection, version, live_key) VALUES ($1, $2, $3) \
+                 ON CONFLICT (projection) DO UPDATE SET version = EXCLUDED.version, live_key = EXCLUDED.live_key"
             ),
             schema: s,
         }
@@ -56,8 +91,9 @@ impl DocumentSql {
     fn list_by(&self, field: &str) -> String {
         let s = &self.schema;
         format!(
-            "SELECT id, document FROM {s}.documents WHERE projection = $1 AND document -> '{field}' = $4 \
-             AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
+            "SELECT id, document FROM {s}.documents \
+             WHERE projection = coalesce((SELECT live_key FROM {s}.document_versions WHERE projection = $1), $1) \
+             AND document -> '{field}' = $4 AND ($2::text IS NULL OR id > $2) ORDER BY id LIMIT $3"
         )
     }
 }
@@ -207,6 +243,51 @@ impl DocumentStore for PgEventStore {
                 .map_err(backend("reset documents"))?;
         }
         tx.commit().await.map_err(backend("reset documents"))
+    }
+
+    async fn live_documents(&self, projection: &str, version: u32) -> Result<u32, StoreError> {
+        let sql = &self.inner.sql.documents;
+        let key = version_key(projection, version);
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
+        sqlx::query(&sql.register)
+            .bind(projection)
+            .bind(version)
+            .bind(&key)
+            .execute(self.pool())
+            .await
+            .map_err(backend("register documents"))?;
+        let live: i32 = sqlx::query_scalar(&sql.live)
+            .bind(projection)
+            .fetch_one(self.pool())
+            .await
+            .map_err(backend("register documents"))?;
+        Ok(u32::try_from(live).unwrap_or(1))
+    }
+
+    async fn switch_documents(&self, projection: &str, version: u32) -> Result<(), StoreError> {
+        let sql = &self.inner.sql.documents;
+        let key = version_key(projection, version);
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(backend("switch documents"))?;
+        for statement in &sql.retire {
+            sqlx::query(statement)
+                .bind(projection)
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend("switch documents"))?;
+        }
+        sqlx::query(&sql.switch)
+            .bind(projection)
+            .bind(i32::try_from(version).unwrap_or(i32::MAX))
+            .bind(&key)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend("switch documents"))?;
+        tx.commit().await.map_err(backend("switch documents"))
     }
 
     async fn list_documents(

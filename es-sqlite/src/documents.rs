@@ -2,7 +2,9 @@
 //! documents as one JSON array), in the transaction that moves the checkpoint.
 
 use async_trait::async_trait;
-use es_core::projection::document::{DocumentChange, DocumentStore, Filter, valid_field};
+use es_core::projection::document::{
+    DocumentChange, DocumentStore, Filter, valid_field, version_key,
+};
 use es_core::{Position, StoreError};
 use serde_json::Value;
 use sqlx::Row;
@@ -66,7 +68,8 @@ impl DocumentStore for SqliteEventStore {
         ids: &[String],
     ) -> Result<Vec<(String, Value)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, document FROM documents WHERE projection = ?1 AND id IN (SELECT value FROM json_each(?2))",
+            "SELECT id, document FROM documents WHERE projection = coalesce((SELECT live_key FROM document_versions WHERE projection = ?1), ?1) \
+             AND id IN (SELECT value FROM json_each(?2))",
         )
         .bind(projection)
         .bind(json_text(&ids)?)
@@ -128,6 +131,60 @@ impl DocumentStore for SqliteEventStore {
         .await
     }
 
+    async fn live_documents(&self, projection: &str, version: u32) -> Result<u32, StoreError> {
+        let key = version_key(projection, version);
+        self.in_write("register documents", async |conn| {
+            sqlx::query(
+                "INSERT INTO document_versions (projection, version, live_key) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (projection) DO NOTHING",
+            )
+            .bind(projection)
+            .bind(version)
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?;
+            let live: u32 =
+                sqlx::query_scalar("SELECT version FROM document_versions WHERE projection = ?1")
+                    .bind(projection)
+                    .fetch_one(&mut *conn)
+                    .await?;
+            Ok(live)
+        })
+        .await
+    }
+
+    async fn switch_documents(&self, projection: &str, version: u32) -> Result<(), StoreError> {
+        let key = version_key(projection, version);
+        self.in_write("switch documents", async |conn| {
+            // The other versions: the name itself and `name@v…`, but not this version's key.
+            for statement in [
+                "DELETE FROM checkpoints WHERE (name = ?1 OR substr(name, 1, length(?1) + 2) = ?1 || '@v') \
+                 AND name <> ?2",
+                "DELETE FROM dead_letters WHERE (projection = ?1 OR substr(projection, 1, length(?1) + 2) = ?1 || '@v') \
+                 AND projection <> ?2",
+                "DELETE FROM documents WHERE (projection = ?1 OR substr(projection, 1, length(?1) + 2) = ?1 || '@v') \
+                 AND projection <> ?2",
+            ] {
+                sqlx::query(statement)
+                    .bind(projection)
+                    .bind(&key)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            sqlx::query(
+                "INSERT INTO document_versions (projection, version, live_key) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (projection) DO UPDATE SET version = excluded.version, live_key = excluded.live_key",
+            )
+            .bind(projection)
+            .bind(version)
+            .bind(&key)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_documents(
         &self,
         projection: &str,
@@ -138,7 +195,7 @@ impl DocumentStore for SqliteEventStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = match filter.equals() {
             None => sqlx::query(
-                "SELECT id, document FROM documents WHERE projection = ?1 AND (?2 IS NULL OR id > ?2) \
+                "SELECT id, document FROM documents WHERE projection = coalesce((SELECT live_key FROM document_versions WHERE projection = ?1), ?1) AND (?2 IS NULL OR id > ?2) \
                  ORDER BY id LIMIT ?3",
             )
             .bind(projection)
@@ -156,7 +213,7 @@ impl DocumentStore for SqliteEventStore {
                 // Validated: the field cannot carry SQL. Both sides are json_extract values, so strings, numbers
                 // and booleans compare as SQLite stores them.
                 let sql = format!(
-                    "SELECT id, document FROM documents WHERE projection = ?1 \
+                    "SELECT id, document FROM documents WHERE projection = coalesce((SELECT live_key FROM document_versions WHERE projection = ?1), ?1) \
                      AND json_extract(document, '$.{field}') = json_extract(?4, '$') \
                      AND (?2 IS NULL OR id > ?2) ORDER BY id LIMIT ?3"
                 );

@@ -1,7 +1,8 @@
 //! Document projections on every store: loans per member (one document per member, from events in many loan
 //! streams), read back by id, by many ids and by a filtered page; a rebuild gives the documents of a clean run; a
 //! poison event is dead-lettered while the other documents move on; a stored document that no longer fits its type
-//! is a typed error naming the projection and the id, not its values.
+//! is a typed error naming the projection and the id, not its values; a new version is built beside the live one
+//! and readers switch to it once it caught up (blue/green), the old version's worker then stopping.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -35,13 +36,19 @@ struct MemberLoans {
     count: usize,
 }
 
-struct LoansPerMember;
+/// Loans per member; its version is written into each document, so a reader can tell which one it sees.
+struct LoansPerMember {
+    version: u32,
+}
 
 impl DocumentProjection for LoansPerMember {
     type Event = LoanEvent;
     type Document = MemberLoans;
     fn name(&self) -> &str {
         NAME
+    }
+    fn version(&self) -> u32 {
+        self.version
     }
     fn document_id(&self, event: &LoanEvent, _: &RecordedEvent) -> Option<String> {
         match event {
@@ -59,7 +66,7 @@ impl DocumentProjection for LoansPerMember {
         let mut doc = doc.unwrap_or_default();
         match event {
             LoanEvent::Lent { member, book } => {
-                doc.member = member.clone();
+                doc.member = format!("{member} (v{})", self.version);
                 doc.books.push(book.clone());
             }
             LoanEvent::Returned { book, .. } => doc.books.retain(|b| b != book),
@@ -98,7 +105,11 @@ where
         .max_attempts(1)
         .on_failure(FailurePolicy::DeadLetter);
     let running = ProjectionRunner::new(store.clone())
-        .with(DocumentWorker::new(LoansPerMember, store.clone(), options))
+        .with(DocumentWorker::new(
+            LoansPerMember { version: 1 },
+            store.clone(),
+            options,
+        ))
         .start();
     // 60 loans over 20 loan streams, for 6 members; then every member returns one book.
     let mut last = Position::START;
@@ -234,7 +245,7 @@ where
         .map(|_| {
             ProjectionRunner::new(store.clone())
                 .with(DocumentWorker::new(
-                    LoansPerMember,
+                    LoansPerMember { version: 1 },
                     store.clone(),
                     options(),
                 ))
@@ -282,4 +293,102 @@ async fn racing_runners_count_once_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_runners_count_once_on_sqlite() {
     racing_runners(tests::sqlite_store().await).await;
+}
+
+/// Version 2 is built beside the live version 1 and readers switch to it once it has caught up; the version-1
+/// worker, still running, then commits nothing more and refuses to go on, naming the live version.
+async fn blue_green<S>(store: S)
+where
+    S: EventStore + DocumentStore + CheckpointStore + DeadLetterStore + Clone + 'static,
+{
+    let runner = |version| {
+        ProjectionRunner::new(store.clone())
+            .with(DocumentWorker::new(
+                LoansPerMember { version },
+                store.clone(),
+                ProjectionOptions::default().batch_size(5),
+            ))
+            .start()
+    };
+    let loans = Documents::<MemberLoans, _>::new(store.clone(), NAME);
+    let members = |n: usize| (0..n).map(|m| format!("member-{m}")).collect::<Vec<_>>();
+    let mut last = Position::START;
+    for n in 0..40 {
+        last = loan(
+            &store,
+            &format!("loan-{}", n % 7),
+            lent(&format!("member-{}", n % 4), &format!("book-{n}")),
+        )
+        .await;
+    }
+    let v1 = runner(1);
+    v1.wait_for(NAME, last, WAIT).await.unwrap();
+    let seen = loans.get_many(&members(4)).await.unwrap();
+    assert!(
+        seen.iter()
+            .all(|(_, doc)| doc.member.ends_with("(v1)") && doc.count == 10),
+        "{seen:?}"
+    );
+
+    let v2 = runner(2);
+    for n in 40..60 {
+        last = loan(
+            &store,
+            &format!("loan-{}", n % 7),
+            lent(&format!("member-{}", n % 4), &format!("book-{n}")),
+        )
+        .await;
+    }
+    v2.wait_for(&format!("{NAME}@v2"), last, WAIT)
+        .await
+        .unwrap();
+    let seen = loans.get_many(&members(4)).await.unwrap();
+    assert!(
+        seen.iter()
+            .all(|(_, doc)| doc.member.ends_with("(v2)") && doc.count == 15),
+        "readers see the whole new version once it caught up: {seen:?}"
+    );
+
+    // The old version's worker: its next batch finds its checkpoint gone, and it refuses to run on.
+    last = loan(&store, "loan-0", lent("member-0", "book-60")).await;
+    v2.wait_for(&format!("{NAME}@v2"), last, WAIT)
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let stopped = loop {
+        if let Some(error) = v1.state(NAME).unwrap().error().map(str::to_owned)
+            && error.contains("live at version 2")
+        {
+            break error;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            v1.state(NAME)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(stopped.contains(NAME), "{stopped}");
+    let member0 = loans.get("member-0").await.unwrap().unwrap();
+    assert_eq!(
+        (member0.member.as_str(), member0.count),
+        ("member-0 (v2)", 16)
+    );
+    v1.shutdown().await;
+    v2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_version_is_built_beside_the_live_one_in_memory() {
+    blue_green(es_memory::InMemoryEventStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_version_is_built_beside_the_live_one_on_postgres() {
+    blue_green(tests::pg_store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_version_is_built_beside_the_live_one_on_sqlite() {
+    blue_green(tests::sqlite_store().await).await;
 }

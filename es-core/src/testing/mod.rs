@@ -210,6 +210,7 @@ macro_rules! document_store_conformance_tests {
             replaces_and_deletes_documents,
             lists_documents_by_field_in_pages,
             reset_empties_one_projection,
+            a_switch_makes_a_version_live_and_retires_the_others,
         );
     };
 }

@@ -112,8 +112,10 @@ impl From<sqlx::Error> for ModelError {
 }
 
 /// The tables the store keeps in its own schema, which read-model views there must not shadow.
-const STORE_TABLES: [&str; 12] = [
+const STORE_TABLES: [&str; 14] = [
     "events",
+    "documents",
+    "document_versions",
     "streams",
     "snapshots",
     "checkpoints",

@@ -31,13 +31,14 @@ pub struct ReadModel {
 }
 
 /// The store's own tables, which a read model must not name.
-const STORE_TABLES: [&str; 14] = [
+const STORE_TABLES: [&str; 15] = [
     "events",
     "streams",
     "snapshots",
     "checkpoints",
     "dead_letters",
     "documents",
+    "document_versions",
     "processed_events",
     "processes",
     "process_timers",

@@ -70,5 +70,5 @@ mod worker;
 
 pub use projection::DocumentProjection;
 pub use reader::{DocumentError, Documents};
-pub use store::{DocumentChange, DocumentStore, Filter, valid_field};
+pub use store::{DocumentChange, DocumentStore, Filter, valid_field, version_key};
 pub use worker::DocumentWorker;

@@ -36,6 +36,15 @@ pub trait DocumentProjection: Send + Sync + 'static {
         &[]
     }
 
+    /// The version of its documents (1 by default). Raise it when the document type or its meaning changes: the
+    /// new version is built from the start beside the live one (its worker runs as `name@vN`, with its own
+    /// checkpoint), readers keep reading the live one, and once the new version has caught up with the head readers
+    /// switch to it in one transaction and the old version's documents are deleted (blue/green). A worker of an
+    /// older version than the live one refuses to run.
+    fn version(&self) -> u32 {
+        1
+    }
+
     /// The stream categories it reads: by default its event type's.
     fn categories(&self) -> &[&str] {
         Self::Event::CATEGORIES

@@ -58,6 +58,11 @@ impl Filter {
 
 /// Where document projections keep their documents: every store implements it, writing a batch's documents and
 /// the projection's checkpoint in one transaction.
+///
+/// **Versions.** Documents are kept per key: a projection's name for its version 1, `name@vN` for version N (see
+/// [`version_key`]). Reads ([`load_documents`](Self::load_documents), [`list_documents`](Self::list_documents))
+/// given a projection's name read the version readers see ([`live_documents`](Self::live_documents)); given a
+/// version key, that version.
 #[async_trait]
 pub trait DocumentStore: Send + Sync + 'static {
     /// Creates what the projection's documents need (its indexes on `fields`); safe to call again.
@@ -95,6 +100,20 @@ pub trait DocumentStore: Send + Sync + 'static {
     /// [`StoreError::Backend`].
     async fn reset_documents(&self, projection: &str) -> Result<(), StoreError>;
 
+    /// The version of `projection`'s documents that readers see; when none is yet, `version` becomes it (the first
+    /// version to run is live from its first batch).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn live_documents(&self, projection: &str, version: u32) -> Result<u32, StoreError>;
+
+    /// Makes `version` of `projection`'s documents the one readers see, in one transaction: the other versions'
+    /// checkpoints (so their workers stop at their next batch), dead letters and documents are deleted first.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn switch_documents(&self, projection: &str, version: u32) -> Result<(), StoreError>;
+
     /// Up to `limit` documents of `projection` matching `filter`, by id, after `after` (by id; `None`: from the
     /// first).
     ///
@@ -107,6 +126,22 @@ pub trait DocumentStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<(String, Value)>, StoreError>;
+}
+
+/// The key of version `version` of `projection`'s documents, checkpoint and dead letters: the name for version 1,
+/// `name@vN` after.
+///
+/// ```
+/// use es_core::projection::document::version_key;
+///
+/// assert_eq!(version_key("loans", 1), "loans");
+/// assert_eq!(version_key("loans", 2), "loans@v2");
+/// ```
+pub fn version_key(projection: &str, version: u32) -> String {
+    match version {
+        0 | 1 => projection.to_owned(),
+        version => format!("{projection}@v{version}"),
+    }
 }
 
 /// Whether `field` may name an indexed document field: 1 to 63 lower-case ASCII letters, digits and `_`, not

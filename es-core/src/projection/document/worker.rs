@@ -5,27 +5,34 @@ use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 
-use crate::projection::document::{DocumentChange, DocumentProjection, DocumentStore, valid_field};
+use crate::projection::document::{
+    DocumentChange, DocumentProjection, DocumentStore, valid_field, version_key,
+};
 use crate::projection::handler::wants;
 use crate::projection::replay::reset_allowed;
 use crate::projection::worker::{Acquired, ApplyError, BatchError, ProjectionWorker, WorkerError};
 use crate::projection::{CheckpointStore, DeadLetter, DeadLetterStore, ProjectionOptions};
-use crate::store::{FeedFilter, Position, RecordedEvent, StoreError, serde_summary};
+use crate::store::{EventStore, FeedFilter, Position, RecordedEvent, StoreError, serde_summary};
 
 /// Runs a [`DocumentProjection`]: per batch, one read of the documents it touches, the fold in event order, one
 /// write of the changed documents with the checkpoint (compare-and-set) in the same transaction — exactly once
 /// per event on PostgreSQL and SQLite. Several processes may run the same projection: a batch commits only if the
 /// checkpoint is still where it was read, and the instance that lost the race reads on from the new checkpoint
-/// (optimistic: no claim, so the losers' work is wasted — run one instance where batches are expensive). Rebuild and reset empty the documents (the framework owns them); a reset
-/// back is refused (folding an event twice is not idempotent in general). See the
+/// (optimistic: no claim, so the losers' work is wasted — run one instance where batches are expensive). Rebuild
+/// and reset empty the documents (the framework owns them); a reset back is refused (folding an event twice is not
+/// idempotent in general). A new [`version`](DocumentProjection::version) runs as `name@vN` beside the live one and
+/// becomes the one readers see once it has caught up with the head (blue/green). See the
 /// [module](crate::projection::document) for an example.
 #[derive(Debug)]
 pub struct DocumentWorker<P, S> {
     projection: P,
     store: S,
     options: ProjectionOptions,
+    /// The key of this version: the checkpoint's, the dead letters', the documents'.
     name: String,
     prepared: bool,
+    /// Whether this version is built beside the live one, to be switched to once caught up.
+    building: bool,
 }
 
 /// A batch stopped at event `index`: its error, whether transient.
@@ -34,17 +41,18 @@ type Stopped = (usize, String);
 impl<P, S> DocumentWorker<P, S>
 where
     P: DocumentProjection,
-    S: DocumentStore + CheckpointStore + DeadLetterStore,
+    S: DocumentStore + CheckpointStore + DeadLetterStore + EventStore,
 {
     /// A worker for `projection`, keeping its documents, checkpoint and dead letters in `store`.
     pub fn new(projection: P, store: S, options: ProjectionOptions) -> Self {
-        let name = projection.name().to_owned();
+        let name = version_key(projection.name(), projection.version());
         Self {
             projection,
             store,
             options,
             name,
             prepared: false,
+            building: false,
         }
     }
 
@@ -136,6 +144,22 @@ where
         Ok((changes, stopped))
     }
 
+    /// A version built beside the live one becomes the live one once it has caught up with the head.
+    async fn switch_if_caught_up(&mut self, to: Position) -> Result<(), WorkerError> {
+        if !self.building || self.store.head().await?.is_some_and(|head| head > to) {
+            return Ok(());
+        }
+        let (projection, version) = (self.projection.name(), self.projection.version());
+        self.store.switch_documents(projection, version).await?;
+        tracing::info!(
+            projection,
+            version,
+            "readers switched to the new documents version"
+        );
+        self.building = false;
+        Ok(())
+    }
+
     async fn commit(
         &self,
         changes: &[DocumentChange],
@@ -166,7 +190,7 @@ where
 impl<P, S> ProjectionWorker for DocumentWorker<P, S>
 where
     P: DocumentProjection,
-    S: DocumentStore + CheckpointStore + DeadLetterStore,
+    S: DocumentStore + CheckpointStore + DeadLetterStore + EventStore,
 {
     fn name(&self) -> &str {
         &self.name
@@ -190,6 +214,17 @@ where
             self.store.prepare_documents(&self.name, fields).await?;
             self.prepared = true;
         }
+        let (projection, version) = (self.projection.name(), self.projection.version().max(1));
+        let live = self.store.live_documents(projection, version).await?;
+        if live > version {
+            return Err(WorkerError::Other {
+                projection: self.name.clone(),
+                error: format!(
+                    "documents `{projection}` are live at version {live}, newer than this worker's {version}: it stops"
+                ),
+            });
+        }
+        self.building = live < version;
         Ok(Acquired::Active)
     }
 
@@ -213,7 +248,8 @@ where
     ) -> Result<(), ApplyError> {
         let (changes, stopped) = self.fold(events).await.map_err(WorkerError::from)?;
         let Some((index, error)) = stopped else {
-            return Ok(self.commit(&changes, Some((from, to))).await?);
+            self.commit(&changes, Some((from, to))).await?;
+            return Ok(self.switch_if_caught_up(to).await?);
         };
         if index > 0 {
             self.commit(&changes, Some((from, events[index - 1].position)))

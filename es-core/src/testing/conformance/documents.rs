@@ -231,3 +231,82 @@ pub async fn reset_empties_one_projection<S: DocumentStore + CheckpointStore>(st
         Some(at(1))
     );
 }
+
+/// The first version registered is live; a switch makes another version live in one step: reads by the
+/// projection's name follow it, the other versions' documents and checkpoints are gone, another projection whose
+/// name starts the same (`loans_x`) keeps its own, and a read by a version's key reads that version.
+pub async fn a_switch_makes_a_version_live_and_retires_the_others<
+    S: DocumentStore + CheckpointStore,
+>(
+    store: S,
+) {
+    assert_eq!(store.live_documents("loans", 1).await.expect("live"), 1);
+    assert_eq!(
+        store.live_documents("loans", 2).await.expect("live"),
+        1,
+        "a second version does not replace the live one by registering"
+    );
+    for (key, value) in [("loans", 1), ("loans@v2", 2), ("loans_x", 3)] {
+        store
+            .commit_documents(
+                key,
+                &[put("m-1", json!({ "v": value }))],
+                Some((None, at(7))),
+            )
+            .await
+            .expect("commit");
+    }
+    let read = async |key: &str| {
+        store
+            .load_documents(key, &["m-1".into()])
+            .await
+            .expect("load")
+    };
+    assert_eq!(read("loans").await, [("m-1".to_owned(), json!({ "v": 1 }))]);
+    assert_eq!(
+        read("loans@v2").await,
+        [("m-1".to_owned(), json!({ "v": 2 }))]
+    );
+
+    store.switch_documents("loans", 2).await.expect("switch");
+    assert_eq!(store.live_documents("loans", 1).await.expect("live"), 2);
+    assert_eq!(read("loans").await, [("m-1".to_owned(), json!({ "v": 2 }))]);
+    assert_eq!(
+        ids(&store, "loans", Filter::field("v", 2), None, 10).await,
+        ["m-1"]
+    );
+    assert_eq!(
+        store.load_checkpoint("loans").await.expect("checkpoint"),
+        None
+    );
+    assert_eq!(
+        store.load_checkpoint("loans@v2").await.expect("checkpoint"),
+        Some(at(7))
+    );
+    assert_eq!(
+        read("loans_x").await,
+        [("m-1".to_owned(), json!({ "v": 3 }))]
+    );
+    assert_eq!(
+        store.load_checkpoint("loans_x").await.expect("checkpoint"),
+        Some(at(7))
+    );
+    // The retired version's worker, reading on from a checkpoint that is gone, commits nothing.
+    let stale = store
+        .commit_documents(
+            "loans",
+            &[put("m-2", json!({}))],
+            Some((Some(at(7)), at(9))),
+        )
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::CheckpointConflict { .. })),
+        "{stale:?}"
+    );
+    assert_eq!(read("loans").await, [("m-1".to_owned(), json!({ "v": 2 }))]);
+    let m2 = store
+        .load_documents("loans", &["m-2".into()])
+        .await
+        .expect("load");
+    assert!(m2.is_empty());
+}
