@@ -151,8 +151,11 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
             },
         )
     });
+    let tags = tags_method(variants);
     quote! {
         const EVENT_TYPES: &'static [&'static str] = &[#(#names),*];
+
+        #tags
 
         fn current_schema_version(event_type: &str) -> ::core::option::Option<u32> {
             match event_type {
@@ -175,6 +178,59 @@ fn enum_body(variants: &[Variant<'_>]) -> TokenStream {
 
         #decode
         #decode_str
+    }
+}
+
+/// The `tags` method: one `kind:value` per field marked `#[tag]` (kind: the field's name) or `#[tag = "kind"]`;
+/// nothing when no field is marked.
+fn tags_method(variants: &[Variant<'_>]) -> TokenStream {
+    let arms: Vec<TokenStream> = variants
+        .iter()
+        .filter_map(|variant| {
+            let Payload::Named(fields) = &variant.payload else {
+                return None;
+            };
+            let tagged: Vec<(&syn::Ident, String)> = fields
+                .iter()
+                .filter_map(|(ident, _, attrs)| tag_kind(ident, attrs).map(|kind| (*ident, kind)))
+                .collect();
+            if tagged.is_empty() {
+                return None;
+            }
+            let ident = variant.ident;
+            let (fields, kinds): (Vec<_>, Vec<_>) = tagged.into_iter().unzip();
+            Some(quote! {
+                Self::#ident { #(#fields,)* .. } => ::std::vec![#(::std::format!("{}:{}", #kinds, #fields)),*],
+            })
+        })
+        .collect();
+    if arms.is_empty() {
+        return TokenStream::new();
+    }
+    quote! {
+        fn tags(&self) -> ::std::vec::Vec<::std::string::String> {
+            #[allow(unreachable_patterns)]
+            match self {
+                #(#arms)*
+                _ => ::std::vec::Vec::new(),
+            }
+        }
+    }
+}
+
+/// The tag kind of a field marked `#[tag]` (its name) or `#[tag = "kind"]`.
+fn tag_kind(ident: &syn::Ident, attrs: &[syn::Attribute]) -> Option<String> {
+    let attr = attrs.iter().find(|a| a.path().is_ident("tag"))?;
+    match &attr.meta {
+        syn::Meta::NameValue(syn::MetaNameValue {
+            value:
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(kind),
+                    ..
+                }),
+            ..
+        }) => Some(kind.value()),
+        _ => Some(ident.to_string().trim_start_matches("r#").to_owned()),
     }
 }
 

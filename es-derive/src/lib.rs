@@ -15,7 +15,7 @@ use syn::{DeriveInput, parse_macro_input};
 /// Derives `es_core::DomainEvent`. See the trait's documentation for the attributes.
 ///
 /// `serde` is registered as a helper attribute only to reject it on variant fields with a clear message.
-#[proc_macro_derive(DomainEvent, attributes(event, serde))]
+#[proc_macro_derive(DomainEvent, attributes(event, serde, tag))]
 pub fn derive_domain_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     let mut errors = attr::Errors::default();

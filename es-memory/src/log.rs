@@ -6,7 +6,10 @@ use chrono::Utc;
 use es_core::backend::{StoredAt, retry_of};
 use es_core::control::StreamSummary;
 use es_core::evolution::StoredEventType;
-use es_core::store::{AppendResult, Direction, EventLimits};
+use es_core::store::{
+    AppendCondition, AppendResult, Direction, DuplicateReason, EventLimits, MultiParts, Query,
+    QueryRead, StreamConflict,
+};
 use es_core::{
     EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId, StreamRead,
     Version,
@@ -72,9 +75,100 @@ impl Log {
                 payload: event.payload,
                 metadata: event.metadata,
                 recorded_at,
+                tags: event.tags,
             });
         }
         Ok(self.result(first_index, self.events.len() - 1, false))
+    }
+
+    /// Checks and applies a multi-stream append (validated by the caller), all or nothing.
+    pub(crate) fn append_multi(
+        &mut self,
+        parts: MultiParts,
+        limits: &EventLimits,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        let MultiParts {
+            appends,
+            checks,
+            condition,
+        } = parts;
+        let mut replays = Vec::with_capacity(appends.len());
+        for part in &appends {
+            limits.check(&part.stream, &part.events)?;
+            replays.push(self.replay(&part.stream, part.expected, &part.events)?);
+        }
+        if replays.iter().all(Option::is_some) {
+            return Ok(replays.into_iter().flatten().collect());
+        }
+        if let Some(stored) = appends.iter().zip(&replays).find(|(_, r)| r.is_some()) {
+            // Part of it is stored (by other appends): not a retry of this one.
+            return Err(StoreError::DuplicateEventId {
+                stream: stored.0.stream.clone(),
+                event_id: stored.0.events[0].event_id,
+                reason: DuplicateReason::PartOfBatchStored,
+            });
+        }
+        let expectations = appends
+            .iter()
+            .map(|a| (&a.stream, a.expected))
+            .chain(checks.iter().map(|(s, e)| (s, *e)));
+        let conflicts: Vec<StreamConflict> = expectations
+            .filter_map(|(stream, expected)| {
+                let actual = self
+                    .streams
+                    .get(stream)
+                    .map(|indexes| Version::new(indexes.len() as u64));
+                (!expected.accepts(actual)).then(|| StreamConflict {
+                    stream: stream.clone(),
+                    expected,
+                    actual,
+                })
+            })
+            .collect();
+        if !conflicts.is_empty() {
+            return Err(StoreError::Conflicts { conflicts });
+        }
+        if let Some(condition) = &condition {
+            self.check(condition)?;
+        }
+        appends
+            .into_iter()
+            .map(|part| self.append(&part.stream, part.expected, part.events, limits))
+            .collect()
+    }
+
+    /// The events matching `query` after `after`, and where the read stood.
+    pub(crate) fn read_query(&self, query: &Query, after: Option<Position>) -> QueryRead {
+        QueryRead {
+            events: self
+                .after(after)
+                .filter(|e| query.matches_event(e))
+                .cloned()
+                .collect(),
+            after: self.events.last().map(|e| e.position),
+        }
+    }
+
+    /// Fails when an event matching the condition's query is stored after its position.
+    fn check(&self, condition: &AppendCondition) -> Result<(), StoreError> {
+        match self
+            .after(condition.after)
+            .find(|e| condition.query.matches_event(e))
+        {
+            None => Ok(()),
+            Some(event) => Err(StoreError::ConditionFailed {
+                after: condition.after,
+                position: event.position,
+                stream: event.stream_id.clone(),
+                event_type: event.event_type.clone(),
+            }),
+        }
+    }
+
+    /// The events after `after`, in order.
+    fn after(&self, after: Option<Position>) -> impl Iterator<Item = &RecordedEvent> {
+        let skip = after.map_or(0, |p| usize::try_from(p.commit).unwrap_or(usize::MAX));
+        self.events.iter().skip(skip)
     }
 
     /// `Some` when every id of `batch` is already stored as a run this append could have written; an error when

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use es_core::aggregate::Snapshot;
-use es_core::backend::{EventView, FoldRead, Visit};
+use es_core::backend::{EventView, FoldRead, Visit, validate_multi};
 use es_core::projection::DeadLetter;
-use es_core::store::{AppendResult, EventLimits, EventStream};
+use es_core::store::{AppendResult, EventLimits, EventStream, MultiAppend, Query, QueryRead};
 use es_core::{
     EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
     StreamRead,
@@ -143,6 +143,28 @@ impl EventStore for InMemoryEventStore {
         let result = appended.map(|(result, _)| result);
         es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
         result
+    }
+
+    async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
+        validate_multi(&append)?;
+        let appended = {
+            let mut log = self.shared.log.write();
+            log.append_multi(append.into_parts(), &self.shared.limits)
+                .map(|results| (results, log.head()))
+        };
+        let (results, head) = appended?;
+        if results.iter().any(|r| !r.replayed) {
+            self.shared.head.send_replace(head);
+        }
+        Ok(results)
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Option<Position>,
+    ) -> Result<QueryRead, StoreError> {
+        Ok(self.shared.log.read().read_query(query, after))
     }
 
     async fn read_stream(

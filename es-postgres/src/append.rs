@@ -12,10 +12,10 @@ use crate::error::{backend, sqlstate};
 use crate::rows::position;
 
 /// lock_timeout ran out.
-const LOCK_NOT_AVAILABLE: &str = "55P03";
+pub(crate) const LOCK_NOT_AVAILABLE: &str = "55P03";
 
 /// jsonb refuses `\u0000` in strings.
-const UNSUPPORTED_UNICODE_ESCAPE: &str = "22P05";
+pub(crate) const UNSUPPORTED_UNICODE_ESCAPE: &str = "22P05";
 
 /// The calls: `append_one` for an append alone, `append_many` for a group (both only try the streams' locks: an
 /// append whose stream is held elsewhere answers 'busy'), `append_waiting` for a busy append, which waits for its
@@ -25,6 +25,7 @@ pub(crate) struct AppendSql {
     pub(crate) one: String,
     pub(crate) many: String,
     pub(crate) waiting: String,
+    pub(crate) multi: String,
 }
 
 /// How a group's append ended: an outcome for its caller, or its stream held by another transaction.
@@ -159,7 +160,7 @@ pub(crate) fn failed(error: sqlx::Error, request: &Request) -> StoreError {
     }
 }
 
-fn expected_param(expected: ExpectedVersion) -> Option<i64> {
+pub(crate) fn expected_param(expected: ExpectedVersion) -> Option<i64> {
     match expected {
         ExpectedVersion::Any => None,
         ExpectedVersion::NoStream => Some(0),
@@ -175,7 +176,7 @@ fn outcome(row: &PgRow, stream: &StreamId, expected: ExpectedVersion) -> Outcome
     }
 }
 
-fn decided(
+pub(crate) fn decided(
     row: &PgRow,
     stream: &StreamId,
     expected: ExpectedVersion,
@@ -245,7 +246,7 @@ fn unexpected(what: String) -> StoreError {
 }
 
 /// PostgreSQL's jsonb cannot hold `\u0000`; name the first event that carries one.
-fn nul_character(stream: &StreamId, events: &[NewEvent]) -> StoreError {
+pub(crate) fn nul_character(stream: &StreamId, events: &[NewEvent]) -> StoreError {
     fn has_nul(value: &serde_json::Value) -> bool {
         match value {
             serde_json::Value::String(s) => s.contains('\0'),

@@ -70,6 +70,11 @@ impl std::fmt::Debug for Committer {
 }
 
 impl Committer {
+    /// How long an append waits for a stream another transaction holds.
+    pub(crate) fn lock_wait(&self) -> Duration {
+        self.lock_wait
+    }
+
     pub(crate) fn new(
         sql: AppendSql,
         options: PgConnectOptions,

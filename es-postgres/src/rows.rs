@@ -22,7 +22,7 @@ pub(crate) fn bind_half(half: u64) -> i64 {
 }
 
 /// The columns of [`EVENT_COLUMNS`](crate::schema::EVENT_COLUMNS), by position (names for error messages).
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 11] = [
     "transaction_id",
     "global_position",
     "stream_id",
@@ -33,6 +33,7 @@ const COLUMNS: [&str; 10] = [
     "payload",
     "metadata",
     "created_at",
+    "tags",
 ];
 
 /// Reads one row selected with the store's event columns. `stream` is the stream every row belongs to when the
@@ -108,6 +109,10 @@ pub(crate) fn recorded_event(
         payload: row.try_get(7).map_err(column(7))?,
         metadata,
         recorded_at: row.try_get::<DateTime<Utc>, _>(9).map_err(column(9))?,
+        tags: row
+            .try_get::<Option<Vec<String>>, _>(10)
+            .map_err(column(10))?
+            .unwrap_or_default(),
     })
 }
 
@@ -131,7 +136,7 @@ pub(crate) fn filtered_page(rows: &[PgRow]) -> Result<Option<FeedBatch>, StoreEr
     let mut events = Vec::with_capacity(rows.len().saturating_sub(1));
     let mut through = None;
     for row in rows {
-        if row.try_get::<bool, _>(10).unwrap_or(false) {
+        if row.try_get::<bool, _>(11).unwrap_or(false) {
             let tx: i64 = row.try_get(0).unwrap_or_default();
             let pos: i64 = row.try_get(1).unwrap_or_default();
             through = Some(position(tx, pos));

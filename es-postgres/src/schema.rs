@@ -99,7 +99,7 @@ pub(crate) struct Sql {
 
 /// The columns of a recorded event, in the order `rows::recorded_event` reads them.
 pub(crate) const EVENT_COLUMNS: &str = "transaction_id::text::bigint AS transaction_id, global_position, stream_id, \
-     stream_version, event_id, event_type, schema_version, payload, metadata, created_at";
+     stream_version, event_id, event_type, schema_version, payload, metadata, created_at, tags";
 
 impl Sql {
     pub(crate) fn new(schema: &SchemaName) -> Self {
@@ -110,6 +110,9 @@ impl Sql {
                 many: format!("SELECT * FROM {s}.append_many($1, $2, $3, $4, $5, $6, $7, $8)"),
                 waiting: format!(
                     "SELECT * FROM {s}.append_waiting($1, $2, $3, $4, $5, $6, $7, $8)"
+                ),
+                multi: format!(
+                    "SELECT * FROM {s}.append_multi($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
                 ),
             },
             mark_processed: format!(

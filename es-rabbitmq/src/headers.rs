@@ -65,6 +65,7 @@ mod tests {
             payload: serde_json::json!({ "amount": 5 }),
             metadata: Metadata::new(),
             recorded_at: Utc::now(),
+            tags: Vec::new(),
         };
         let event = IntegrationEvent::new("bank.deposited.v1", serde_json::json!({ "amount": 5 }));
         let message = Outgoing::new("bank", &event, &record).unwrap();

@@ -14,16 +14,18 @@ use crate::error::backend;
 use crate::rows::{micros, position, version};
 use crate::transaction::Failure;
 
-/// Rows per `INSERT` statement: 8 parameters each, well under SQLite's limit of 32,766.
+/// Rows per `INSERT` statement: 9 parameters each, well under SQLite's limit of 32,766.
 const ROWS_PER_INSERT: usize = 200;
 
 /// An event encoded for its row.
-struct Row {
+pub(crate) struct Row {
     id: Uuid,
     event_type: String,
     schema_version: i64,
     payload: String,
     metadata: String,
+    /// Its tags as a JSON array; `None` without tags.
+    tags: Option<String>,
 }
 
 pub(crate) async fn append(
@@ -44,7 +46,7 @@ pub(crate) async fn append(
     Ok(result)
 }
 
-fn encode(stream: &StreamId, events: &[NewEvent]) -> Result<Vec<Row>, StoreError> {
+pub(crate) fn encode(stream: &StreamId, events: &[NewEvent]) -> Result<Vec<Row>, StoreError> {
     events
         .iter()
         .map(|event| {
@@ -61,6 +63,12 @@ fn encode(stream: &StreamId, events: &[NewEvent]) -> Result<Vec<Row>, StoreError
                 payload: serde_json::to_string(&event.payload).map_err(|e| encode("payload", e))?,
                 metadata: serde_json::to_string(&event.metadata)
                     .map_err(|e| encode("metadata", e))?,
+                tags: match event.tags.is_empty() {
+                    true => None,
+                    false => {
+                        Some(serde_json::to_string(&event.tags).map_err(|e| encode("tags", e))?)
+                    }
+                },
             })
         })
         .collect()
@@ -149,7 +157,7 @@ async fn write(
 
 /// Inserts `rows` at versions `base + 1 ..`, up to [`ROWS_PER_INSERT`] per statement; returns the first and last
 /// positions taken.
-async fn insert(
+pub(crate) async fn insert(
     conn: &mut SqliteConnection,
     stream: &StreamId,
     base: u64,
@@ -160,11 +168,11 @@ async fn insert(
     for (chunk_index, chunk) in rows.chunks(ROWS_PER_INSERT).enumerate() {
         let mut sql = String::from(
             "INSERT INTO events (stream_id, stream_version, event_id, event_type, schema_version, payload, \
-             metadata, created_at) VALUES ",
+             metadata, created_at, tags) VALUES ",
         );
         for i in 0..chunk.len() {
             sql.push_str(if i == 0 { "" } else { ", " });
-            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?)");
+            sql.push_str("(?, ?, ?, ?, ?, ?, ?, ?, ?)");
         }
         sql.push_str(" RETURNING global_position");
         let mut query = sqlx::query_scalar::<_, i64>(&sql);
@@ -178,13 +186,29 @@ async fn insert(
                 .bind(row.schema_version)
                 .bind(row.payload.as_str())
                 .bind(row.metadata.as_str())
-                .bind(now);
+                .bind(now)
+                .bind(row.tags.as_deref());
         }
-        // One writer at a time: the rows take consecutive positions, whatever order RETURNING lists them in.
+        // One writer at a time: the rows take consecutive positions, in the order of VALUES, whatever order
+        // RETURNING lists them in.
+        let (mut chunk_first, mut chunk_last) = (i64::MAX, 0);
         for global in query.fetch_all(&mut *conn).await? {
-            first = first.min(global);
-            last = last.max(global);
+            chunk_first = chunk_first.min(global);
+            chunk_last = chunk_last.max(global);
         }
+        for (offset, row) in chunk.iter().enumerate() {
+            if let Some(tags) = &row.tags {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO event_tags (tag, global_position) SELECT value, ?2 FROM json_each(?1)",
+                )
+                .bind(tags.as_str())
+                .bind(chunk_first + offset as i64)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        first = first.min(chunk_first);
+        last = last.max(chunk_last);
     }
     Ok((first, last))
 }
@@ -194,7 +218,7 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
 }
 
 /// Where each of `ids` is stored (stream, version, position), in the order of `ids`.
-async fn stored(
+pub(crate) async fn stored(
     conn: &mut SqliteConnection,
     ids: &[EventId],
 ) -> Result<Vec<Option<(String, i64, i64)>>, sqlx::Error> {

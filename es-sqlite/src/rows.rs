@@ -7,9 +7,20 @@ use uuid::Uuid;
 
 /// The columns of an event row, in the order [`EventRow`] holds them.
 pub(crate) const EVENT_COLUMNS: &str = "global_position, stream_id, stream_version, event_id, event_type, \
-     schema_version, payload, metadata, created_at";
+     schema_version, payload, metadata, created_at, tags";
 
-pub(crate) type EventRow = (i64, String, i64, Uuid, String, i64, String, String, i64);
+pub(crate) type EventRow = (
+    i64,
+    String,
+    i64,
+    Uuid,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    Option<String>,
+);
 
 /// A row's position: its row id, both halves.
 pub(crate) fn position(global: i64) -> Position {
@@ -64,6 +75,7 @@ pub(crate) fn recorded(row: EventRow) -> Result<RecordedEvent, StoreError> {
         payload,
         metadata,
         created_at,
+        tags,
     ) = row;
     let corrupt = |reason: String| {
         StoreError::Corrupt(Box::new(CorruptEvent {
@@ -83,6 +95,11 @@ pub(crate) fn recorded(row: EventRow) -> Result<RecordedEvent, StoreError> {
         .map_err(|e| corrupt(format!("its metadata does not read: {}", serde_summary(&e))))?;
     let schema_version = u32::try_from(schema_version)
         .map_err(|_| corrupt(format!("schema version {schema_version} is out of range")))?;
+    let tags: Vec<String> = match tags {
+        None => Vec::new(),
+        Some(tags) => serde_json::from_str(&tags)
+            .map_err(|e| corrupt(format!("its tags do not read: {}", serde_summary(&e))))?,
+    };
     Ok(RecordedEvent {
         stream_id,
         version: version(stream_version),
@@ -93,5 +110,6 @@ pub(crate) fn recorded(row: EventRow) -> Result<RecordedEvent, StoreError> {
         payload,
         metadata,
         recorded_at: time(created_at),
+        tags,
     })
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use es_core::backend::{FoldRead, Visit};
 use es_core::store::Direction;
-use es_core::store::{AppendResult, EventLimits, EventStream};
+use es_core::store::{AppendResult, EventLimits, EventStream, MultiAppend, Query, QueryRead};
 use es_core::{
     EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
     StreamRead,
@@ -307,6 +307,18 @@ impl EventStore for SqliteEventStore {
         let result = crate::append::append(self, stream, expected, events).await;
         es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
         result
+    }
+
+    async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
+        crate::multi::append_multi(self, append).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Option<Position>,
+    ) -> Result<QueryRead, StoreError> {
+        crate::query::read_query(self, query, after).await
     }
 
     async fn read_stream(

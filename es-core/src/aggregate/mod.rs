@@ -54,11 +54,15 @@
 
 mod command_ids;
 mod decider;
+mod decision;
 mod repository;
 pub mod snapshot;
 
 pub use command_ids::event_id_for;
 pub use decider::Aggregate;
 pub(crate) use decider::{lists_category, valid_category};
-pub use repository::{AsOf, DEFAULT_CACHE_CAPACITY, Executed, Loaded, Repository, RepositoryError};
+pub use decision::{Decided, DecisionError, DecisionModel, Decisions};
+pub use repository::{
+    AsOf, DEFAULT_CACHE_CAPACITY, Executed, ExecutedMany, Loaded, Repository, RepositoryError,
+};
 pub use snapshot::{Snapshot, SnapshotDue, SnapshotPolicy, SnapshotStore, Snapshotting};

@@ -32,4 +32,5 @@ pub use crate::projection::worker::{
 };
 pub use crate::store::append::validate_append;
 pub use crate::store::fold::{EventView, FoldRead, PayloadView, Visit};
+pub use crate::store::multi::validate_multi;
 pub use crate::store::replay::{StoredAt, retry_of};

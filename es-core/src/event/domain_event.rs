@@ -61,6 +61,14 @@ pub trait DomainEvent: Sized + Send + Sync + 'static {
     /// The schema version this code writes for this event's type (1 or more).
     fn schema_version(&self) -> u32;
 
+    /// The event's tags (`kind:id`), stored with it for [`Query`](crate::store::Query) reads and conditional
+    /// appends. `#[derive(DomainEvent)]` makes one per field marked `#[tag]` (`#[tag = "kind"]` names the kind;
+    /// by default the field's name): `Enrolled { #[tag] student: u32, #[tag] course: u32 }` carries
+    /// `student:7` and `course:3`. None by default.
+    fn tags(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// The JSON payload.
     ///
     /// # Errors

@@ -40,7 +40,7 @@ impl IntegrationEvent {
 /// # use es_core::{EventId, Metadata, Position, RecordedEvent, StreamId, Version};
 /// # let record = RecordedEvent { stream_id: StreamId::new("account-1").unwrap(), version: Version::new(3),
 /// #     position: Position::new(7, 9), event_id: EventId::new(), event_type: "Deposited".into(), schema_version: 1,
-/// #     payload: serde_json::json!({}), metadata: Metadata::new(), recorded_at: chrono::Utc::now() };
+/// #     payload: serde_json::json!({}), metadata: Metadata::new(), recorded_at: chrono::Utc::now(), tags: vec![] };
 /// let event = IntegrationEvent::new("bank.account.deposited.v1", serde_json::json!({ "amount": 5 }));
 /// let message = Outgoing::new("bank", &event, &record)?;
 /// // A binding names the attributes its way: Kafka `ce_id`, AMQP `cloudEvents_id`, NATS `ce-id`.
@@ -214,6 +214,7 @@ mod tests {
             payload: serde_json::json!({ "amount": 5 }),
             metadata,
             recorded_at: Utc::now(),
+            tags: Vec::new(),
         }
     }
 

@@ -124,6 +124,45 @@ pub enum StoreError {
         /// The stream's actual version; `None` when it does not exist.
         actual: Option<Version>,
     },
+    /// Streams of a [`MultiAppend`](crate::store::MultiAppend) were not at their expected versions. Nothing was
+    /// written to any stream.
+    ///
+    /// Handle: reload every stream named, decide again, append again
+    /// ([`Repository::execute_many`](crate::Repository::execute_many) does this), or report a 409.
+    #[error("conflict on {} stream(s): {}", conflicts.len(), conflicts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Conflicts {
+        /// Every stream whose expectation failed, with its actual version.
+        conflicts: Vec<crate::store::StreamConflict>,
+    },
+    /// An append's [`AppendCondition`](crate::store::AppendCondition) failed: an event matching its query was
+    /// stored after the position the decision read. Nothing was written.
+    ///
+    /// Handle: read the query again, decide again, append again
+    /// (`es_core::aggregate::Decisions::execute` does this), or report a 409.
+    #[error(
+        "append condition failed: an event of type `{event_type}` in stream `{stream}` at {position} matches the query after {}",
+        fmt_position(after)
+    )]
+    ConditionFailed {
+        /// Where the decision's read stood.
+        after: Option<Position>,
+        /// The first matching event after it: its position.
+        position: Position,
+        /// Its stream.
+        stream: StreamId,
+        /// Its type.
+        event_type: String,
+    },
+    /// A [`MultiAppend`](crate::store::MultiAppend) named no stream to append to. Nothing was written.
+    #[error("a multi-stream append needs at least one stream to append to")]
+    NothingToAppend,
+    /// A [`MultiAppend`](crate::store::MultiAppend) named a stream twice (written or checked). Nothing was
+    /// written.
+    #[error("a multi-stream append names stream `{stream}` twice")]
+    StreamRepeated {
+        /// The stream.
+        stream: StreamId,
+    },
     /// An event id of the batch is already used in a way that makes this append not a retry of an earlier one.
     /// Nothing was written.
     ///

@@ -11,7 +11,7 @@ use crate::store::held_back::HeldBack;
 use crate::store::{
     AppendResult, EventId, ExpectedVersion, NewEvent, Position, RecordedEvent, StreamId, StreamRead,
 };
-use crate::store::{FeedFilter, FeedStream, filtered};
+use crate::store::{FeedFilter, FeedStream, MultiAppend, Query, QueryRead, filtered};
 
 /// A live stream of events in global order, as returned by [`EventStore::subscribe_all`].
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent, StoreError>> + Send>>;
@@ -63,6 +63,38 @@ pub trait EventStore: Send + Sync {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError>;
+
+    /// Appends to several streams in one transaction, all or nothing (see [`MultiAppend`]); the results in the
+    /// order of its appends. The memory, SQLite and PostgreSQL stores implement it; by default a store refuses it.
+    ///
+    /// # Errors
+    /// [`StoreError::Conflicts`] naming every stream whose expectation failed; the errors of
+    /// [`append`](Self::append) for each batch; [`StoreError::NothingToAppend`], [`StoreError::StreamRepeated`].
+    async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
+        let _ = append;
+        Err(StoreError::Backend {
+            operation: "append_multi",
+            source: "this store does not implement multi-stream appends".into(),
+        })
+    }
+
+    /// The events matching `query` after `after` (every stream), in global order, and the position a decision
+    /// made on them conditions its append on ([`AppendCondition`](crate::store::AppendCondition)). The memory,
+    /// SQLite and PostgreSQL stores implement it; by default a store refuses it.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`].
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Option<Position>,
+    ) -> Result<QueryRead, StoreError> {
+        let _ = (query, after);
+        Err(StoreError::Backend {
+            operation: "read_query",
+            source: "this store does not implement query reads".into(),
+        })
+    }
 
     /// Reads events of one stream. A missing stream reads as empty.
     ///
@@ -208,6 +240,18 @@ impl<S: EventStore + ?Sized> EventStore for std::sync::Arc<S> {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         (**self).append(stream, expected, events).await
+    }
+
+    async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
+        (**self).append_multi(append).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Option<Position>,
+    ) -> Result<QueryRead, StoreError> {
+        (**self).read_query(query, after).await
     }
 
     async fn read_stream(

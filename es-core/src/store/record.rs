@@ -40,6 +40,9 @@ pub struct NewEvent {
     pub payload: serde_json::Value,
     /// The metadata.
     pub metadata: Metadata,
+    /// Its tags (`kind:id`, e.g. `student:7`): what [`Query`](crate::store::Query) items match besides the type.
+    /// Set by the derive from fields marked `#[tag]`, or with [`with_tags`](Self::with_tags).
+    pub tags: Vec<String>,
 }
 
 impl NewEvent {
@@ -55,6 +58,7 @@ impl NewEvent {
             schema_version,
             payload,
             metadata: Metadata::new(),
+            tags: Vec::new(),
         }
     }
 
@@ -69,6 +73,7 @@ impl NewEvent {
             schema_version: event.schema_version(),
             payload: event.encode()?,
             metadata,
+            tags: event.tags(),
         })
     }
 
@@ -81,6 +86,19 @@ impl NewEvent {
     /// Replaces the metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Self {
         self.metadata = metadata;
+        self
+    }
+
+    /// Adds `tags` (`kind:id`) to the event's own.
+    ///
+    /// ```
+    /// use es_core::NewEvent;
+    ///
+    /// let enrolled = NewEvent::new("Enrolled", 1, serde_json::json!({})).with_tags(["student:7", "course:3"]);
+    /// assert_eq!(enrolled.tags, ["student:7", "course:3"]);
+    /// ```
+    pub fn with_tags<T: Into<String>>(mut self, tags: impl IntoIterator<Item = T>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
         self
     }
 }
@@ -120,6 +138,9 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When the store recorded it.
     pub recorded_at: DateTime<Utc>,
+    /// Its tags, as appended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 impl RecordedEvent {

@@ -90,6 +90,10 @@ macro_rules! store_conformance_tests {
             subscribe_all_starts_after_the_given_position,
             racing_exact_appends_have_exactly_one_winner,
             concurrent_any_appends_to_one_stream_all_land_in_order,
+            a_multi_append_writes_every_stream_or_none,
+            a_retried_multi_append_is_a_replay,
+            a_malformed_multi_append_is_refused,
+            racing_multi_and_single_appends_never_write_in_part,
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -212,5 +216,38 @@ macro_rules! document_store_conformance_tests {
             reset_empties_one_projection,
             a_switch_makes_a_version_live_and_retires_the_others,
         );
+    };
+}
+
+/// Expands the consistency race suite (conditional and multi-stream appends raced the ways other stores shipped
+/// races) into one `#[tokio::test]` per case, each running `$rounds` rounds on a fresh store from `$factory`. Run it
+/// against your own database: `DATABASE_URL=... cargo test -p tests --test consistency_races`.
+///
+/// ```
+/// # mod wrapper {
+/// es_core::consistency_race_tests!(|| async { es_memory::InMemoryEventStore::new() }, 5);
+/// # }
+/// ```
+#[macro_export]
+macro_rules! consistency_race_tests {
+    ($factory:expr, $rounds:expr) => {
+        $crate::consistency_race_tests!(@cases $factory, $rounds;
+            barriered_racers_have_one_winner,
+            staggered_racers_have_one_winner,
+            a_commit_after_the_read_fails_the_append,
+            racers_on_distinct_streams_sharing_a_tag_have_one_winner,
+            racers_sharing_only_a_type_have_one_winner,
+            one_boundary_read_twice_is_no_conflict,
+            multi_stream_appends_race_single_appends,
+        );
+    };
+    (@cases $factory:expr, $rounds:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = ($factory)().await;
+                $crate::testing::conformance::consistency::$case(store, $rounds).await;
+            }
+        )*
     };
 }

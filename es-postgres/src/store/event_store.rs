@@ -6,7 +6,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use es_core::backend::{FoldRead, Visit};
 use es_core::projection::HeldBack;
-use es_core::store::{AppendResult, Direction, EventStream, FeedBatch, FeedFilter, FeedStream};
+use es_core::store::{
+    AppendResult, Direction, EventStream, FeedBatch, FeedFilter, FeedStream, MultiAppend, Query,
+    QueryRead,
+};
 use es_core::{
     EventId, EventStore, ExpectedVersion, NewEvent, Position, RecordedEvent, StoreError, StreamId,
     StreamRead,
@@ -35,6 +38,18 @@ impl EventStore for PgEventStore {
             .await;
         es_core::telemetry::record_append(stream.category(), count, &result, started.elapsed());
         result
+    }
+
+    async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
+        crate::multi::append_multi(self, append).await
+    }
+
+    async fn read_query(
+        &self,
+        query: &Query,
+        after: Option<Position>,
+    ) -> Result<QueryRead, StoreError> {
+        crate::query::read_query(self, query, after).await
     }
 
     async fn read_stream(

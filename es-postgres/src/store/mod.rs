@@ -99,6 +99,26 @@ impl PgEventStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         self.inner.limits.check(stream, &events)?;
+        if events.iter().any(|e| !e.tags.is_empty()) {
+            // Tagged events take their tags' locks (conditional appends wait for them): the multi-stream path.
+            let append =
+                es_core::store::MultiAppend::new().append(stream.clone(), expected, events);
+            return match crate::multi::append_multi(self, append).await {
+                Ok(mut results) => results.pop().ok_or_else(|| StoreError::Backend {
+                    operation: "append",
+                    source: "append_multi returned no result".into(),
+                }),
+                Err(StoreError::Conflicts { mut conflicts }) if conflicts.len() == 1 => {
+                    let conflict = conflicts.remove(0);
+                    Err(StoreError::Conflict {
+                        stream: conflict.stream,
+                        expected: conflict.expected,
+                        actual: conflict.actual,
+                    })
+                }
+                Err(other) => Err(other),
+            };
+        }
         let request = Request {
             stream: stream.clone(),
             expected,

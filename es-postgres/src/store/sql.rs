@@ -59,10 +59,10 @@ impl EventSql {
                AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
              ORDER BY events.transaction_id, events.global_position LIMIT $3) \
              SELECT * FROM (SELECT transaction_id, global_position, stream_id, stream_version, event_id, \
-                 event_type, schema_version, payload, metadata, created_at, false AS through \
+                 event_type, schema_version, payload, metadata, created_at, tags, false AS through \
                FROM page WHERE wanted \
              UNION ALL (SELECT transaction_id, global_position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-                 NULL, true FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)) rows \
+                 NULL, NULL, true FROM page ORDER BY transaction_id DESC, global_position DESC LIMIT 1)) rows \
              ORDER BY through, transaction_id, global_position",
                 partition = crate::projection::partition_sql("stream_id", "$7::int"),
             ),

@@ -205,7 +205,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
 
 /// Waits before attempt `attempts + 1`: not at all after the first loss, then a random time up to 1 ms, 2 ms,
 /// 4 ms, ... (at most 64 ms), so that writers who keep colliding spread out instead of starving one another.
-pub(super) async fn backoff(attempts: u32) {
+pub(crate) async fn backoff(attempts: u32) {
     if attempts < 2 {
         return;
     }

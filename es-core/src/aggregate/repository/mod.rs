@@ -10,6 +10,7 @@ use crate::store::{EventStore, StreamId};
 mod cache;
 mod error;
 mod execute;
+mod execute_many;
 mod idempotent;
 mod load;
 mod loaded;
@@ -24,6 +25,8 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 10_000;
 const SNAPSHOT_WRITES: usize = 4;
 
 pub use error::RepositoryError;
+pub(crate) use execute::backoff;
+pub use execute_many::ExecutedMany;
 pub use loaded::{AsOf, Executed, Loaded};
 
 /// Loads aggregates from an [`EventStore`] and executes commands against them with optimistic concurrency.

@@ -4,6 +4,7 @@
 //! Grouped by topic: expected versions, retries (idempotent appends), reads, subscriptions, races.
 
 mod expectations;
+mod multi;
 mod races;
 mod reads;
 mod retries;
@@ -15,6 +16,10 @@ pub use expectations::{
     rejects_an_empty_batch_and_creates_nothing, rejects_append_with_stale_expected_version,
     rejects_exact_version_on_a_missing_stream, rejects_no_stream_when_the_stream_exists,
     rejects_stream_exists_when_the_stream_is_missing, stream_exists_appends_to_an_existing_stream,
+};
+pub use multi::{
+    a_malformed_multi_append_is_refused, a_multi_append_writes_every_stream_or_none,
+    a_retried_multi_append_is_a_replay, racing_multi_and_single_appends_never_write_in_part,
 };
 pub use races::{
     concurrent_any_appends_to_one_stream_all_land_in_order,
