@@ -1,6 +1,7 @@
 //! Domain code shared by the runnable examples (`examples/*.rs`) and the integration tests.
 
 pub mod bank;
+pub mod consistency;
 pub mod inventory;
 pub mod lending;
 pub mod read_model;

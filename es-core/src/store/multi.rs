@@ -24,7 +24,7 @@ pub struct StreamAppend {
 /// results (`replayed`), as a single append does.
 ///
 /// ```
-/// use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId, Version};
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
 /// use es_core::store::MultiAppend;
 /// use es_memory::InMemoryEventStore;
 ///
