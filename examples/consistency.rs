@@ -51,7 +51,7 @@ where
 {
     let accounts = Repository::<Account, _>::new(store.clone());
     let (ada, bob) = (format!("ada{run}"), format!("bob{run}"));
-    for (id, owner, deposit) in [(&ada, "Ada", 100_00), (&bob, "Bob", 0)] {
+    for (id, owner, deposit) in [(&ada, "Ada", 10_000), (&bob, "Bob", 0)] {
         accounts
             .execute(
                 id,
@@ -87,7 +87,7 @@ where
                 for _ in 0..5 {
                     let done = accounts
                         .execute_many(&[from, to], Metadata::new(), |states| {
-                            transfer(10_00, states)
+                            transfer(1_000, states)
                         })
                         .await;
                     if done.is_ok() {
@@ -112,7 +112,7 @@ where
         cents(b.balance),
         cents(a.balance + b.balance)
     );
-    if a.balance + b.balance != 100_00 {
+    if a.balance + b.balance != 10_000 {
         return Err("money was created or lost".into());
     }
     let refused = accounts
