@@ -12,6 +12,7 @@
 //! removed when done.
 
 mod commands;
+mod consistency;
 mod live;
 mod load;
 mod postgres;
@@ -132,6 +133,8 @@ async fn run(options: &Options) -> Result<(), Box<dyn std::error::Error + Send +
     let runs = |section: &str| options.only.as_deref().is_none_or(|only| only == section);
     if runs("memory") {
         figures.extend(commands::memory(options.appends * 5).await?);
+        let memory = es_memory::InMemoryEventStore::new();
+        figures.extend(consistency::figures(&memory, "memory", options.appends * 5).await?);
         figures.extend(load::memory().await?);
         figures.extend(projections::memory(options.catch_up_events).await?);
         figures.extend(telemetry::overhead(options.appends * 5, options.catch_up_events).await?);

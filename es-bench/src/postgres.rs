@@ -188,6 +188,7 @@ impl Bench {
         );
 
         figures.extend(crate::processes::postgres(&self.store, options.appends / 4).await?);
+        figures.extend(crate::consistency::figures(&self.store, "postgres", n).await?);
 
         crate::load::prepare(&self.store, "load", 10_000).await?;
         let (without, with) = crate::load::load_times(&self.store, "load").await?;

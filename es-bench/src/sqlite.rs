@@ -145,6 +145,7 @@ async fn figures(options: &Options, dir: &Path) -> Result<Vec<Figure>, Error> {
             ));
         }
     }
+    figures.extend(crate::consistency::figures(&store, "sqlite", n).await?);
     Ok(figures)
 }
 

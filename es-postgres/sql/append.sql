@@ -143,6 +143,9 @@ DECLARE
     v_conflict boolean := false;
     v_tx bigint;
     v_global boolean;
+    v_item jsonb;
+    v_types text[];
+    v_tags text[];
     r record;
     i integer;
 BEGIN
@@ -215,24 +218,27 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The condition, checked after its locks: every writer of a matching event has committed (or waits).
+    -- The condition, checked after its locks: every writer of a matching event has committed (or waits). One
+    -- statement per item, planned with its own predicates (the tags' GIN index, the position index).
     IF p_condition IS NOT NULL THEN
-        SELECT e.transaction_id::text::bigint AS tx, e.global_position, e.stream_id, e.event_type INTO r
-          FROM events e
-         WHERE (p_condition -> 'after' = 'null'::jsonb
-                OR (e.transaction_id, e.global_position)
-                   > (((p_condition -> 'after' ->> 0)::bigint)::text::xid8, (p_condition -> 'after' ->> 1)::bigint))
-           AND EXISTS (SELECT 1 FROM jsonb_array_elements(p_condition -> 'items') it
-                        WHERE (jsonb_array_length(coalesce(it -> 'types', '[]')) = 0
-                               OR e.event_type IN (SELECT jsonb_array_elements_text(it -> 'types')))
-                          AND coalesce(e.tags, '{}') @> ARRAY(SELECT jsonb_array_elements_text(coalesce(it -> 'tags', '[]'))))
-         ORDER BY e.transaction_id, e.global_position
-         LIMIT 1;
-        IF FOUND THEN
-            RETURN QUERY SELECT 0, 'condition', NULL::bigint, NULL::bigint, r.tx, r.global_position, NULL::bigint,
-                NULL::bigint, NULL::bigint, NULL::uuid, r.event_type, r.stream_id, NULL::bigint;
-            RETURN;
-        END IF;
+        FOR v_item IN SELECT it FROM jsonb_array_elements(p_condition -> 'items') it LOOP
+            v_types := ARRAY(SELECT jsonb_array_elements_text(coalesce(v_item -> 'types', '[]')));
+            v_tags := ARRAY(SELECT jsonb_array_elements_text(coalesce(v_item -> 'tags', '[]')));
+            EXECUTE 'SELECT e.transaction_id::text::bigint AS tx, e.global_position, e.stream_id, e.event_type '
+                    'FROM events e WHERE true'
+                    || CASE WHEN jsonb_typeof(p_condition -> 'after') = 'array'
+                            THEN ' AND (e.transaction_id, e.global_position) > ($1::text::xid8, $2)' ELSE '' END
+                    || CASE WHEN cardinality(v_types) > 0 THEN ' AND e.event_type = ANY ($3)' ELSE '' END
+                    || CASE WHEN cardinality(v_tags) > 0 THEN ' AND e.tags @> $4' ELSE '' END
+                    || ' LIMIT 1'
+               INTO r
+              USING (p_condition -> 'after' ->> 0)::bigint, (p_condition -> 'after' ->> 1)::bigint, v_types, v_tags;
+            IF r.tx IS NOT NULL THEN
+                RETURN QUERY SELECT 0, 'condition', NULL::bigint, NULL::bigint, r.tx, r.global_position,
+                    NULL::bigint, NULL::bigint, NULL::bigint, NULL::uuid, r.event_type, r.stream_id, NULL::bigint;
+                RETURN;
+            END IF;
+        END LOOP;
     END IF;
 
     FOR r IN

@@ -15,18 +15,24 @@ pub(crate) async fn read_query(
     after: Option<Position>,
 ) -> Result<QueryRead, StoreError> {
     let s = store.schema().quoted();
-    // $1, $2: after; then per item its types and tags (NULL: any type; an empty array of tags: none required).
-    let items: Vec<String> = (0..query.items().len())
-        .map(|i| {
-            let (types, tags) = (3 + 2 * i, 4 + 2 * i);
-            format!(
-                "(({types}::text[] IS NULL OR event_type = ANY({types}::text[])) \
-                 AND (cardinality({tags}::text[]) = 0 OR tags @> {tags}::text[]))",
-                types = format!("${types}"),
-                tags = format!("${tags}")
-            )
-        })
-        .collect();
+    // $1, $2: after; then each item's types and tags, only those it has (so the tags' GIN index serves).
+    let mut next = 3;
+    let mut items = Vec::with_capacity(query.items().len());
+    for item in query.items() {
+        let mut all = Vec::new();
+        if !item.event_types().is_empty() {
+            all.push(format!("event_type = ANY(${next}::text[])"));
+            next += 1;
+        }
+        if !item.required_tags().is_empty() {
+            all.push(format!("tags @> ${next}::text[]"));
+            next += 1;
+        }
+        items.push(match all.is_empty() {
+            true => "true".to_owned(),
+            false => format!("({})", all.join(" AND ")),
+        });
+    }
     let predicate = match items.is_empty() {
         true => "false".to_owned(),
         false => items.join(" OR "),
@@ -43,8 +49,12 @@ pub(crate) async fn read_query(
         .bind(bind_half(from.commit))
         .bind(bind_half(from.prepare));
     for item in query.items() {
-        let types = (!item.event_types().is_empty()).then(|| item.event_types().to_vec());
-        statement = statement.bind(types).bind(item.required_tags().to_vec());
+        if !item.event_types().is_empty() {
+            statement = statement.bind(item.event_types().to_vec());
+        }
+        if !item.required_tags().is_empty() {
+            statement = statement.bind(item.required_tags().to_vec());
+        }
     }
     let mut conn = store
         .pool()

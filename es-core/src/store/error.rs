@@ -146,7 +146,7 @@ pub enum StoreError {
     ConditionFailed {
         /// Where the decision's read stood.
         after: Option<Position>,
-        /// The first matching event after it: its position.
+        /// A matching event after it: its position.
         position: Position,
         /// Its stream.
         stream: StreamId,
