@@ -5,11 +5,13 @@
 //! 1. [Aggregates and their tests](aggregates): deciders, events, the repository, given/when/then.
 //! 2. [Stores](stores): memory, SQLite, PostgreSQL; the contract they share.
 //! 3. [Projections and read models](projections): the runner, failures, exactly-once workers, scaling out.
-//! 4. [Process managers](process_managers): workflows across aggregates, timers, compensation.
-//! 5. [Integration events](outbox): the store as the outbox, relays to NATS, Kafka and RabbitMQ.
-//! 6. [Operating it](operating): metrics, traces, the control plane, the `es` CLI, the admin page, faults.
-//! 7. [Evolution](evolution): upcasters, the pre-deploy schema check, past states.
-//! 8. [Performance](performance): how it is measured, and the knobs.
+//! 4. [Invariants across aggregates](consistency): multi-stream appends, tags and conditional appends, what they
+//!    cost, the race suite.
+//! 5. [Process managers](process_managers): workflows across aggregates, timers, compensation.
+//! 6. [Integration events](outbox): the store as the outbox, relays to NATS, Kafka and RabbitMQ.
+//! 7. [Operating it](operating): metrics, traces, the control plane, the `es` CLI, the admin page, faults.
+//! 8. [Evolution](evolution): upcasters, the pre-deploy schema check, past states.
+//! 9. [Performance](performance): how it is measured, and the knobs.
 
 #[doc = include_str!("../docs/aggregates.md")]
 pub mod aggregates {}
@@ -19,6 +21,9 @@ pub mod stores {}
 
 #[doc = include_str!("../docs/projections.md")]
 pub mod projections {}
+
+#[doc = include_str!("../docs/consistency.md")]
+pub mod consistency {}
 
 #[doc = include_str!("../docs/process_managers.md")]
 pub mod process_managers {}
