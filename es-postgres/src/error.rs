@@ -146,9 +146,14 @@ pub(crate) fn connection_lost(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::Tls(_) => true,
         // The server's goodbye, read on the next use of a connection it closed: a connection exception (class
-        // 08), or the backend terminated by a shutdown, a crash or an operator (57P01, 57P02, 57P03, 57P05).
+        // 08), the backend terminated by a shutdown, a crash or an operator (57P01, 57P02, 57P03), or by a timeout
+        // on a silent session (57P05 idle, 25P03 idle in a transaction).
         sqlx::Error::Database(_) => sqlstate(error).is_some_and(|code| {
-            code.starts_with("08") || matches!(code.as_str(), "57P01" | "57P02" | "57P03" | "57P05")
+            code.starts_with("08")
+                || matches!(
+                    code.as_str(),
+                    "57P01" | "57P02" | "57P03" | "57P05" | "25P03"
+                )
         }),
         _ => false,
     }

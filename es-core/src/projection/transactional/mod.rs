@@ -99,7 +99,7 @@ impl<B: TransactionalBackend> TransactionalWorker<B> {
                     for (index, event) in events.iter().enumerate() {
                         backend.handle(index, std::slice::from_ref(event)).await?;
                     }
-                } else {
+                } else if !events.is_empty() {
                     backend.handle(0, events).await?;
                 }
                 backend.move_checkpoint(from, to).await
