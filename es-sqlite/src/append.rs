@@ -126,17 +126,7 @@ async fn write(
         }
     }
     let stored = stored(conn, ids).await?;
-    let at: Vec<Option<StoredAt<'_>>> = stored
-        .iter()
-        .map(|s| {
-            s.as_ref().map(|(stream, v, global)| StoredAt {
-                stream,
-                version: version(*v),
-                position: position(*global),
-            })
-        })
-        .collect();
-    match retry_of(stream, expected, current, ids, &at)? {
+    match retry_of(stream, expected, current, ids, &stored_at(&stored))? {
         Some((first, last)) => Ok(AppendResult {
             first_version: first.version,
             last_version: last.version,
@@ -215,6 +205,20 @@ pub(crate) async fn insert(
 
 fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The rows of [`stored`] as [`retry_of`] reads them.
+pub(crate) fn stored_at(stored: &[Option<(String, i64, i64)>]) -> Vec<Option<StoredAt<'_>>> {
+    stored
+        .iter()
+        .map(|s| {
+            s.as_ref().map(|(stream, v, global)| StoredAt {
+                stream,
+                version: version(*v),
+                position: position(*global),
+            })
+        })
+        .collect()
 }
 
 /// Where each of `ids` is stored (stream, version, position), in the order of `ids`.

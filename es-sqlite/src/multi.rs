@@ -1,7 +1,7 @@
 //! A multi-stream append: every stream's expectation checked and every batch written in one `BEGIN IMMEDIATE`
 //! transaction, all or nothing.
 
-use es_core::backend::{StoredAt, retry_of, validate_multi};
+use es_core::backend::{retry_of, validate_multi};
 use es_core::store::{
     AppendCondition, AppendResult, DuplicateReason, MultiAppend, MultiParts, StreamConflict,
 };
@@ -9,7 +9,7 @@ use es_core::{EventId, StoreError, StreamId, Version};
 use sqlx::SqliteConnection;
 
 use crate::SqliteEventStore;
-use crate::append::{Row, encode, insert, stored};
+use crate::append::{Row, encode, insert, stored, stored_at};
 use crate::error::backend;
 use crate::rows::{position, version};
 use crate::transaction::Failure;
@@ -156,17 +156,13 @@ async fn replayed(
     let mut results = Vec::with_capacity(parts.len());
     for (part, current) in parts.iter().zip(versions) {
         let found = stored(conn, &part.ids).await?;
-        let at: Vec<Option<StoredAt<'_>>> = found
-            .iter()
-            .map(|s| {
-                s.as_ref().map(|(stream, v, global)| StoredAt {
-                    stream,
-                    version: version(*v),
-                    position: position(*global),
-                })
-            })
-            .collect();
-        match retry_of(&part.stream, part.expected, *current, &part.ids, &at)? {
+        match retry_of(
+            &part.stream,
+            part.expected,
+            *current,
+            &part.ids,
+            &stored_at(&found),
+        )? {
             Some((first, last)) => results.push(AppendResult {
                 first_version: first.version,
                 last_version: last.version,
