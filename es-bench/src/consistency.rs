@@ -1,8 +1,8 @@
 //! Invariants across aggregates on any store: conditional (DCB) appends against unconditional ones, and
 //! multi-stream appends against the single appends they replace, in the same run.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use es_core::store::{AppendCondition, MultiAppend, Query, QueryItem};
@@ -120,10 +120,13 @@ pub(crate) async fn figures<S: EventStore + Clone + 'static>(
         );
         if writers > 1 {
             let conflicts = Arc::new(AtomicU64::new(0));
+            // Each writer remembers where its last read stood, as a decision that keeps its state would.
+            let seen: Arc<Vec<Mutex<Option<Position>>>> =
+                Arc::new((0..writers).map(|_| Mutex::new(None)).collect());
             let (r, counted) = (run.clone(), Arc::clone(&conflicts));
             let overlapping = spread(store, n, writers, move |store: S, w, i| {
-                let (r, counted) = (r.clone(), Arc::clone(&counted));
-                async move { overlapping(&store, &r, w, i, &counted).await }
+                let (r, counted, seen) = (r.clone(), Arc::clone(&counted), Arc::clone(&seen));
+                async move { overlapping(&store, &r, w, i, &counted, &seen[w]).await }
             })
             .await?;
             figures.push(
@@ -134,7 +137,7 @@ pub(crate) async fn figures<S: EventStore + Clone + 'static>(
                 )
                 .against(format!("unconditional append, {who}"), plain)
                 .note(format!(
-                    "read the boundary since the last read, append on it, again when another writer won: {} lost races",
+                    "each writer reads the boundary since its last append, appends on it, again when another writer won: {} lost races",
                     conflicts.load(Ordering::Relaxed)
                 )),
             );
@@ -202,10 +205,11 @@ async fn overlapping<S: EventStore>(
     writer: usize,
     i: usize,
     conflicts: &AtomicU64,
+    seen: &Mutex<Option<Position>>,
 ) -> Result<(), Error> {
     let tag = format!("pool:{run}");
     let query = Query::new().item(QueryItem::tags([tag.clone()]));
-    let mut after: Option<Position> = None;
+    let mut after: Option<Position> = *seen.lock().map_err(|_| "poisoned")?;
     loop {
         let read = store.read_query(&query, after).await?;
         after = read.after.or(after);
@@ -217,7 +221,10 @@ async fn overlapping<S: EventStore>(
             )
             .condition(AppendCondition::new(query.clone(), after));
         match store.append_multi(append).await {
-            Ok(_) => return Ok(()),
+            Ok(done) => {
+                *seen.lock().map_err(|_| "poisoned")? = done.last().map(|d| d.last_position);
+                return Ok(());
+            }
             Err(StoreError::ConditionFailed { .. }) => {
                 conflicts.fetch_add(1, Ordering::Relaxed);
             }

@@ -25,6 +25,7 @@ mod documents;
 mod inbox;
 mod log;
 mod processes;
+mod query_index;
 mod snapshots;
 mod store;
 mod subscription;

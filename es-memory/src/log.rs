@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+
+use crate::query_index::QueryIndex;
 use es_core::backend::{StoredAt, retry_of};
 use es_core::control::StreamSummary;
 use es_core::evolution::StoredEventType;
@@ -21,6 +23,7 @@ pub(crate) struct Log {
     events: Vec<RecordedEvent>,
     streams: HashMap<StreamId, Vec<usize>>,
     ids: HashMap<EventId, usize>,
+    queries: QueryIndex,
 }
 
 impl Log {
@@ -77,6 +80,7 @@ impl Log {
                 recorded_at,
                 tags: event.tags,
             });
+            self.queries.add(index, &self.events[index]);
         }
         Ok(self.result(first_index, self.events.len() - 1, false))
     }
@@ -141,9 +145,10 @@ impl Log {
     pub(crate) fn read_query(&self, query: &Query, after: Option<Position>) -> QueryRead {
         QueryRead {
             events: self
-                .after(after)
-                .filter(|e| query.matches_event(e))
-                .cloned()
+                .queries
+                .matching(query, Self::start(after), &self.events)
+                .into_iter()
+                .map(|index| self.events[index].clone())
                 .collect(),
             after: self.events.last().map(|e| e.position),
         }
@@ -151,10 +156,10 @@ impl Log {
 
     /// Fails when an event matching the condition's query is stored after its position.
     fn check(&self, condition: &AppendCondition) -> Result<(), StoreError> {
-        match self
-            .after(condition.after)
-            .find(|e| condition.query.matches_event(e))
-        {
+        let matching =
+            self.queries
+                .matching(&condition.query, Self::start(condition.after), &self.events);
+        match matching.first().map(|&index| &self.events[index]) {
             None => Ok(()),
             Some(event) => Err(StoreError::ConditionFailed {
                 after: condition.after,
@@ -165,10 +170,9 @@ impl Log {
         }
     }
 
-    /// The events after `after`, in order.
-    fn after(&self, after: Option<Position>) -> impl Iterator<Item = &RecordedEvent> {
-        let skip = after.map_or(0, |p| usize::try_from(p.commit).unwrap_or(usize::MAX));
-        self.events.iter().skip(skip)
+    /// The index of the first event after `after` (positions are sequence numbers, 1-based).
+    fn start(after: Option<Position>) -> usize {
+        after.map_or(0, |p| usize::try_from(p.commit).unwrap_or(usize::MAX))
     }
 
     /// `Some` when every id of `batch` is already stored as a run this append could have written; an error when
