@@ -78,20 +78,27 @@ async fn replicated() -> (PrivatePostgres, PrivatePostgres, PgEventStore) {
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    // The standby replays the migration a moment later.
+    // The standby replays the migrations a moment later: wait until it has replayed everything written so far.
+    let mut on_primary = connection(&primary.url()).await;
+    let written: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
+        .fetch_one(&mut on_primary)
+        .await
+        .unwrap();
     let mut replica = connection(&standby.url()).await;
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
-        let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('es.events')::text")
-            .fetch_one(&mut replica)
-            .await
-            .unwrap();
-        if table.is_some() {
+        let replayed: Option<bool> =
+            sqlx::query_scalar("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn")
+                .bind(&written)
+                .fetch_one(&mut replica)
+                .await
+                .unwrap();
+        if replayed == Some(true) {
             break;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "the standby never replayed the migration"
+            "the standby never replayed the migrations"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
