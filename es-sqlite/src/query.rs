@@ -13,7 +13,7 @@ use crate::error::backend;
 use crate::rows::{EVENT_COLUMNS, EventRow, position, position_of, recorded};
 use crate::transaction::Failure;
 
-/// The `WHERE` predicate of `query` (`0` for no item), its parameters appended to `args` (numbered from `next`).
+/// The `WHERE` predicate of `query` (`0` for no item); its parameters are appended to `args`, in the order of its `?`s.
 fn predicate(query: &Query, args: &mut Vec<String>) -> String {
     if query.items().is_empty() {
         return "0".to_owned();
