@@ -17,12 +17,9 @@ impl QueryIndex {
     /// Records the event at `index`.
     pub(crate) fn add(&mut self, index: usize, event: &RecordedEvent) {
         for tag in &event.tags {
-            self.by_tag.entry(tag.clone()).or_default().push(index);
+            push(&mut self.by_tag, tag, index);
         }
-        self.by_type
-            .entry(event.event_type.clone())
-            .or_default()
-            .push(index);
+        push(&mut self.by_type, &event.event_type, index);
     }
 
     /// The indexes from `from` on of the events matching `query`, in order.
@@ -69,5 +66,15 @@ impl QueryIndex {
                 .collect();
         }
         (from..len).collect()
+    }
+}
+
+/// Adds `index` to `key`'s list; the key is copied only the first time it is seen (an append is a hot path).
+fn push(lists: &mut HashMap<String, Vec<usize>>, key: &str, index: usize) {
+    match lists.get_mut(key) {
+        Some(list) => list.push(index),
+        None => {
+            lists.insert(key.to_owned(), vec![index]);
+        }
     }
 }

@@ -119,6 +119,29 @@ pub struct QueryRead {
 /// Makes an append fail ([`StoreError::ConditionFailed`](crate::StoreError::ConditionFailed)) when the store holds
 /// an event matching `query` after `after` — one the decision did not see. Events at or before `after` are ignored.
 /// Use the `after` of the [`QueryRead`] the decision was made on.
+///
+/// ```
+/// use es_core::store::{AppendCondition, MultiAppend, Query, QueryItem};
+/// use es_core::{EventStore, ExpectedVersion, NewEvent, StoreError, StreamId};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = es_memory::InMemoryEventStore::new();
+/// let ada = Query::new().item(QueryItem::types(["Registered"]).and_tags(["username:ada"]));
+/// let read = store.read_query(&ada, None).await?; // nobody has the name: decide to register it
+/// let register = |user: &str| {
+///     MultiAppend::new()
+///         .append(
+///             StreamId::new(format!("user-{user}")).expect("stream id"),
+///             ExpectedVersion::Any,
+///             vec![NewEvent::new("Registered", 1, serde_json::json!({})).with_tags(["username:ada"])],
+///         )
+///         .condition(AppendCondition::new(ada.clone(), read.after))
+/// };
+/// store.append_multi(register("1")).await?;
+/// // A second decision made on the same read: the first one's event matches, so nothing is written.
+/// assert!(matches!(store.append_multi(register("2")).await, Err(StoreError::ConditionFailed { .. })));
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppendCondition {
     /// The events the decision depends on.
