@@ -64,6 +64,26 @@ async fn the_feed_and_head_queries_walk_the_feed_index_instead_of_sorting() {
     }
 }
 
+/// A search by tag (a condition's check, a query read) must not read GIN's pending list, which grows to 4 MB on a
+/// busy store: the tags' index writes each event's tags into the index itself (migration 14).
+#[tokio::test]
+async fn the_tags_index_is_written_without_a_pending_list() {
+    let (store, schema) = migrated("es_test_tags_index").await;
+    let options: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = 'events_tags'",
+    )
+    .bind(&schema)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(options, Some(vec!["fastupdate=off".to_owned()]));
+}
+
 /// Migration 6 drops the `streams` table and the append function of release 0.1: a store written by that
 /// release keeps every event, version and position, and appends go on from where it stopped.
 #[tokio::test]
