@@ -22,6 +22,14 @@ async fn migrated(prefix: &str) -> (PgEventStore, String) {
     (store, schema)
 }
 
+/// Drops a schema `migrated` made.
+async fn drop_schema(store: &PgEventStore, schema: &str) {
+    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 /// The feed queries must walk the `(transaction_id, global_position)` index, never sort the table: a sort made
 /// every page cost a full scan (catch-up fell from ~190k to ~30k events/s at 100k events) when `ORDER BY`
 /// named the output alias instead of the column.
@@ -52,10 +60,7 @@ async fn the_feed_and_head_queries_walk_the_feed_index_instead_of_sorting() {
         .fetch_all(pool)
         .await
         .unwrap();
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(pool)
-        .await
-        .unwrap();
+    drop_schema(&store, &schema).await;
     for plan in [read_all.join("\n"), head.join("\n")] {
         assert!(
             plan.contains("events_transaction_position") && !plan.contains("Sort"),
@@ -77,10 +82,7 @@ async fn the_tags_index_is_written_without_a_pending_list() {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    drop_schema(&store, &schema).await;
     assert_eq!(options, Some(vec!["fastupdate=off".to_owned()]));
 }
 
@@ -166,10 +168,7 @@ async fn migrating_a_store_written_by_the_previous_schema_keeps_its_events_and_p
         .await
         .unwrap();
     assert_eq!(next.last_version.get(), 4);
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    drop_schema(&store, &schema).await;
 }
 
 #[test]
@@ -198,10 +197,7 @@ async fn sql_append_sql_is_the_append_functions_of_a_migrated_database() {
     .fetch_all(store.pool())
     .await
     .unwrap();
-    sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    drop_schema(&store, &schema).await;
     let mut live = String::from(
         "-- The append path as a migrated database has it: the functions of the store's schema (`es` here), as\n\
          -- `pg_get_functiondef` prints them. Generated: `ES_BLESS=1 cargo test -p es-postgres sql_append_sql`;\n\
