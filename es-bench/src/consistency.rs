@@ -24,6 +24,14 @@ fn stream(prefix: &str, n: usize) -> Result<StreamId, Error> {
     Ok(StreamId::new(format!("{prefix}-{n}"))?)
 }
 
+/// One unconditional append of one untagged event to a stream of its own (`prefix`-`n`).
+async fn plain<S: EventStore>(store: &S, prefix: &str, n: usize) -> Result<(), Error> {
+    store
+        .append(&stream(prefix, n)?, ExpectedVersion::Any, vec![event(&[])])
+        .await?;
+    Ok(())
+}
+
 /// How `n` appends are spread over `writers` tasks: each its share, in order.
 async fn spread<S, F, Fut>(store: &S, n: usize, writers: usize, op: F) -> Result<f64, Error>
 where
@@ -71,16 +79,7 @@ pub(crate) async fn figures<S: EventStore + Clone + 'static>(
         let r = run.clone();
         let plain = spread(store, n, writers, move |store: S, w, i| {
             let r = r.clone();
-            async move {
-                store
-                    .append(
-                        &stream(&format!("plain{r}w{w}"), i)?,
-                        ExpectedVersion::Any,
-                        vec![event(&[])],
-                    )
-                    .await?;
-                Ok(())
-            }
+            async move { plain(&store, &format!("plain{r}w{w}"), i).await }
         })
         .await?;
         // Disjoint boundaries: each append conditioned on a tag of its own (a username, say).
@@ -147,21 +146,8 @@ pub(crate) async fn figures<S: EventStore + Clone + 'static>(
     let singles = spread(store, n, 1, move |store: S, _, i| {
         let r = r.clone();
         async move {
-            store
-                .append(
-                    &stream(&format!("from{r}"), i)?,
-                    ExpectedVersion::Any,
-                    vec![event(&[])],
-                )
-                .await?;
-            store
-                .append(
-                    &stream(&format!("to{r}"), i)?,
-                    ExpectedVersion::Any,
-                    vec![event(&[])],
-                )
-                .await?;
-            Ok(())
+            plain(&store, &format!("from{r}"), i).await?;
+            plain(&store, &format!("to{r}"), i).await
         }
     })
     .await?;

@@ -146,7 +146,7 @@ impl<S: EventStore> Decisions<S> {
 
     /// Reads `M::query(command)`, folds the events into `M`, decides, and appends the new events (each stream
     /// with [`ExpectedVersion::Any`]) on the condition that no event matching the query was stored since the read;
-    /// decides again on fresh events when one was.
+    /// when one was, reads the events stored since, folds them on and decides again.
     ///
     /// # Errors
     /// [`DecisionError`].
@@ -157,10 +157,13 @@ impl<S: EventStore> Decisions<S> {
     ) -> Result<Decided<M>, DecisionError<M::Error>> {
         let query = M::query(command);
         let mut attempts = 0;
+        // After a lost race only the events stored since the last read are read and folded on.
+        let mut state = M::initial(command);
+        let mut after = None;
         loop {
             attempts += 1;
-            let read = self.store.read_query(&query, None).await?;
-            let mut state = M::initial(command);
+            let read = self.store.read_query(&query, after).await?;
+            after = after.max(read.after);
             for record in &read.events {
                 // Events of types the model does not know (a tag-only item can match them) are not its business.
                 if M::Event::current_schema_version(&record.event_type).is_none() {
@@ -186,7 +189,7 @@ impl<S: EventStore> Decisions<S> {
                 }
             }
             let append = streams.into_iter().fold(
-                MultiAppend::new().condition(AppendCondition::new(query.clone(), read.after)),
+                MultiAppend::new().condition(AppendCondition::new(query.clone(), after)),
                 |append, (stream, batch)| append.append(stream, ExpectedVersion::Any, batch),
             );
             match self.store.append_multi(append).await {

@@ -117,7 +117,7 @@ impl MultiAppend {
         }
     }
 
-    /// Every stream it names (written, then checked), each once.
+    /// Every stream it names: written, then checked ([`validate_multi`] refuses a stream named twice).
     pub fn streams(&self) -> impl Iterator<Item = (&StreamId, ExpectedVersion)> {
         self.appends
             .iter()

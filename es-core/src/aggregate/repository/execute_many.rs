@@ -35,8 +35,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// (distinct), calls `decide` with their states in the order of `ids`, and appends the events it returns for
     /// each (one list per id) in one [`MultiAppend`], every stream at the version its state was loaded at — an
     /// aggregate given no events is checked, so nothing is stored when any state the decision read has changed.
-    /// On such a conflict it loads again and decides again, like [`execute`](Self::execute). A bank transfer
-    /// debits one account and credits another, or neither.
+    /// On such a conflict it loads the streams that moved again and decides again, like [`execute`](Self::execute).
+    /// A bank transfer debits one account and credits another, or neither.
     ///
     /// ```
     /// # use es_core::{Aggregate, DomainEvent, Metadata, Repository};
@@ -243,6 +243,14 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                         attempts,
                         "multi-stream append lost a race; deciding again"
                     );
+                    // The streams that did not move keep their states: only the others are loaded again.
+                    for (((_, entry), loaded), stream) in
+                        guards.iter_mut().zip(current).zip(&streams)
+                    {
+                        if !conflicts.iter().any(|c| &c.stream == stream) {
+                            self.keep(entry, loaded);
+                        }
+                    }
                     backoff(attempts).await;
                 }
                 Err(other) => return Err(other.into()),
