@@ -146,17 +146,20 @@ impl EventStore for InMemoryEventStore {
     }
 
     async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
-        validate_multi(&append)?;
-        let appended = {
-            let mut log = self.shared.log.write();
-            log.append_multi(append.into_parts(), &self.shared.limits)
-                .map(|results| (results, log.head()))
-        };
-        let (results, head) = appended?;
-        if results.iter().any(|r| !r.replayed) {
-            self.shared.head.send_replace(head);
-        }
-        Ok(results)
+        es_core::telemetry::measure_append_multi(append, |append| async move {
+            validate_multi(&append)?;
+            let appended = {
+                let mut log = self.shared.log.write();
+                log.append_multi(append.into_parts(), &self.shared.limits)
+                    .map(|results| (results, log.head()))
+            };
+            let (results, head) = appended?;
+            if results.iter().any(|r| !r.replayed) {
+                self.shared.head.send_replace(head);
+            }
+            Ok(results)
+        })
+        .await
     }
 
     async fn read_query(

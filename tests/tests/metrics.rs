@@ -395,3 +395,64 @@ async fn process_manager_commands_and_timers_are_measured() {
         1
     );
 }
+
+/// Each stream a multi-stream append writes counts as an append of its category, with the whole call's outcome;
+/// a stream it only checks does not count.
+#[tokio::test]
+async fn multi_stream_appends_are_measured_per_stream_written() {
+    use es_core::StoreError;
+    use es_core::store::{AppendCondition, MultiAppend, Query, QueryItem};
+
+    recorded();
+    let store = InMemoryEventStore::new();
+    let (a, b) = (
+        StreamId::new("ledger-1").unwrap(),
+        StreamId::new("ledger-2").unwrap(),
+    );
+    let vault = StreamId::new("vault-1").unwrap();
+    let event = || NewEvent::new("Moved", 1, serde_json::json!({}));
+    let transfer = MultiAppend::new()
+        .append(a.clone(), ExpectedVersion::NoStream, vec![event(), event()])
+        .append(b.clone(), ExpectedVersion::NoStream, vec![event()])
+        .check(vault.clone(), ExpectedVersion::NoStream);
+    store.append_multi(transfer).await.unwrap();
+    // The ledger moved on: nothing written, a conflict for each stream the call would have written.
+    let stale = MultiAppend::new()
+        .append(a.clone(), ExpectedVersion::NoStream, vec![event()])
+        .append(vault.clone(), ExpectedVersion::NoStream, vec![event()]);
+    assert!(matches!(
+        store.append_multi(stale).await,
+        Err(StoreError::Conflicts { .. })
+    ));
+    let moved = Query::new().item(QueryItem::types(["Moved"]));
+    let conditioned = MultiAppend::new()
+        .append(b, ExpectedVersion::Any, vec![event()])
+        .condition(AppendCondition::new(moved, None));
+    assert!(matches!(
+        store.append_multi(conditioned).await,
+        Err(StoreError::ConditionFailed { .. })
+    ));
+
+    let m = recorded();
+    let ledger = |o: &'static str| [("category", "ledger"), ("outcome", o)];
+    assert_eq!(m.counter(telemetry::APPENDS, &ledger("ok")), 2);
+    assert_eq!(m.counter(telemetry::APPENDS, &ledger("conflict")), 1);
+    assert_eq!(m.counter(telemetry::APPENDS, &ledger("condition")), 1);
+    assert_eq!(
+        m.counter(
+            telemetry::APPENDS,
+            &[("category", "vault"), ("outcome", "conflict")]
+        ),
+        1
+    );
+    assert_eq!(
+        m.counter(
+            telemetry::APPENDS,
+            &[("category", "vault"), ("outcome", "ok")]
+        ),
+        0
+    );
+    let ledger = [("category", "ledger")];
+    assert_eq!(m.counter(telemetry::APPENDED_EVENTS, &ledger), 3);
+    assert_eq!(m.samples(telemetry::APPEND_SECONDS, &ledger), 4);
+}

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use ::metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 
-use crate::store::{AppendResult, StoreError};
+use crate::store::{AppendResult, MultiAppend, StoreError};
 
 /// Appends (batches) by category and outcome: `ok`, `replayed` (an idempotent retry that wrote nothing),
-/// `conflict`, `duplicate`, `invalid` (refused input) or `failed` (the backend).
+/// `conflict`, `condition` (a multi-stream append's condition failed), `duplicate`, `invalid` (refused input) or
+/// `failed` (the backend). Each stream a multi-stream append writes counts as one append of its category.
 pub const APPENDS: &str = "es_appends_total";
 /// Events written by appends, by category.
 pub const APPENDED_EVENTS: &str = "es_appended_events_total";
@@ -129,13 +130,76 @@ pub fn record_append(
     result: &Result<AppendResult, StoreError>,
     took: Duration,
 ) {
+    record_outcome(category, events, result.as_ref(), took);
+}
+
+/// Runs one multi-stream append (`write`) and records each stream it writes as an append of its category, with
+/// the whole call's outcome and duration: for backends, around every
+/// [`EventStore::append_multi`](crate::EventStore::append_multi).
+///
+/// ```
+/// use es_core::store::MultiAppend;
+/// use es_core::{ExpectedVersion, NewEvent, StoreError, StreamId};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let append = MultiAppend::new()
+///     .append(StreamId::new("account-1")?, ExpectedVersion::Any, vec![NewEvent::new("Opened", 1, serde_json::json!({}))]);
+/// // A backend's `append_multi` wraps its own write; the write's outcome is returned as it is.
+/// let written = es_core::telemetry::measure_append_multi(append, |append| async move {
+///     let streams = append.appends().len();
+///     Err(StoreError::Backend { operation: "append_multi", source: format!("{streams} streams: the disk is full").into() })
+/// })
+/// .await;
+/// assert!(matches!(written, Err(StoreError::Backend { .. })));
+/// # Ok(()) }
+/// ```
+pub async fn measure_append_multi<F>(
+    append: MultiAppend,
+    write: impl FnOnce(MultiAppend) -> F,
+) -> Result<Vec<AppendResult>, StoreError>
+where
+    F: std::future::Future<Output = Result<Vec<AppendResult>, StoreError>>,
+{
+    let written: Vec<(String, usize)> = append
+        .appends()
+        .iter()
+        .map(|a| (a.stream.category().to_owned(), a.events.len()))
+        .collect();
+    let started = std::time::Instant::now();
+    let result = write(append).await;
+    let took = started.elapsed();
+    for (index, (category, events)) in written.iter().enumerate() {
+        match &result {
+            Ok(results) => {
+                if let Some(appended) = results.get(index) {
+                    record_outcome(category, *events, Ok(appended), took);
+                }
+            }
+            Err(error) => record_outcome(category, *events, Err(error), took),
+        }
+    }
+    result
+}
+
+fn record_outcome(
+    category: &str,
+    events: usize,
+    result: Result<&AppendResult, &StoreError>,
+    took: Duration,
+) {
     let category = category.to_owned();
     let outcome = match result {
         Ok(append) if append.replayed => "replayed",
         Ok(_) => "ok",
-        Err(StoreError::Conflict { .. }) => "conflict",
+        Err(StoreError::Conflict { .. } | StoreError::Conflicts { .. }) => "conflict",
+        Err(StoreError::ConditionFailed { .. }) => "condition",
         Err(StoreError::DuplicateEventId { .. }) => "duplicate",
-        Err(StoreError::EmptyAppend { .. } | StoreError::InvalidEvent { .. }) => "invalid",
+        Err(
+            StoreError::EmptyAppend { .. }
+            | StoreError::InvalidEvent { .. }
+            | StoreError::NothingToAppend
+            | StoreError::StreamRepeated { .. },
+        ) => "invalid",
         Err(_) => "failed",
     };
     counter!(APPENDS, "category" => category.clone(), "outcome" => outcome).increment(1);

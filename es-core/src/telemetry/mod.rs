@@ -15,8 +15,8 @@ pub use self::metrics::{
     LOAD_SECONDS, LOADED_EVENTS, PROCESS_COMMANDS, PROCESS_TIMERS_DUE, PROCESS_TIMERS_FIRED,
     PROJECTION_BATCH_SECONDS, PROJECTION_CHECKPOINT, PROJECTION_DEAD_LETTERS, PROJECTION_EVENTS,
     PROJECTION_LAG_EVENTS, PROJECTION_LAG_SECONDS, PROJECTION_RETRIES, PROJECTION_STATE,
-    PROJECTION_STATES, RELAY_BROKER_ERRORS, RELAY_PUBLISHED, describe_metrics, record_append,
-    record_broker_error, record_published,
+    PROJECTION_STATES, RELAY_BROKER_ERRORS, RELAY_PUBLISHED, describe_metrics,
+    measure_append_multi, record_append, record_broker_error, record_published,
 };
 pub(crate) use self::metrics::{
     ProjectionGauges, record_batch, record_cache_lookup, record_execute, record_load,

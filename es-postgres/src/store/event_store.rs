@@ -41,7 +41,10 @@ impl EventStore for PgEventStore {
     }
 
     async fn append_multi(&self, append: MultiAppend) -> Result<Vec<AppendResult>, StoreError> {
-        crate::multi::append_multi(self, append).await
+        es_core::telemetry::measure_append_multi(append, |append| {
+            crate::multi::append_multi(self, append)
+        })
+        .await
     }
 
     async fn read_query(
